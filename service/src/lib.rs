@@ -1,0 +1,19 @@
+//! What every service of the superhero dataflow shares, so it is written once.
+//!
+//! # Layout
+//! - [`config`]: typed configuration from the environment (envy) with errors that name the
+//!   variable and the fix, and introspection of the variable names a config accepts.
+//! - [`secret`]: a string that never prints.
+//! - [`telemetry`]: JSON or text logs (tracing) and the Prometheus recorder.
+//! - [`ops`]: `/metrics`, `/healthz` and `/readyz` over HTTP.
+//! - [`shutdown`]: SIGTERM/SIGINT → a cancellation token passed to every task.
+//! - [`storage`]: an `ObjectStore` from a URL (`az://`, `file://`, `memory://`).
+
+pub mod config;
+pub mod ops;
+pub mod secret;
+pub mod shutdown;
+pub mod storage;
+pub mod telemetry;
+
+pub use tokio_util::sync::CancellationToken;

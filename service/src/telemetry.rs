@@ -1,0 +1,61 @@
+//! Logs (tracing) and metrics (Prometheus) set-up.
+//!
+//! Services log named events with structured fields, e.g.
+//! `info!(event = "batch_landed", topic, partition, first_offset, last_offset, records, bytes, blob)`,
+//! and bump a low-cardinality metric next to each. Logs go to stderr, JSON by default
+//! (`LOG_FORMAT=json|text`), filtered by `RUST_LOG` (default `info`).
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use serde::Deserialize;
+use tracing_subscriber::EnvFilter;
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One JSON object per line (default; what log shippers want).
+    #[default]
+    Json,
+    /// Human-readable lines.
+    Text,
+}
+
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "json" => Ok(LogFormat::Json),
+            "text" => Ok(LogFormat::Text),
+            other => Err(format!("`{other}` is not a log format (json or text)")),
+        }
+    }
+}
+
+/// Installs the global tracing subscriber. Safe to call more than once (later calls are no-ops).
+pub fn init_logs(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// Installs the global Prometheus recorder and returns the handle `/metrics` renders.
+///
+/// When a recorder is already installed (a second service in one test process), a detached
+/// recorder's handle is returned instead, so tests never panic on it.
+pub fn init_metrics() -> PrometheusHandle {
+    let builder = PrometheusBuilder::new();
+    match builder.install_recorder() {
+        Ok(handle) => handle,
+        Err(_) => PrometheusBuilder::new().build_recorder().handle(),
+    }
+}

@@ -1,0 +1,1 @@
+//! simulator (skeleton; see the crate description).

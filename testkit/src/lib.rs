@@ -1,0 +1,219 @@
+//! Test helpers shared by every suite: the real local stack (`scripts/stack up`), clients built
+//! from `env/local.env`, unique topic and container names, and waiting without fixed sleeps.
+//!
+//! Every test that touches a service gets its own topic(s) and container(s), so suites run in
+//! parallel and never see each other's data.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use object_store::ObjectStore;
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("testkit sits in the workspace")
+        .to_path_buf()
+}
+
+/// `env/local.env` merged with the process environment (the process wins).
+pub fn env() -> &'static BTreeMap<String, String> {
+    static ENV: OnceLock<BTreeMap<String, String>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut map = parse_env_file(&root().join("env/local.env")).unwrap_or_default();
+        for (k, v) in map.iter_mut() {
+            if let Ok(p) = std::env::var(k) {
+                *v = p;
+            }
+        }
+        map
+    })
+}
+
+/// Parses a `KEY=VALUE` env file (comments and blank lines skipped).
+pub fn parse_env_file(path: &Path) -> anyhow::Result<BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect())
+}
+
+/// One variable of the local stack's environment.
+pub fn var(key: &str) -> String {
+    env()
+        .get(key)
+        .cloned()
+        .or_else(|| std::env::var(key).ok())
+        .unwrap_or_else(|| panic!("{key} is not set in env/local.env or the environment"))
+}
+
+/// A unique lower-case name (valid as a Kafka topic and an Azure container): `{prefix}-{8 hex}`.
+pub fn unique(prefix: &str) -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("{prefix}-{}", &id[..8]).to_lowercase()
+}
+
+/// The Kafka bootstrap servers of the local stack.
+pub fn brokers() -> String {
+    var("KAFKA_BROKERS")
+}
+
+/// Creates a topic with `partitions` partitions and waits until the broker knows it.
+pub async fn create_topic(name: &str, partitions: i32) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .create()
+        .context("admin client")?;
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    let res = admin
+        .create_topics([&topic], &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))))
+        .await
+        .context("create_topics")?;
+    for r in res {
+        if let Err((t, e)) = r {
+            if e != rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists {
+                bail!("creating topic {t}: {e}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A producer for the local broker (acks=all, idempotent off: Tansu does not need it).
+pub fn producer() -> FutureProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("linger.ms", "5")
+        .set("message.timeout.ms", "30000")
+        .create()
+        .expect("producer")
+}
+
+/// Sends one record to an explicit partition and returns its offset.
+pub async fn send(
+    producer: &FutureProducer,
+    topic: &str,
+    partition: i32,
+    key: Option<&[u8]>,
+    value: &[u8],
+) -> anyhow::Result<i64> {
+    let mut rec: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).partition(partition).payload(value);
+    if let Some(k) = key {
+        rec = rec.key(k);
+    }
+    let delivery = producer
+        .send(rec, Duration::from_secs(30))
+        .await
+        .map_err(|(e, _)| anyhow::anyhow!("send to {topic}/{partition}: {e}"))?;
+    Ok(delivery.offset)
+}
+
+/// Creates a blob container in Azurite (idempotent) with the stack's helper script.
+pub fn create_container(name: &str) -> anyhow::Result<()> {
+    let root = root();
+    let status = std::process::Command::new("node")
+        .arg(root.join("scripts/create-containers.js"))
+        .arg(name)
+        .env("NODE_PATH", root.join(".stack/npm/node_modules"))
+        .env("AZURITE_BLOB_STORAGE_URL", var("AZURITE_BLOB_STORAGE_URL"))
+        .status()
+        .context("running node scripts/create-containers.js (run scripts/stack up first)")?;
+    if !status.success() {
+        bail!("creating container {name} failed");
+    }
+    Ok(())
+}
+
+/// The environment a child process needs to reach a container through object_store's emulator mode.
+pub fn azure_env() -> Vec<(String, String)> {
+    ["AZURE_STORAGE_USE_EMULATOR", "AZURITE_BLOB_STORAGE_URL"]
+        .iter()
+        .map(|k| ((*k).to_owned(), var(k)))
+        .collect()
+}
+
+/// An object store on a fresh container in Azurite, and its `az://` URL.
+pub fn new_container(prefix: &str) -> anyhow::Result<(String, Arc<dyn ObjectStore>)> {
+    let name = unique(prefix);
+    create_container(&name)?;
+    let store = container_store(&name)?;
+    Ok((format!("az://{name}"), store))
+}
+
+/// An object store on an existing Azurite container.
+pub fn container_store(name: &str) -> anyhow::Result<Arc<dyn ObjectStore>> {
+    let store = object_store::azure::MicrosoftAzureBuilder::new()
+        .with_use_emulator(true)
+        .with_endpoint(format!("{}/devstoreaccount1", var("AZURITE_BLOB_STORAGE_URL")))
+        .with_allow_http(true)
+        .with_container_name(name)
+        .build()
+        .context("azurite store")?;
+    Ok(Arc::new(store))
+}
+
+/// An async Redis connection to the local stack.
+pub async fn redis() -> anyhow::Result<redis::aio::MultiplexedConnection> {
+    let client = redis::Client::open(var("REDIS_URL")).context("REDIS_URL")?;
+    client
+        .get_multiplexed_async_connection()
+        .await
+        .context("connecting to Redis (run scripts/stack up)")
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, or fails after `timeout` naming `what`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return Ok(v);
+        }
+        if Instant::now() > deadline {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Path of a workspace binary built by `cargo build --bins` (the test command builds them first).
+pub fn bin(name: &str) -> PathBuf {
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root().join("target"));
+    let path = target.join("debug").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first (the test command does)",
+        path.display()
+    );
+    path
+}
+
+/// Lists every blob name under `prefix` in a store, sorted.
+pub async fn list_names(store: &dyn ObjectStore, prefix: Option<&str>) -> anyhow::Result<Vec<String>> {
+    use futures::TryStreamExt;
+    let prefix = prefix.map(object_store::path::Path::from);
+    let mut names: Vec<String> = store
+        .list(prefix.as_ref())
+        .map_ok(|m| m.location.to_string())
+        .try_collect()
+        .await?;
+    names.sort();
+    Ok(names)
+}

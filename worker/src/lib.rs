@@ -1,0 +1,1 @@
+//! worker (skeleton; see the crate description).
