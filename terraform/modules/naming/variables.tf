@@ -5,7 +5,7 @@ variable "project" {
 
   validation {
     condition     = can(regex("^[a-z][a-z0-9]{1,9}$", var.project))
-    error_message = "project must be 2-10 characters, lowercase letters and digits, starting with a letter (for example \"superhero\")."
+    error_message = "The project must be 2-10 characters, lowercase letters and digits, starting with a letter (for example \"superhero\")."
   }
 }
 
@@ -16,7 +16,7 @@ variable "environment" {
 
   validation {
     condition     = contains(["dev", "test", "staging", "prod"], var.environment)
-    error_message = "environment must be one of dev, test, staging, prod."
+    error_message = "The environment must be one of dev, test, staging, prod."
   }
 }
 
@@ -27,7 +27,7 @@ variable "suffix" {
 
   validation {
     condition     = can(regex("^[a-z0-9]{0,6}$", var.suffix))
-    error_message = "suffix must be 0-6 characters, lowercase letters and digits only."
+    error_message = "The suffix must be 0-6 characters, lowercase letters and digits only."
   }
 }
 

@@ -1,0 +1,182 @@
+variable "resource_group_name" {
+  type        = string
+  description = "Resource group for the environment, the app and the Key Vault."
+}
+
+variable "location" {
+  type        = string
+  description = "Azure region for the environment, the app and the Key Vault."
+}
+
+variable "container_app_environment_name" {
+  type        = string
+  description = "Name of the Container Apps environment (Consumption workload profile)."
+}
+
+variable "container_app_name" {
+  type        = string
+  description = "Name of the worker container app (<= 32 characters, lowercase letters, digits, hyphens)."
+}
+
+variable "key_vault_name" {
+  type        = string
+  description = "Name of the Key Vault holding the Kafka (and optional Redis) credentials; globally unique, 3-24 characters."
+}
+
+variable "tenant_id" {
+  type        = string
+  description = "Entra tenant id of the Key Vault."
+}
+
+variable "deployer_principal_id" {
+  type        = string
+  description = "Object id of whoever runs terraform apply; gets Key Vault Secrets Officer on this vault to write the secrets."
+}
+
+variable "log_analytics_workspace_id" {
+  type        = string
+  description = "Log Analytics workspace that receives the container logs."
+}
+
+variable "identity_id" {
+  type        = string
+  description = "Resource id of the worker's user-assigned identity."
+}
+
+variable "identity_principal_id" {
+  type        = string
+  description = "Object id of the worker's user-assigned identity (Key Vault and registry roles)."
+}
+
+variable "image" {
+  type        = string
+  description = "Worker image reference, e.g. myregistry.azurecr.io/superhero-worker:1.0.0."
+}
+
+variable "registry_server" {
+  type        = string
+  description = "Registry host to pull the image from with the worker identity (e.g. myregistry.azurecr.io); null for a public image."
+  default     = null
+  nullable    = true
+}
+
+variable "registry_id" {
+  type        = string
+  description = "Resource id of an Azure Container Registry to grant AcrPull on; null if the registry is not in Azure or already grants it."
+  default     = null
+  nullable    = true
+}
+
+variable "cpu" {
+  type        = number
+  description = "vCPU per replica (Consumption profile: 0.25-4 in 0.25 steps, memory = 2 x cpu Gi)."
+  default     = 0.5
+}
+
+variable "memory" {
+  type        = string
+  description = "Memory per replica, matching cpu (0.5 vCPU -> \"1Gi\")."
+  default     = "1Gi"
+}
+
+variable "min_replicas" {
+  type        = number
+  description = "Replicas kept running; at least 1 because a Kafka consumer must stay connected."
+  default     = 1
+
+  validation {
+    condition     = var.min_replicas >= 1
+    error_message = "min_replicas must be at least 1: the worker is an always-on Kafka consumer."
+  }
+}
+
+variable "max_replicas" {
+  type        = number
+  description = "Upper bound for the Kafka-lag scale rule; more replicas than topic partitions sit idle."
+  default     = 3
+}
+
+variable "lag_threshold" {
+  type        = number
+  description = "Consumer-group lag per replica that makes KEDA add a replica."
+  default     = 1000
+}
+
+variable "metrics_port" {
+  type        = number
+  description = "Port of METRICS_ADDR inside the container; /healthz and /readyz are probed there."
+  default     = 9090
+}
+
+variable "env" {
+  type        = map(string)
+  description = "Plain (non-secret) environment of the worker: RAW_URL, AZURE_STORAGE_ACCOUNT_NAME, AZURE_CLIENT_ID, KAFKA_*, BATCH_*, LOG_FORMAT, RUST_LOG, METRICS_ADDR ..."
+}
+
+variable "kafka_brokers" {
+  type        = string
+  description = "Kafka bootstrap servers (comma-separated host:port), for the KEDA scale rule."
+}
+
+variable "kafka_group_id" {
+  type        = string
+  description = "Consumer group whose lag drives scaling."
+}
+
+variable "kafka_topics" {
+  type        = list(string)
+  description = "Topics the worker consumes; with exactly one the scale rule watches it, otherwise every topic of the group."
+}
+
+variable "kafka_sasl_mechanism" {
+  type        = string
+  description = "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512."
+  default     = "PLAIN"
+
+  validation {
+    condition     = contains(["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"], var.kafka_sasl_mechanism)
+    error_message = "kafka_sasl_mechanism must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512."
+  }
+}
+
+variable "kafka_sasl_username" {
+  type        = string
+  description = "SASL user name; written to Key Vault as a write-only value (never stored in Terraform state)."
+  sensitive   = true
+  ephemeral   = true
+  nullable    = false
+}
+
+variable "kafka_sasl_password" {
+  type        = string
+  description = "SASL password; written to Key Vault as a write-only value (never stored in Terraform state)."
+  sensitive   = true
+  ephemeral   = true
+  nullable    = false
+}
+
+variable "redis_url" {
+  type        = string
+  description = "REDIS_URL for the worker's cleanup job (may contain a password); written to Key Vault write-only. Used only when redis_enabled is true."
+  sensitive   = true
+  ephemeral   = true
+  default     = null
+}
+
+variable "redis_enabled" {
+  type        = bool
+  description = "Store redis_url in Key Vault and pass it as REDIS_URL."
+  default     = false
+}
+
+variable "secret_version" {
+  type        = number
+  description = "Bump to push new values of the write-only secrets (rotation); Terraform cannot see the values, only this number."
+  default     = 1
+}
+
+variable "tags" {
+  type        = map(string)
+  description = "Tags applied to every resource."
+  default     = {}
+}

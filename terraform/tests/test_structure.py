@@ -1,0 +1,250 @@
+"""The structural rules pass on terraform/ and catch each planted mistake.
+
+Every planted case copies the tree to a temporary directory, makes one edit (the anchor text
+must be present, so a refactor that removes it fails here instead of silently testing nothing)
+and asserts that the named rule reports it.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import structure  # noqa: E402
+
+TF_ROOT = HERE.parent
+
+
+def copy_tree(dst: pathlib.Path) -> pathlib.Path:
+    target = dst / "terraform"
+    shutil.copytree(
+        TF_ROOT,
+        target,
+        ignore=shutil.ignore_patterns(".terraform", ".terraform.lock.hcl", "__pycache__", ".pytest_cache", "*.tfstate*"),
+    )
+    return target
+
+
+def plant(root: pathlib.Path, rel: str, old: str, new: str) -> None:
+    path = root / rel
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"anchor not found in {rel}: {old!r}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+@pytest.mark.parametrize("rule", sorted(structure.RULES))
+def test_rule_passes_on_the_real_tree(rule):
+    findings = structure.run(TF_ROOT, rules={rule})
+    assert findings == [], "\n".join(map(str, findings))
+
+
+PLANTED = [
+    pytest.param(
+        "modules/storage/main.tf",
+        "  name                  = var.raw_container_name\n",
+        "  name                  = var.raw_container_name\n  storage_account_name  = azurerm_storage_account.data.name\n",
+        "removed-arguments", "'storage_account_name' was removed",
+        id="container_uses_storage_account_name",
+    ),
+    pytest.param(
+        "modules/storage/main.tf",
+        "  name               = var.poison_queue_name\n",
+        "  name               = var.poison_queue_name\n  storage_account_name = azurerm_storage_account.data.name\n",
+        "removed-arguments", "azurerm_storage_queue",
+        id="queue_uses_storage_account_name",
+    ),
+    pytest.param(
+        "modules/events/main.tf",
+        "  source_resource_id  = var.source_storage_account_id\n",
+        "  source_arm_resource_id = var.source_storage_account_id\n",
+        "removed-arguments", "'source_arm_resource_id' was removed",
+        id="system_topic_uses_4x_argument",
+    ),
+    pytest.param(
+        "main.tf",
+        "  runtime_account_name       = module.naming.runtime_storage_account\n",
+        "",
+        "module-inputs", "required variable 'runtime_account_name'",
+        id="root_drops_required_input",
+    ),
+    pytest.param(
+        "examples/storage-and-identity/main.tf",
+        "  poison_queue_id           = module.storage.poison_queue_id\n",
+        "",
+        "module-inputs", "required variable 'poison_queue_id'",
+        id="example_drops_required_input",
+    ),
+    pytest.param(
+        "main.tf",
+        '  source                     = "./modules/storage"\n',
+        '  source                     = "./modules/storage"\n  raw_container_nme          = "raw"\n',
+        "module-inputs", "'raw_container_nme' is not a variable",
+        id="root_passes_unknown_input",
+    ),
+    pytest.param(
+        "main.tf",
+        'source      = "./modules/naming"',
+        'source      = "./modules/nameing"',
+        "module-inputs", "is not a module directory",
+        id="root_calls_missing_module",
+    ),
+    pytest.param(
+        "modules/events/variables.tf",
+        '  description = "Name of the Event Grid system topic on the data account."\n',
+        "",
+        "variable-docs", "variable system_topic_name: has no description",
+        id="variable_without_description",
+    ),
+    pytest.param(
+        "modules/identity/variables.tf",
+        'variable "worker_identity_name" {\n  type        = string\n',
+        'variable "worker_identity_name" {\n',
+        "variable-docs", "variable worker_identity_name: has no type",
+        id="variable_without_type",
+    ),
+    pytest.param(
+        "outputs.tf",
+        "value       = module.storage.data_account_name",
+        "value       = module.storage.data_account_nme",
+        "module-outputs", "has no output 'data_account_nme'",
+        id="root_reads_missing_output",
+    ),
+    pytest.param(
+        "main.tf",
+        "webhook_url                    = module.function.blob_webhook_url",
+        "webhook_url                    = module.functions.blob_webhook_url",
+        "module-outputs", "no module 'functions'",
+        id="root_reads_missing_module",
+    ),
+    pytest.param(
+        "modules/function/main.tf",
+        '"AzureWebJobsStorage"              = ""',
+        '"AzureWebJobsStorage"              = "DefaultEndpointsProtocol=https;AccountName=x;AccountKey=abc=="',
+        "no-account-keys", "AccountKey",
+        id="account_key_in_app_settings",
+    ),
+    pytest.param(
+        "modules/function/main.tf",
+        "  storage_user_assigned_identity_id = var.identity_id\n",
+        "  storage_user_assigned_identity_id = var.identity_id\n  storage_access_key = var.runtime_account_name\n",
+        "no-account-keys", "sets 'storage_access_key'",
+        id="function_uses_storage_access_key",
+    ),
+    pytest.param(
+        "modules/function/main.tf",
+        '"AzureWebJobsStorage__accountName" = var.runtime_account_name',
+        '"AzureWebJobsStorage__accountName" = azurerm_storage_account.x.primary_connection_string',
+        "no-account-keys", "reads a storage account key",
+        id="reference_to_primary_connection_string",
+    ),
+    pytest.param(
+        "modules/function/main.tf",
+        'storage_authentication_type       = "UserAssignedIdentity"',
+        'storage_authentication_type       = "StorageAccountConnectionString"',
+        "no-account-keys", "StorageAccountConnectionString",
+        id="deployment_storage_by_connection_string",
+    ),
+    pytest.param(
+        "modules/storage/main.tf",
+        "  is_hns_enabled                    = true\n",
+        "  is_hns_enabled                    = false\n",
+        "hns", "is_hns_enabled must be true",
+        id="data_account_without_hns",
+    ),
+    pytest.param(
+        "modules/storage/main.tf",
+        "  is_hns_enabled                    = true\n",
+        "",
+        "hns", "got None",
+        id="data_account_hns_unset",
+    ),
+    pytest.param(
+        "modules/storage/main.tf",
+        "  shared_access_key_enabled         = false\n",
+        "  shared_access_key_enabled         = true\n",
+        "shared-key", "shared_access_key_enabled must be false",
+        id="shared_key_enabled",
+    ),
+    pytest.param(
+        "modules/events/versions.tf",
+        'version = "~> 5.0"',
+        'version = "~> 4.0"',
+        "provider-pin", "not pinned to '~> 5.x'",
+        id="module_pins_azurerm_4",
+    ),
+    pytest.param(
+        "modules/naming/versions.tf",
+        'required_version = ">= 1.0"\n',
+        'required_version = ">= 1.0"\n  required_providers {\n    azurerm = {\n      source  = "hashicorp/azurerm"\n      version = "~> 5.0"\n    }\n  }\n',
+        "provider-pin", "provider-free",
+        id="naming_module_gains_a_provider",
+    ),
+    pytest.param(
+        "modules/function/variables.tf",
+        'default     = "custom"',
+        'default     = "node"',
+        "flex-runtime", "runtime_name must default to 'custom'",
+        id="flex_runtime_not_custom",
+    ),
+    pytest.param(
+        "examples/minimal/terraform.tfvars",
+        'location    = "westeurope"\n',
+        'location    = "westeurope"\nlocaton     = "northeurope"\n',
+        "tfvars", "'locaton' is not a variable",
+        id="tfvars_unknown_key",
+    ),
+    pytest.param(
+        "examples/minimal/terraform.tfvars",
+        'location    = "westeurope"\n',
+        'location    = "westeurope"\nkafka_sasl_password = "hunter2"\n',
+        "tfvars", "'kafka_sasl_password' is sensitive",
+        id="tfvars_holds_a_secret",
+    ),
+]
+
+
+PLANTED += [
+    pytest.param(
+        "modules/events/variables.tf",
+        'variable "tags" {',
+        'variable "undocumented_knob" {\n  type        = string\n  description = "Planted."\n  default     = ""\n}\n\nvariable "tags" {',
+        "module-readme", "does not document variable `undocumented_knob`",
+        id="variable_missing_from_readme",
+    ),
+]
+
+
+@pytest.mark.parametrize("rel, old, new, rule, expected", PLANTED)
+def test_planted_mistake_is_reported(tmp_path, rel, old, new, rule, expected):
+    root = copy_tree(tmp_path)
+    plant(root, rel, old, new)
+    findings = [f for f in structure.run(root) if f.rule == rule]
+    assert any(expected in str(f) for f in findings), (
+        f"rule {rule} did not report {expected!r}; it reported:\n" + "\n".join(map(str, findings))
+    )
+
+
+def test_cli_exits_non_zero_on_a_planted_mistake(tmp_path):
+    root = copy_tree(tmp_path)
+    plant(root, "modules/storage/main.tf", "  is_hns_enabled                    = true\n", "")
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "structure.py"), str(root)],
+        capture_output=True, text=True, check=False,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "hns" in proc.stdout and "1 findings" in proc.stdout
+
+
+def test_cli_exits_zero_on_the_real_tree():
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "structure.py"), str(TF_ROOT)],
+        capture_output=True, text=True, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -1,0 +1,279 @@
+# --- Where and what -------------------------------------------------------------------------
+
+variable "subscription_id" {
+  type        = string
+  description = "Azure subscription to deploy into; null uses ARM_SUBSCRIPTION_ID or the az CLI default."
+  default     = null
+  nullable    = true
+}
+
+variable "location" {
+  type        = string
+  description = "Azure region for everything; pick one that offers Flex Consumption (e.g. westeurope, northeurope, swedencentral, eastus, eastus2)."
+}
+
+variable "project" {
+  type        = string
+  description = "Short project name used in resource names (2-10 lowercase letters/digits)."
+  default     = "superhero"
+}
+
+variable "environment" {
+  type        = string
+  description = "Deployment stage: dev, test, staging or prod."
+  default     = "dev"
+}
+
+variable "name_suffix" {
+  type        = string
+  description = "0-6 lowercase letters/digits for globally unique names; empty derives a stable one from the subscription id."
+  default     = ""
+}
+
+variable "tags" {
+  type        = map(string)
+  description = "Extra tags on every resource."
+  default     = {}
+}
+
+# --- Storage ------------------------------------------------------------------------------------
+
+variable "data_replication_type" {
+  type        = string
+  description = "Replication of the ADLS Gen2 data account (LRS, ZRS, GRS, RAGRS, GZRS, RAGZRS)."
+  default     = "ZRS"
+}
+
+variable "raw_retention_days" {
+  type        = number
+  description = "Delete raw batches after this many days; null keeps them."
+  default     = 30
+  nullable    = true
+}
+
+variable "soft_delete_retention_days" {
+  type        = number
+  description = "Days deleted blobs and containers stay recoverable."
+  default     = 7
+}
+
+variable "grant_deployer_data_access" {
+  type        = bool
+  description = "Give whoever runs apply Storage Blob Data Contributor on raw and standard, to run the worker from a laptop with az login and inspect output."
+  default     = true
+}
+
+# --- Transformer (Function App) -----------------------------------------------------------------
+
+variable "function_instance_memory_in_mb" {
+  type        = number
+  description = "Flex Consumption instance memory: 512, 2048 or 4096."
+  default     = 2048
+}
+
+variable "function_maximum_instance_count" {
+  type        = number
+  description = "Flex Consumption scale-out limit (40-1000); a cost guard."
+  default     = 40
+}
+
+variable "function_runtime_version" {
+  type        = string
+  description = "Custom handler runtime version; \"1.0\" is the only catalogued one."
+  default     = "1.0"
+}
+
+variable "parquet_compression" {
+  type        = string
+  description = "PARQUET_COMPRESSION for the transformer."
+  default     = "zstd"
+}
+
+variable "enable_blob_trigger_subscription" {
+  type        = bool
+  description = "Create the Event Grid subscription to the function's blobs webhook. Leave false on the first apply; set true after the function package is deployed (README, step 6)."
+  default     = false
+}
+
+variable "event_max_delivery_attempts" {
+  type        = number
+  description = "Event Grid delivery attempts before dead-lettering (1-30)."
+  default     = 30
+}
+
+variable "event_time_to_live_minutes" {
+  type        = number
+  description = "Minutes Event Grid retries an event before dead-lettering it (1-1440)."
+  default     = 1440
+}
+
+# --- Monitoring ---------------------------------------------------------------------------------
+
+variable "log_retention_in_days" {
+  type        = number
+  description = "Log Analytics and Application Insights retention (30-730)."
+  default     = 30
+}
+
+variable "log_daily_quota_gb" {
+  type        = number
+  description = "Daily Log Analytics ingestion cap in GB; -1 for none."
+  default     = 1
+}
+
+variable "log_format" {
+  type        = string
+  description = "LOG_FORMAT for both binaries: json or text."
+  default     = "json"
+}
+
+variable "rust_log" {
+  type        = string
+  description = "RUST_LOG filter for both binaries."
+  default     = "info"
+}
+
+# --- Worker settings (env file and optional container app) ------------------------------------
+
+variable "kafka_brokers" {
+  type        = string
+  description = "KAFKA_BROKERS: bootstrap servers, comma-separated host:port."
+  default     = "127.0.0.1:9092"
+}
+
+variable "kafka_topics" {
+  type        = list(string)
+  description = "KAFKA_TOPICS: topics the worker consumes."
+  default     = ["superhero-events"]
+}
+
+variable "kafka_group_id" {
+  type        = string
+  description = "KAFKA_GROUP_ID: consumer group of the worker."
+  default     = "superhero-raw-worker"
+}
+
+variable "kafka_security_protocol" {
+  type        = string
+  description = "KAFKA_SECURITY_PROTOCOL: PLAINTEXT (the local broker, matching the default kafka_brokers), SSL, SASL_PLAINTEXT or SASL_SSL (required by the container app)."
+  default     = "PLAINTEXT"
+
+  validation {
+    condition     = contains(["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"], var.kafka_security_protocol)
+    error_message = "The kafka_security_protocol must be PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."
+  }
+}
+
+variable "kafka_sasl_mechanism" {
+  type        = string
+  description = "KAFKA_SASL_MECHANISM: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512."
+  default     = "PLAIN"
+}
+
+variable "batch_size" {
+  type        = number
+  description = "BATCH_SIZE: records per raw batch before a flush; null leaves the worker's default."
+  default     = null
+  nullable    = true
+}
+
+variable "batch_max_bytes" {
+  type        = number
+  description = "BATCH_MAX_BYTES: uncompressed bytes per raw batch before a flush; null leaves the worker's default."
+  default     = null
+  nullable    = true
+}
+
+variable "batch_max_wait_ms" {
+  type        = number
+  description = "BATCH_MAX_WAIT_MS: longest a partial batch waits before a flush; null leaves the worker's default."
+  default     = null
+  nullable    = true
+}
+
+variable "env_credential" {
+  type        = string
+  description = "How the generated env/azure.env authenticates to storage: azure-cli (a laptop after az login) or managed-identity (a host with the worker identity attached)."
+  default     = "azure-cli"
+
+  validation {
+    condition     = contains(["azure-cli", "managed-identity"], var.env_credential)
+    error_message = "env_credential must be azure-cli or managed-identity."
+  }
+}
+
+variable "enable_worker_app" {
+  type        = bool
+  description = "Run the worker on Azure Container Apps (modules/worker_app). Off by default: the worker runs wherever Kafka is reachable."
+  default     = false
+}
+
+variable "worker_image" {
+  type        = string
+  description = "Worker image for the container app (required when enable_worker_app is true)."
+  default     = null
+  nullable    = true
+}
+
+variable "worker_registry_server" {
+  type        = string
+  description = "Registry host the container app pulls from with the worker identity; null for a public image."
+  default     = null
+  nullable    = true
+}
+
+variable "worker_registry_id" {
+  type        = string
+  description = "Resource id of an Azure Container Registry to grant the worker AcrPull on; null to skip."
+  default     = null
+  nullable    = true
+}
+
+variable "worker_max_replicas" {
+  type        = number
+  description = "Maximum worker replicas (Kafka-lag scale rule); no more than the topics' partition count."
+  default     = 3
+}
+
+variable "kafka_sasl_username" {
+  type        = string
+  description = "SASL user for the container app; stored in Key Vault write-only. Pass with TF_VAR_kafka_sasl_username."
+  sensitive   = true
+  ephemeral   = true
+  default     = null
+}
+
+variable "kafka_sasl_password" {
+  type        = string
+  description = "SASL password for the container app; stored in Key Vault write-only. Pass with TF_VAR_kafka_sasl_password."
+  sensitive   = true
+  ephemeral   = true
+  default     = null
+}
+
+variable "worker_secret_version" {
+  type        = number
+  description = "Bump to push new Kafka/Redis secret values to Key Vault."
+  default     = 1
+}
+
+variable "cleanup_enabled" {
+  type        = bool
+  description = "CLEANUP_ENABLED for the worker; when true the container app also gets REDIS_URL from Key Vault (pass redis_url)."
+  default     = false
+}
+
+variable "redis_url" {
+  type        = string
+  description = "REDIS_URL for the worker's cleanup (used when cleanup_enabled); stored in Key Vault write-only. Pass with TF_VAR_redis_url."
+  sensitive   = true
+  ephemeral   = true
+  default     = null
+}
+
+variable "redis_expiry" {
+  type        = string
+  description = "REDIS_EXPIRY for the worker's cleanup, in the worker's own format; null leaves its default."
+  default     = null
+  nullable    = true
+}
