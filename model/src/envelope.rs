@@ -277,7 +277,9 @@ pub fn parse_timestamp(value: &str) -> Result<DateTime<Utc>, TimestampError> {
     let naive = value.strip_suffix('Z').unwrap_or(value);
     NaiveDateTime::parse_from_str(naive, "%Y-%m-%dT%H:%M:%S%.f")
         .map(|t| t.and_utc())
-        .map_err(|_| TimestampError { value: value.to_owned() })
+        .map_err(|_| TimestampError {
+            value: value.to_owned(),
+        })
 }
 
 #[cfg(test)]
@@ -291,7 +293,13 @@ mod tests {
         assert_eq!(micros("2024-01-14T18:22:04"), 1_705_256_524_000_000);
         assert_eq!(micros("2024-01-14T18:22:04.771092"), 1_705_256_524_771_092);
         assert_eq!(micros("2024-01-14T18:22:04.771092Z"), 1_705_256_524_771_092);
-        for bad in ["", "2024-01-14", "2024-01-14 18:22:04", "yesterday", "2024-13-14T18:22:04"] {
+        for bad in [
+            "",
+            "2024-01-14",
+            "2024-01-14 18:22:04",
+            "yesterday",
+            "2024-13-14T18:22:04",
+        ] {
             assert!(parse_timestamp(bad).is_err(), "{bad}");
         }
     }
@@ -313,7 +321,13 @@ mod tests {
     fn participants_heros_keep_their_order() {
         let s = r#"{"TIMESTAMP": "2024-01-14T18:22:04Z", "PAYLOAD": {"GAME_TOKEN": "g", "PARTICIPANTS": ["b", "a"], "PARTICIPANTS_HEROS": {"b": {"token": "b", "id": 191, "attack": 40992, "health": 141120}, "a": {"token": "a", "id": null, "attack": 0, "health": 0}}}, "STATUS": {"GAME": "START"}}"#;
         let t: StartingMatchTask = serde_json::from_str(s).expect("task");
-        let keys: Vec<_> = t.payload.participants_heros.0.iter().map(|(k, _)| k.as_str()).collect();
+        let keys: Vec<_> = t
+            .payload
+            .participants_heros
+            .0
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .collect();
         assert_eq!(keys, ["b", "a"]);
         assert_eq!(t.payload.participants_heros.0[1].1.id, None);
     }

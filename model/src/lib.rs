@@ -14,11 +14,7 @@ pub mod raw;
 pub mod schema;
 
 /// The Kafka topics the simulator writes, with the partition counts of the reference setup.
-pub const TOPICS: [(&str, i32); 3] = [
-    (TOPIC_LOBBY, 2),
-    (TOPIC_GAME, 4),
-    (TOPIC_CLIENT, 1),
-];
+pub const TOPICS: [(&str, i32); 3] = [(TOPIC_LOBBY, 2), (TOPIC_GAME, 4), (TOPIC_CLIENT, 1)];
 /// Lobby events: `Starting Match`, `Game Timed Out`, `Cleaning Game Records`.
 pub const TOPIC_LOBBY: &str = "lib.server.lobby";
 /// Game events: `Attack Completed`, `Attacked Dead Enemy`.

@@ -42,7 +42,12 @@ fn hour_path(ts_millis: Option<i64>) -> String {
 }
 
 /// The raw blob name of a batch starting at `first_offset` whose first record has `ts_millis`.
-pub fn raw_blob_name(topic: &str, partition: i32, first_offset: i64, ts_millis: Option<i64>) -> String {
+pub fn raw_blob_name(
+    topic: &str,
+    partition: i32,
+    first_offset: i64,
+    ts_millis: Option<i64>,
+) -> String {
     format!(
         "{topic}/{}/{topic}+{partition}+{first_offset:020}{RAW_SUFFIX}",
         hour_path(ts_millis)
@@ -66,7 +71,9 @@ pub struct RawBlobName {
 
 /// Why a name is not a raw blob name.
 #[derive(Debug, thiserror::Error)]
-#[error("`{name}` is not a raw blob name ({{topic}}/yyyy/mm/dd/hh/{{topic}}+{{partition}}+{{offset:020}}.json.gz): {why}")]
+#[error(
+    "`{name}` is not a raw blob name ({{topic}}/yyyy/mm/dd/hh/{{topic}}+{{partition}}+{{offset:020}}.json.gz): {why}"
+)]
 pub struct NameError {
     /// The offending name.
     pub name: String,
@@ -77,8 +84,13 @@ pub struct NameError {
 impl RawBlobName {
     /// Parses a raw blob name (relative to the `raw` container).
     pub fn parse(name: &str) -> Result<Self, NameError> {
-        let err = |why| NameError { name: name.to_owned(), why };
-        let stem = name.strip_suffix(RAW_SUFFIX).ok_or_else(|| err("missing .json.gz suffix"))?;
+        let err = |why| NameError {
+            name: name.to_owned(),
+            why,
+        };
+        let stem = name
+            .strip_suffix(RAW_SUFFIX)
+            .ok_or_else(|| err("missing .json.gz suffix"))?;
         let parts: Vec<&str> = stem.split('/').collect();
         let [topic, y, m, d, h, base] = parts[..] else {
             return Err(err("expected 6 path segments"));
@@ -118,7 +130,10 @@ impl RawBlobName {
 
     /// `_deadletter/{topic}/{yyyy}/{mm}/{dd}/{hh}/{base}.jsonl` in `standard`.
     pub fn deadletter_name(&self) -> String {
-        format!("{DEADLETTER_PREFIX}/{}/{}/{}.jsonl", self.topic, self.hour_path, self.base)
+        format!(
+            "{DEADLETTER_PREFIX}/{}/{}/{}.jsonl",
+            self.topic, self.hour_path, self.base
+        )
     }
 }
 
@@ -135,9 +150,18 @@ mod tests {
             "lib.server.game/2024/01/14/18/lib.server.game+3+00000000000000000042.json.gz"
         );
         let p = RawBlobName::parse(&n).expect("parses");
-        assert_eq!((p.topic.as_str(), p.partition, p.first_offset), ("lib.server.game", 3, 42));
-        assert_eq!(p.parquet_name("log_meta"), "log_meta/2024/01/14/18/lib.server.game+3+00000000000000000042.parquet");
-        assert_eq!(p.deadletter_name(), "_deadletter/lib.server.game/2024/01/14/18/lib.server.game+3+00000000000000000042.jsonl");
+        assert_eq!(
+            (p.topic.as_str(), p.partition, p.first_offset),
+            ("lib.server.game", 3, 42)
+        );
+        assert_eq!(
+            p.parquet_name("log_meta"),
+            "log_meta/2024/01/14/18/lib.server.game+3+00000000000000000042.parquet"
+        );
+        assert_eq!(
+            p.deadletter_name(),
+            "_deadletter/lib.server.game/2024/01/14/18/lib.server.game+3+00000000000000000042.jsonl"
+        );
     }
 
     #[test]
@@ -147,7 +171,12 @@ mod tests {
 
     #[test]
     fn rejects_foreign_names() {
-        for bad in ["x.json.gz", "t/2024/01/14/18/u+0+00000000000000000001.json.gz", "t/2024/01/14/18/t+0+1.json.gz", "t/2024/1/14/18/t+0+00000000000000000001.json.gz"] {
+        for bad in [
+            "x.json.gz",
+            "t/2024/01/14/18/u+0+00000000000000000001.json.gz",
+            "t/2024/01/14/18/t+0+1.json.gz",
+            "t/2024/1/14/18/t+0+00000000000000000001.json.gz",
+        ] {
             assert!(RawBlobName::parse(bad).is_err(), "{bad}");
         }
     }

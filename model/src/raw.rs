@@ -122,9 +122,7 @@ fn value_payload(payload: Option<&[u8]>) -> (Encoding, Option<Cow<'_, RawValue>>
     };
     // A JSON text with raw line breaks (allowed as whitespace) would split the line, and
     // surrounding whitespace would be lost by the embedding: keep those as strings.
-    let embeddable = !text.contains(['\n', '\r'])
-        && text.trim() == text
-        && !text.is_empty();
+    let embeddable = !text.contains(['\n', '\r']) && text.trim() == text && !text.is_empty();
     if embeddable && let Ok(raw) = serde_json::from_str::<&RawValue>(text) {
         return (Encoding::Json, Some(Cow::Borrowed(raw)));
     }
@@ -159,7 +157,11 @@ pub fn encode_line(
             .iter()
             .map(|(k, v)| {
                 let (encoding, value) = text_payload(*v);
-                HeaderOut { key: k, encoding, value }
+                HeaderOut {
+                    key: k,
+                    encoding,
+                    value,
+                }
             })
             .collect(),
         value_encoding,
@@ -265,7 +267,9 @@ impl<'a> RawLine<'a> {
             }
             Encoding::Base64 => {
                 let s: Cow<'_, str> = serde_json::from_str(raw.get()).map_err(|_| bad())?;
-                B64.decode(s.as_bytes()).map(|b| Some(Cow::Owned(b))).map_err(|_| bad())
+                B64.decode(s.as_bytes())
+                    .map(|b| Some(Cow::Owned(b)))
+                    .map_err(|_| bad())
             }
         }
     }
@@ -305,7 +309,11 @@ mod tests {
     fn roundtrip(key: Option<&[u8]>, value: Option<&[u8]>) -> (Encoding, Vec<u8>) {
         let mut out = Vec::new();
         encode_line(&mut out, pos(42), key, value, &[("h", Some(b"\xff"))]);
-        assert_eq!(out.iter().filter(|b| **b == b'\n').count(), 1, "exactly one line");
+        assert_eq!(
+            out.iter().filter(|b| **b == b'\n').count(),
+            1,
+            "exactly one line"
+        );
         let line = RawLine::decode(&out[..out.len() - 1]).expect("decodes");
         assert_eq!(line.offset, 42);
         assert_eq!(line.key_bytes().expect("key").as_deref(), key);

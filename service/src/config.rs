@@ -133,31 +133,49 @@ mod tests {
     }
 
     fn vars(v: &[(&str, &str)]) -> Vec<(String, String)> {
-        v.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        v.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
     fn missing_required_variable_is_named() {
         let err = from_iter::<Demo, _>(vars(&[])).expect_err("missing");
-        assert_eq!(err.to_string(), "KAFKA_BROKERS is not set: set KAFKA_BROKERS in the environment (see env/local.env and --help)");
+        assert_eq!(
+            err.to_string(),
+            "KAFKA_BROKERS is not set: set KAFKA_BROKERS in the environment (see env/local.env and --help)"
+        );
     }
 
     #[test]
     fn invalid_value_names_the_variable() {
         let err = from_iter::<Demo, _>(vars(&[("KAFKA_BROKERS", "b"), ("BATCH_SIZE", "lots")]))
             .expect_err("invalid");
-        assert!(err.to_string().starts_with("BATCH_SIZE is invalid"), "{err}");
+        assert!(
+            err.to_string().starts_with("BATCH_SIZE is invalid"),
+            "{err}"
+        );
     }
 
     #[test]
     fn parses_defaults_and_lists() {
-        let d: Demo = from_iter(vars(&[("KAFKA_BROKERS", "b"), ("KAFKA_TOPICS", "x, y,"), ("BATCH_SIZE", "")]))
-            .expect("ok");
-        assert_eq!((d.batch_size, d.kafka_topics), (10, vec!["x".to_owned(), "y".to_owned()]));
+        let d: Demo = from_iter(vars(&[
+            ("KAFKA_BROKERS", "b"),
+            ("KAFKA_TOPICS", "x, y,"),
+            ("BATCH_SIZE", ""),
+        ]))
+        .expect("ok");
+        assert_eq!(
+            (d.batch_size, d.kafka_topics),
+            (10, vec!["x".to_owned(), "y".to_owned()])
+        );
     }
 
     #[test]
     fn lists_the_variables_a_config_reads() {
-        assert_eq!(env_keys::<Demo>(), ["KAFKA_BROKERS", "BATCH_SIZE", "KAFKA_TOPICS"]);
+        assert_eq!(
+            env_keys::<Demo>(),
+            ["KAFKA_BROKERS", "BATCH_SIZE", "KAFKA_TOPICS"]
+        );
     }
 }

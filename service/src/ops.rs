@@ -126,7 +126,10 @@ pub async fn bind(
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await
-            .map_err(|source| OpsError::Serve { addr: local, source })
+            .map_err(|source| OpsError::Serve {
+                addr: local,
+                source,
+            })
     };
     Ok((local, fut))
 }

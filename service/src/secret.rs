@@ -68,7 +68,10 @@ mod tests {
 
     #[test]
     fn redacts_url_passwords() {
-        assert_eq!(redact_url("redis://:pw@127.0.0.1:6379/0"), "redis://:***@127.0.0.1:6379/0");
+        assert_eq!(
+            redact_url("redis://:pw@127.0.0.1:6379/0"),
+            "redis://:***@127.0.0.1:6379/0"
+        );
         assert!(!redact_url("not a url pw").contains("pw"));
     }
 }

@@ -21,7 +21,9 @@ use object_store::memory::InMemory;
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     /// The URL is not one we know how to open.
-    #[error("{var}={url} is not a storage URL: {why} (use az://CONTAINER, file:///ABS/PATH or memory://)")]
+    #[error(
+        "{var}={url} is not a storage URL: {why} (use az://CONTAINER, file:///ABS/PATH or memory://)"
+    )]
     BadUrl {
         /// The variable the URL came from.
         var: &'static str,
@@ -90,9 +92,9 @@ pub fn open(var: &'static str, url: &str) -> Result<Arc<dyn ObjectStore>, Storag
 pub async fn probe(store: &dyn ObjectStore, what: &str) -> Result<(), String> {
     match store.list(None).next().await {
         None | Some(Ok(_)) => Ok(()),
-        Some(Err(object_store::Error::NotFound { .. })) => {
-            Err(format!("{what}: container not found (run `scripts/stack up` or create it)"))
-        }
+        Some(Err(object_store::Error::NotFound { .. })) => Err(format!(
+            "{what}: container not found (run `scripts/stack up` or create it)"
+        )),
         Some(Err(e)) => Err(format!("{what}: {e}")),
     }
 }
@@ -104,7 +106,11 @@ mod tests {
     #[test]
     fn rejects_unknown_schemes_naming_the_variable() {
         let err = open("RAW_URL", "ftp://x").err().expect("error");
-        assert!(err.to_string().starts_with("RAW_URL=ftp://x is not a storage URL"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("RAW_URL=ftp://x is not a storage URL"),
+            "{err}"
+        );
     }
 
     #[test]

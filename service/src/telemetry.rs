@@ -20,7 +20,6 @@ pub enum LogFormat {
     Text,
 }
 
-
 impl std::str::FromStr for LogFormat {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

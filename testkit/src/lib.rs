@@ -40,7 +40,8 @@ pub fn env() -> &'static BTreeMap<String, String> {
 
 /// Parses a `KEY=VALUE` env file (comments and blank lines skipped).
 pub fn parse_env_file(path: &Path) -> anyhow::Result<BTreeMap<String, String>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     Ok(text
         .lines()
         .map(str::trim)
@@ -78,7 +79,10 @@ pub async fn create_topic(name: &str, partitions: i32) -> anyhow::Result<()> {
         .context("admin client")?;
     let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
     let res = admin
-        .create_topics([&topic], &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))))
+        .create_topics(
+            [&topic],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+        )
         .await
         .context("create_topics")?;
     for r in res {
@@ -109,7 +113,8 @@ pub async fn send(
     key: Option<&[u8]>,
     value: &[u8],
 ) -> anyhow::Result<i64> {
-    let mut rec: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).partition(partition).payload(value);
+    let mut rec: FutureRecord<'_, [u8], [u8]> =
+        FutureRecord::to(topic).partition(partition).payload(value);
     if let Some(k) = key {
         rec = rec.key(k);
     }
@@ -156,7 +161,10 @@ pub fn new_container(prefix: &str) -> anyhow::Result<(String, Arc<dyn ObjectStor
 pub fn container_store(name: &str) -> anyhow::Result<Arc<dyn ObjectStore>> {
     let store = object_store::azure::MicrosoftAzureBuilder::new()
         .with_use_emulator(true)
-        .with_endpoint(format!("{}/devstoreaccount1", var("AZURITE_BLOB_STORAGE_URL")))
+        .with_endpoint(format!(
+            "{}/devstoreaccount1",
+            var("AZURITE_BLOB_STORAGE_URL")
+        ))
         .with_allow_http(true)
         .with_container_name(name)
         .build()
@@ -206,7 +214,10 @@ pub fn bin(name: &str) -> PathBuf {
 }
 
 /// Lists every blob name under `prefix` in a store, sorted.
-pub async fn list_names(store: &dyn ObjectStore, prefix: Option<&str>) -> anyhow::Result<Vec<String>> {
+pub async fn list_names(
+    store: &dyn ObjectStore,
+    prefix: Option<&str>,
+) -> anyhow::Result<Vec<String>> {
     use futures::TryStreamExt;
     let prefix = prefix.map(object_store::path::Path::from);
     let mut names: Vec<String> = store
@@ -216,4 +227,135 @@ pub async fn list_names(store: &dyn ObjectStore, prefix: Option<&str>) -> anyhow
         .await?;
     names.sort();
     Ok(names)
+}
+
+// --- Private services for fault tests (appended for the e2e chaos suite) ---------------------
+
+/// A free TCP port on loopback (bound once and released; good enough for test-private servers).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("binding 127.0.0.1:0")
+}
+
+/// Starts a test-private Azurite blob service on `port`, keeping its data in `dir` (so a stop and
+/// a restart on the same `dir` keep every blob). Output goes to `dir/azurite.log`. Kill the child
+/// to stop it; wait with [`wait_for_port`] before using it.
+pub fn spawn_azurite(dir: &Path, port: u16) -> anyhow::Result<std::process::Child> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("azurite.log"))
+        .context("azurite log")?;
+    let bin = root().join(".stack/npm/node_modules/.bin/azurite-blob");
+    std::process::Command::new(&bin)
+        .args([
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            &port.to_string(),
+            "--skipApiVersionCheck",
+            "--loose",
+            "--silent",
+        ])
+        .arg("--location")
+        .arg(dir)
+        .stdout(log.try_clone().context("azurite log")?)
+        .stderr(log)
+        .spawn()
+        .with_context(|| {
+            format!(
+                "starting {} (run scripts/stack up once to install it)",
+                bin.display()
+            )
+        })
+}
+
+/// Starts a test-private, memory-only Redis on `port`. Kill the child to stop it.
+pub fn spawn_redis(port: u16) -> anyhow::Result<std::process::Child> {
+    std::process::Command::new("redis-server")
+        .args([
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .context("starting redis-server (run scripts/stack up once to install it)")
+}
+
+/// Starts a test-private Redis on `port` that keeps its data in `dir` across a stop (SIGTERM)
+/// and a restart: append-only file, fsync on every write, no snapshots.
+pub fn spawn_redis_in(dir: &Path, port: u16) -> anyhow::Result<std::process::Child> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::process::Command::new("redis-server")
+        .args([
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+        ])
+        .arg("--dir")
+        .arg(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .context("starting redis-server (run scripts/stack up once to install it)")
+}
+
+/// Waits until something accepts TCP connections on `127.0.0.1:port`.
+pub async fn wait_for_port(port: u16, timeout: Duration) -> anyhow::Result<()> {
+    wait_for(
+        &format!("127.0.0.1:{port} to accept connections"),
+        timeout,
+        || async move {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .ok()
+                .map(drop)
+        },
+    )
+    .await
+}
+
+/// Creates a blob container on the Azurite at `blob_url` (e.g. a private one), idempotently.
+pub fn create_container_at(blob_url: &str, name: &str) -> anyhow::Result<()> {
+    let root = root();
+    let status = std::process::Command::new("node")
+        .arg(root.join("scripts/create-containers.js"))
+        .arg(name)
+        .env("NODE_PATH", root.join(".stack/npm/node_modules"))
+        .env("AZURITE_BLOB_STORAGE_URL", blob_url)
+        .status()
+        .context("running node scripts/create-containers.js (run scripts/stack up first)")?;
+    if !status.success() {
+        bail!("creating container {name} at {blob_url} failed");
+    }
+    Ok(())
+}
+
+/// An object store on a container of the Azurite at `blob_url`.
+pub fn container_store_at(blob_url: &str, name: &str) -> anyhow::Result<Arc<dyn ObjectStore>> {
+    let store = object_store::azure::MicrosoftAzureBuilder::new()
+        .with_use_emulator(true)
+        .with_endpoint(format!("{blob_url}/devstoreaccount1"))
+        .with_allow_http(true)
+        .with_container_name(name)
+        .build()
+        .context("azurite store")?;
+    Ok(Arc::new(store))
 }

@@ -27,7 +27,14 @@ async fn kafka_round_trip_in_a_consumer_group_with_manual_commit() -> anyhow::Re
     testkit::create_topic(&topic, 2).await?;
     let producer = testkit::producer();
     for i in 0..10 {
-        testkit::send(&producer, &topic, i % 2, None, format!("{{\"n\": {i}}}").as_bytes()).await?;
+        testkit::send(
+            &producer,
+            &topic,
+            i % 2,
+            None,
+            format!("{{\"n\": {i}}}").as_bytes(),
+        )
+        .await?;
     }
 
     let group = testkit::unique("stack-group");
@@ -53,7 +60,10 @@ async fn kafka_round_trip_in_a_consumer_group_with_manual_commit() -> anyhow::Re
         .iter()
         .map(|e| match e.offset() {
             Offset::Offset(o) => o,
-            other => panic!("partition {} has no committed offset: {other:?}", e.partition()),
+            other => panic!(
+                "partition {} has no committed offset: {other:?}",
+                e.partition()
+            ),
         })
         .sum();
     assert_eq!(total, 10, "5 records committed on each partition");
@@ -75,15 +85,23 @@ async fn blob_put_list_get_and_create_only_put() -> anyhow::Result<()> {
         mode: PutMode::Create,
         ..Default::default()
     };
-    let again = store.put_opts(&path, PutPayload::from_static(b"second"), create.clone()).await;
+    let again = store
+        .put_opts(&path, PutPayload::from_static(b"second"), create.clone())
+        .await;
     assert!(
         matches!(again, Err(object_store::Error::AlreadyExists { .. })),
         "create-only put over an existing blob must report AlreadyExists, got {again:?}"
     );
     let fresh = Path::from("a/b/two.json.gz");
-    store.put_opts(&fresh, PutPayload::from_static(b"new"), create).await?;
+    store
+        .put_opts(&fresh, PutPayload::from_static(b"new"), create)
+        .await?;
     assert_eq!(store.list(None).count().await, 2);
-    assert_eq!(&store.get(&path).await?.bytes().await?[..], b"first", "the loser did not overwrite");
+    assert_eq!(
+        &store.get(&path).await?.bytes().await?[..],
+        b"first",
+        "the loser did not overwrite"
+    );
     Ok(())
 }
 
@@ -100,7 +118,11 @@ async fn redis_set_expire_and_scan() -> anyhow::Result<()> {
     let persistent: i64 = r.ttl(format!("{ns}:k1")).await?;
     assert_eq!(persistent, -1);
 
-    let mut keys: Vec<String> = r.scan_match::<_, String>(format!("{ns}:*")).await?.collect().await;
+    let mut keys: Vec<String> = r
+        .scan_match::<_, String>(format!("{ns}:*"))
+        .await?
+        .collect()
+        .await;
     keys.sort();
     assert_eq!(keys.len(), 5);
     let _: () = r.del(keys).await?;

@@ -65,16 +65,27 @@ fn up_twice_is_harmless_and_down_stops_only_our_processes() {
     let (kafka, redis) = (free_port(), free_port());
     let blob = loop {
         let p = free_port();
-        if p < 65000 && TcpListener::bind(("127.0.0.1", p + 1)).is_ok() && TcpListener::bind(("127.0.0.1", p + 2)).is_ok() {
+        if p < 65000
+            && TcpListener::bind(("127.0.0.1", p + 1)).is_ok()
+            && TcpListener::bind(("127.0.0.1", p + 2)).is_ok()
+        {
             break p;
         }
     };
     let env = env_file(&dir, kafka, blob, redis);
 
     let first = stack(&dir, &env, "up");
-    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     let started = pids(&dir);
-    assert_eq!(started.len(), 3, "tansu, azurite and redis started: {started:?}");
+    assert_eq!(
+        started.len(),
+        3,
+        "tansu, azurite and redis started: {started:?}"
+    );
     assert!(started.iter().all(|p| alive(*p)));
 
     let second = stack(&dir, &env, "up");
@@ -90,7 +101,10 @@ fn up_twice_is_harmless_and_down_stops_only_our_processes() {
     let down = stack(&dir, &env, "down");
     assert!(down.status.success());
     std::thread::sleep(std::time::Duration::from_millis(200));
-    assert!(started.iter().all(|p| !alive(*p)), "every process we started is gone");
+    assert!(
+        started.iter().all(|p| !alive(*p)),
+        "every process we started is gone"
+    );
     assert!(pids(&dir).is_empty());
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -111,7 +125,10 @@ fn a_service_that_cannot_start_is_named_with_its_address_and_log() {
     let out = stack(&dir, &env, "up");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
-    let line = err.lines().find(|l| l.contains("ERROR")).expect("an error line");
+    let line = err
+        .lines()
+        .find(|l| l.contains("ERROR"))
+        .expect("an error line");
     assert!(line.contains("azurite"), "{line}");
     assert!(line.contains(&format!("127.0.0.1:{blob}")), "{line}");
     assert!(line.contains("azurite.log"), "{line}");
