@@ -1,9 +1,208 @@
-use clap::Parser;
+//! `transformer`: wires config, telemetry and one of the triggers (see the library docs).
 
-/// transformer
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio_util::sync::CancellationToken;
+use transformer::config::{Config, Overrides, Settings};
+use transformer::process::process_blob;
+use transformer::runs::{RunContext, RunRegistry, RunRequest, RunState, RunStatus};
+use transformer::serve::Handler;
+use transformer::watch::Watcher;
+use transformer::{app, runs};
+
+/// Raw JSON batches → one Parquet file per log model. Every option also reads its env variable.
 #[derive(Debug, Parser)]
-struct Cli {}
+#[command(version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    #[command(flatten)]
+    overrides: Overrides,
+}
 
-fn main() {
-    let _ = Cli::parse();
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Azure Functions custom handler on FUNCTIONS_CUSTOMHANDLER_PORT (POST /{function}, /runs, ops).
+    Serve,
+    /// Poll RAW_URL and transform each new blob version once (ops and /runs on METRICS_ADDR).
+    Watch,
+    /// Re-transform the raw blobs whose hour overlaps [--from, --to), with a progress bar.
+    Backfill {
+        /// Start, RFC 3339 (inclusive), e.g. 2024-01-14T00:00:00Z.
+        #[arg(long)]
+        from: DateTime<Utc>,
+        /// End, RFC 3339 (exclusive).
+        #[arg(long)]
+        to: DateTime<Utc>,
+        /// Only this topic.
+        #[arg(long)]
+        topic: Option<String>,
+        /// Only raw names under this prefix.
+        #[arg(long)]
+        prefix: Option<String>,
+    },
+    /// Transform one raw blob by name (relative to RAW_URL) and print its summary.
+    Transform {
+        /// e.g. lib.server.game/2024/01/14/18/lib.server.game+3+00000000000000000042.json.gz
+        name: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config: Config = service::config::from_env()?;
+    let settings = Settings::validate(config.with_overrides(cli.overrides))?;
+    service::telemetry::init_logs(settings.log_format);
+    let metrics = service::telemetry::init_metrics();
+    let stores = app::stores(&settings)?;
+    let shutdown = service::shutdown::on_signals();
+    let owner = format!("{}-{}", hostname(), std::process::id());
+    let ctx = RunContext {
+        stores: stores.clone(),
+        transform: settings.transform,
+        concurrency: settings.watch.concurrency,
+        owner: owner.clone(),
+    };
+    let ops = app::ops_router(metrics, &stores)
+        .merge(RunRegistry::new(ctx.clone(), shutdown.clone()).router());
+
+    match cli.command {
+        Command::Serve => {
+            let handler = Handler {
+                stores,
+                transform: settings.transform,
+                owner,
+            };
+            let addr = SocketAddr::from(([127, 0, 0, 1], settings.port));
+            let (bound, server) =
+                service::ops::bind(addr, ops.merge(handler.router()), shutdown.clone()).await?;
+            tracing::info!(event = "serve_started", addr = %bound);
+            server.await?;
+        }
+        Command::Watch => {
+            let (bound, server) =
+                service::ops::bind(settings.metrics_addr, ops, shutdown.clone()).await?;
+            tracing::info!(event = "ops_listening", addr = %bound);
+            let server = tokio::spawn(server);
+            let mut watcher = Watcher::new(stores, settings.watch.clone(), settings.transform);
+            watcher.owner = owner;
+            let run = tokio::spawn(watcher.run(shutdown.clone()));
+            shutdown.cancelled().await;
+            drain(run, settings.shutdown_grace).await;
+            server.await??;
+        }
+        Command::Backfill {
+            from,
+            to,
+            topic,
+            prefix,
+        } => {
+            let req = RunRequest {
+                from,
+                to,
+                topic,
+                prefix,
+            };
+            req.validate()?;
+            let (_, server) =
+                service::ops::bind(settings.metrics_addr, ops, shutdown.clone()).await?;
+            tokio::spawn(server);
+            let status = backfill(&ctx, req, &shutdown).await;
+            shutdown.cancel();
+            println!("{}", serde_json::to_string_pretty(&status)?);
+            print_summary(&status);
+            if status.state != RunState::Succeeded {
+                anyhow::bail!("backfill finished with {} error(s)", status.errors.len());
+            }
+        }
+        Command::Transform { name } => {
+            let p = process_blob(&stores, &name, settings.transform, "transform")
+                .await
+                .with_context(|| format!("transforming {name}"))?;
+            let summary = serde_json::json!({"blob": p.blob, "etl_id": p.etl_id, "etag": p.etag,
+                "counts": p.counts, "outputs": p.outputs, "duration_ms": p.duration.as_millis() as u64});
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+        }
+    }
+    Ok(())
+}
+
+async fn drain(task: tokio::task::JoinHandle<()>, grace: std::time::Duration) {
+    let abort = task.abort_handle();
+    if tokio::time::timeout(grace, task).await.is_err() {
+        tracing::warn!(
+            event = "shutdown_grace_exceeded",
+            grace_ms = grace.as_millis() as u64
+        );
+        abort.abort();
+    }
+}
+
+async fn backfill(ctx: &RunContext, req: RunRequest, shutdown: &CancellationToken) -> RunStatus {
+    let bar = ProgressBar::new(0);
+    // Progress goes to stderr, and only for people: hidden when stderr is not a terminal.
+    if !std::io::stderr().is_terminal() {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} blobs {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let status = Mutex::new(RunStatus::new(
+        uuid::Uuid::new_v4().simple().to_string(),
+        req,
+    ));
+    let b = Arc::new(bar);
+    let on_progress = {
+        let b = b.clone();
+        move |s: &RunStatus| {
+            b.set_length(s.progress.total);
+            b.set_position(s.progress.done);
+            b.set_message(format!(
+                "{} records, {} dead",
+                s.counts.records,
+                s.counts.dead_letters()
+            ));
+        }
+    };
+    runs::execute(ctx, &status, shutdown, &on_progress).await;
+    b.finish();
+    status.into_inner().unwrap_or_else(|p| p.into_inner())
+}
+
+fn print_summary(s: &RunStatus) {
+    let c = &s.counts;
+    eprintln!(
+        "backfill {:?}: {} blobs ({} failed), {} records, {} good, {} dead letters",
+        s.state,
+        s.blobs_ok,
+        s.blobs_failed,
+        c.records,
+        c.good,
+        c.dead_letters()
+    );
+    for (model, rows) in &c.rows {
+        eprintln!("  {model}: {rows} rows");
+    }
+    for (reason, n) in &c.dead_by_reason {
+        eprintln!("  dead {reason}: {n}");
+    }
+    for e in &s.errors {
+        eprintln!("  error: {e}");
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "transformer".to_owned())
 }

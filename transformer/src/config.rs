@@ -1,0 +1,415 @@
+//! Configuration: environment first ([`Config`], read with `service::config::from_env`), CLI
+//! flags as overrides ([`Overrides`]), validated once into [`Settings`], which can only be valid.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Args;
+use serde::Deserialize;
+use service::config::ConfigError;
+use service::telemetry::LogFormat;
+
+use crate::transform::TransformOptions;
+use crate::writer::Compression;
+
+/// The transformer's environment, one field per variable (`raw_url` ← `RAW_URL`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    /// Container of raw blobs.
+    #[serde(default = "default_raw_url")]
+    pub raw_url: String,
+    /// Container for Parquet, dead letters, receipts, leases and poison entries.
+    #[serde(default = "default_standard_url")]
+    pub standard_url: String,
+    /// Parquet compression: zstd, snappy or none (parsed in [`Settings::validate`], so the error
+    /// names the variable).
+    #[serde(default = "default_compression")]
+    pub parquet_compression: String,
+    /// Largest record value accepted; larger ones are dead (`value_too_large`).
+    #[serde(default = "default_max_value_bytes")]
+    pub max_value_bytes: usize,
+    /// Watcher: how often to list the raw container.
+    #[serde(default = "default_watch_poll_ms")]
+    pub watch_poll_ms: u64,
+    /// Watcher (and backfill): blobs processed at once.
+    #[serde(default = "default_watch_concurrency")]
+    pub watch_concurrency: usize,
+    /// Watcher: failures of one blob version before it is poisoned.
+    #[serde(default = "default_watch_max_attempts")]
+    pub watch_max_attempts: u32,
+    /// Watcher: first retry delay; doubles per failure, capped at 60 s.
+    #[serde(default = "default_watch_backoff_ms")]
+    pub watch_backoff_ms: u64,
+    /// Watcher: only list raw names under this prefix.
+    #[serde(default)]
+    pub watch_prefix: Option<String>,
+    /// Serve: the port the Functions host calls.
+    #[serde(default = "default_port")]
+    pub functions_customhandler_port: u16,
+    /// Ops endpoints (`/metrics`, `/healthz`, `/readyz`, `/runs`) of watch and backfill.
+    #[serde(default = "default_metrics_addr")]
+    pub metrics_addr: String,
+    /// Time in-flight work gets to finish after SIGTERM.
+    #[serde(default = "default_grace_ms")]
+    pub shutdown_grace_ms: u64,
+    /// Log format: json or text (parsed in [`Settings::validate`]).
+    #[serde(default = "default_log_format")]
+    pub log_format: String,
+}
+
+fn default_compression() -> String {
+    "zstd".to_owned()
+}
+fn default_log_format() -> String {
+    "json".to_owned()
+}
+
+fn default_raw_url() -> String {
+    "az://raw".to_owned()
+}
+fn default_standard_url() -> String {
+    "az://standard".to_owned()
+}
+fn default_max_value_bytes() -> usize {
+    1_048_576
+}
+fn default_watch_poll_ms() -> u64 {
+    1000
+}
+fn default_watch_concurrency() -> usize {
+    4
+}
+fn default_watch_max_attempts() -> u32 {
+    5
+}
+fn default_watch_backoff_ms() -> u64 {
+    1000
+}
+fn default_port() -> u16 {
+    8080
+}
+fn default_metrics_addr() -> String {
+    "127.0.0.1:9465".to_owned()
+}
+fn default_grace_ms() -> u64 {
+    10_000
+}
+
+/// CLI overrides of [`Config`]; each flag wins over its variable.
+#[derive(Debug, Clone, Default, Args)]
+pub struct Overrides {
+    /// Container of raw blobs (az://C, file:///P, memory://). Default az://raw. [env: RAW_URL]
+    #[arg(long, global = true)]
+    pub raw_url: Option<String>,
+    /// Container for Parquet, dead letters, receipts. Default az://standard. [env: STANDARD_URL]
+    #[arg(long, global = true)]
+    pub standard_url: Option<String>,
+    /// Parquet compression: zstd (level 3), snappy or none. Default zstd. [env: PARQUET_COMPRESSION]
+    #[arg(long, global = true, value_parser = ["zstd", "snappy", "none"])]
+    pub parquet_compression: Option<String>,
+    /// Largest record value; larger ones are dead letters. Default 1048576. [env: MAX_VALUE_BYTES]
+    #[arg(long, global = true)]
+    pub max_value_bytes: Option<usize>,
+    /// Watcher: raw container listing interval in ms. Default 1000. [env: WATCH_POLL_MS]
+    #[arg(long, global = true)]
+    pub watch_poll_ms: Option<u64>,
+    /// Watcher and backfill: blobs processed at once. Default 4. [env: WATCH_CONCURRENCY]
+    #[arg(long, global = true)]
+    pub watch_concurrency: Option<usize>,
+    /// Watcher: failures of a blob version before it is poisoned. Default 5. [env: WATCH_MAX_ATTEMPTS]
+    #[arg(long, global = true)]
+    pub watch_max_attempts: Option<u32>,
+    /// Watcher: first retry delay in ms, doubling per failure (max 60 s). Default 1000. [env: WATCH_BACKOFF_MS]
+    #[arg(long, global = true)]
+    pub watch_backoff_ms: Option<u64>,
+    /// Watcher: only list raw names under this prefix. Default: the whole container. [env: WATCH_PREFIX]
+    #[arg(long, global = true)]
+    pub watch_prefix: Option<String>,
+    /// Serve: port the Functions host calls. Default 8080. [env: FUNCTIONS_CUSTOMHANDLER_PORT]
+    #[arg(long, global = true)]
+    pub functions_customhandler_port: Option<u16>,
+    /// Ops endpoint address (/metrics, /healthz, /readyz, /runs). Default 127.0.0.1:9465. [env: METRICS_ADDR]
+    #[arg(long, global = true)]
+    pub metrics_addr: Option<String>,
+    /// Drain time after SIGTERM in ms. Default 10000. [env: SHUTDOWN_GRACE_MS]
+    #[arg(long, global = true)]
+    pub shutdown_grace_ms: Option<u64>,
+    /// Log format: json or text. Default json. [env: LOG_FORMAT]
+    #[arg(long, global = true, value_parser = ["json", "text"])]
+    pub log_format: Option<String>,
+}
+
+impl Config {
+    /// Applies CLI overrides.
+    pub fn with_overrides(mut self, o: Overrides) -> Self {
+        macro_rules! take {
+            ($($f:ident),*) => { $( if let Some(v) = o.$f { self.$f = v; } )* };
+        }
+        take!(
+            raw_url,
+            standard_url,
+            parquet_compression,
+            max_value_bytes,
+            watch_poll_ms,
+            watch_concurrency,
+            watch_max_attempts,
+            watch_backoff_ms,
+            functions_customhandler_port,
+            metrics_addr,
+            shutdown_grace_ms,
+            log_format
+        );
+        if o.watch_prefix.is_some() {
+            self.watch_prefix = o.watch_prefix;
+        }
+        self
+    }
+}
+
+/// Watcher knobs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchSettings {
+    /// Listing interval.
+    pub poll: Duration,
+    /// Blobs at once.
+    pub concurrency: usize,
+    /// Failures before poisoning.
+    pub max_attempts: u32,
+    /// First retry delay.
+    pub backoff: Duration,
+    /// Listed prefix.
+    pub prefix: Option<String>,
+}
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `RAW_URL`.
+    pub raw_url: String,
+    /// `STANDARD_URL`.
+    pub standard_url: String,
+    /// Transform knobs.
+    pub transform: TransformOptions,
+    /// Watcher knobs.
+    pub watch: WatchSettings,
+    /// Functions handler port.
+    pub port: u16,
+    /// Ops address.
+    pub metrics_addr: SocketAddr,
+    /// Drain time.
+    pub shutdown_grace: Duration,
+    /// Log format.
+    pub log_format: LogFormat,
+}
+
+impl Settings {
+    /// Validates `config`; errors name the variable.
+    pub fn validate(c: Config) -> Result<Settings, ConfigError> {
+        if c.raw_url.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                "RAW_URL",
+                "must be a storage URL such as az://raw",
+            ));
+        }
+        if c.standard_url.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                "STANDARD_URL",
+                "must be a storage URL such as az://standard",
+            ));
+        }
+        if c.max_value_bytes == 0 {
+            return Err(ConfigError::invalid(
+                "MAX_VALUE_BYTES",
+                "must be at least 1",
+            ));
+        }
+        if c.watch_poll_ms < 10 {
+            return Err(ConfigError::invalid(
+                "WATCH_POLL_MS",
+                format!("must be at least 10 (ms), got {}", c.watch_poll_ms),
+            ));
+        }
+        if !(1..=256).contains(&c.watch_concurrency) {
+            return Err(ConfigError::invalid(
+                "WATCH_CONCURRENCY",
+                format!("must be between 1 and 256, got {}", c.watch_concurrency),
+            ));
+        }
+        if c.watch_max_attempts == 0 {
+            return Err(ConfigError::invalid(
+                "WATCH_MAX_ATTEMPTS",
+                "must be at least 1",
+            ));
+        }
+        let compression = c
+            .parquet_compression
+            .parse::<Compression>()
+            .map_err(|e| ConfigError::invalid("PARQUET_COMPRESSION", e))?;
+        let log_format = c
+            .log_format
+            .parse::<LogFormat>()
+            .map_err(|e| ConfigError::invalid("LOG_FORMAT", e))?;
+        let metrics_addr = c.metrics_addr.parse::<SocketAddr>().map_err(|e| {
+            ConfigError::invalid(
+                "METRICS_ADDR",
+                format!("`{}` is not host:port ({e})", c.metrics_addr),
+            )
+        })?;
+        Ok(Settings {
+            raw_url: c.raw_url,
+            standard_url: c.standard_url,
+            transform: TransformOptions {
+                compression,
+                max_value_bytes: c.max_value_bytes,
+            },
+            watch: WatchSettings {
+                poll: Duration::from_millis(c.watch_poll_ms),
+                concurrency: c.watch_concurrency,
+                max_attempts: c.watch_max_attempts,
+                backoff: Duration::from_millis(c.watch_backoff_ms),
+                prefix: c.watch_prefix.filter(|p| !p.is_empty()),
+            },
+            port: c.functions_customhandler_port,
+            metrics_addr,
+            shutdown_grace: Duration::from_millis(c.shutdown_grace_ms),
+            log_format,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+    use service::config::{env_keys, from_iter};
+
+    fn vars(v: &[(&str, &str)]) -> Vec<(String, String)> {
+        v.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn settings(v: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        Settings::validate(from_iter::<Config, _>(vars(v))?)
+    }
+
+    #[derive(Debug, Parser)]
+    struct Probe {
+        #[command(flatten)]
+        o: Overrides,
+    }
+
+    #[test]
+    fn every_flag_is_an_env_key_and_every_env_key_a_flag() {
+        let keys = env_keys::<Config>();
+        let cmd = Probe::command();
+        let flags: Vec<String> = cmd
+            .get_arguments()
+            .filter_map(|a| a.get_long())
+            .filter(|l| *l != "help")
+            .map(|l| l.replace('-', "_").to_uppercase())
+            .collect();
+        for f in &flags {
+            assert!(keys.contains(f), "flag --{f} has no env key");
+        }
+        for k in &keys {
+            assert!(flags.contains(k), "env key {k} has no flag");
+        }
+        for a in cmd.get_arguments().filter(|a| a.get_long() != Some("help")) {
+            let help = a.get_help().map(ToString::to_string).unwrap_or_default();
+            let var = a
+                .get_long()
+                .map(|l| l.replace('-', "_").to_uppercase())
+                .unwrap_or_default();
+            assert!(
+                help.ends_with(&format!("[env: {var}]")),
+                "help of {var}: {help}"
+            );
+            assert!(
+                help.contains("Default"),
+                "help of {var} states no default: {help}"
+            );
+        }
+    }
+
+    #[test]
+    fn defaults_match_the_documented_values() {
+        let s = settings(&[]).expect("defaults are valid");
+        assert_eq!(
+            (s.raw_url.as_str(), s.standard_url.as_str()),
+            ("az://raw", "az://standard")
+        );
+        assert_eq!(s.transform, TransformOptions::default());
+        assert_eq!(s.watch.poll, Duration::from_millis(1000));
+        assert_eq!(
+            (s.watch.concurrency, s.watch.max_attempts, s.watch.prefix),
+            (4, 5, None)
+        );
+        assert_eq!(s.port, 8080);
+        assert_eq!(s.metrics_addr.to_string(), "127.0.0.1:9465");
+        assert_eq!(s.shutdown_grace, Duration::from_millis(10_000));
+    }
+
+    #[test]
+    fn invalid_values_name_their_variable() {
+        let cases = [
+            (
+                ("PARQUET_COMPRESSION", "lz4"),
+                "PARQUET_COMPRESSION is invalid: `lz4` is not a compression (zstd, snappy or none)",
+            ),
+            (
+                ("LOG_FORMAT", "xml"),
+                "LOG_FORMAT is invalid: `xml` is not a log format",
+            ),
+            (
+                ("MAX_VALUE_BYTES", "0"),
+                "MAX_VALUE_BYTES is invalid: must be at least 1",
+            ),
+            (
+                ("WATCH_POLL_MS", "1"),
+                "WATCH_POLL_MS is invalid: must be at least 10 (ms), got 1",
+            ),
+            (
+                ("WATCH_CONCURRENCY", "0"),
+                "WATCH_CONCURRENCY is invalid: must be between 1 and 256, got 0",
+            ),
+            (
+                ("WATCH_MAX_ATTEMPTS", "0"),
+                "WATCH_MAX_ATTEMPTS is invalid: must be at least 1",
+            ),
+            (
+                ("METRICS_ADDR", "nowhere"),
+                "METRICS_ADDR is invalid: `nowhere` is not host:port",
+            ),
+            (
+                ("FUNCTIONS_CUSTOMHANDLER_PORT", "99999"),
+                "FUNCTIONS_CUSTOMHANDLER_PORT is invalid",
+            ),
+        ];
+        for ((k, v), want) in cases {
+            let err = settings(&[(k, v)]).expect_err(k).to_string();
+            assert!(err.starts_with(want), "{k}={v}: {err}");
+        }
+    }
+
+    #[test]
+    fn flags_override_the_environment() {
+        let c: Config = from_iter(vars(&[
+            ("WATCH_CONCURRENCY", "2"),
+            ("PARQUET_COMPRESSION", "snappy"),
+        ]))
+        .expect("env");
+        let p = Probe::try_parse_from([
+            "x",
+            "--watch-concurrency",
+            "7",
+            "--watch-prefix",
+            "lib.server.game/",
+        ])
+        .expect("flags");
+        let s = Settings::validate(c.with_overrides(p.o)).expect("valid");
+        assert_eq!(s.watch.concurrency, 7);
+        assert_eq!(s.watch.prefix.as_deref(), Some("lib.server.game/"));
+        assert_eq!(s.transform.compression, Compression::Snappy);
+    }
+}

@@ -1,0 +1,103 @@
+//! Named telemetry events: each logs structured fields and bumps a low-cardinality metric.
+//!
+//! Metric names (all prefixed `transformer_`):
+//! - `transformer_blobs_total{trigger, outcome}`: blobs processed (`ok`) or failed (failure kind).
+//! - `transformer_records_total{class}`: records by `good` / `dead` / `unreadable`.
+//! - `transformer_rows_total{model}`: rows written per model.
+//! - `transformer_dead_letters_total{reason}`: dead letters by reason code.
+//! - `transformer_transform_seconds{trigger}`: histogram of per-blob wall time.
+//! - `transformer_bytes_in_total{kind}`: `compressed` blob bytes and inflated `raw_json` bytes.
+//! - `transformer_poison_total`: poison entries written by the watcher.
+//! - `transformer_receipts_total`: receipts written.
+//! - `transformer_watch_lag_seconds`: histogram of blob `last_modified` → processing start.
+//! - `transformer_ignored_blobs_total`: non-raw names seen by the watcher.
+//! - `transformer_leases_total{outcome}`: lease claims (`acquired`, `taken_over`, `busy`).
+
+use crate::process::{ProcessError, Processed};
+
+/// Blobs processed.
+pub const BLOBS: &str = "transformer_blobs_total";
+/// Records by class.
+pub const RECORDS: &str = "transformer_records_total";
+/// Rows by model.
+pub const ROWS: &str = "transformer_rows_total";
+/// Dead letters by reason.
+pub const DEAD_LETTERS: &str = "transformer_dead_letters_total";
+/// Per-blob latency.
+pub const TRANSFORM_SECONDS: &str = "transformer_transform_seconds";
+/// Bytes read.
+pub const BYTES_IN: &str = "transformer_bytes_in_total";
+/// Poison entries.
+pub const POISON: &str = "transformer_poison_total";
+/// Receipts.
+pub const RECEIPTS: &str = "transformer_receipts_total";
+/// Watch lag.
+pub const WATCH_LAG: &str = "transformer_watch_lag_seconds";
+/// Ignored names.
+pub const IGNORED: &str = "transformer_ignored_blobs_total";
+/// Lease claims.
+pub const LEASES: &str = "transformer_leases_total";
+
+/// A blob was transformed and its outputs written.
+pub fn blob_transformed(trigger: &'static str, p: &Processed) {
+    let c = &p.counts;
+    let rows: u64 = c.rows.values().sum();
+    tracing::info!(
+        event = "blob_transformed",
+        trigger,
+        blob = %p.blob,
+        etl_id = %p.etl_id,
+        records = c.records,
+        rows,
+        dead = c.dead_letters(),
+        duration_ms = p.duration.as_millis() as u64,
+    );
+    metrics::counter!(BLOBS, "trigger" => trigger, "outcome" => "ok").increment(1);
+    metrics::counter!(RECORDS, "class" => "good").increment(c.good);
+    metrics::counter!(RECORDS, "class" => "dead").increment(c.dead);
+    metrics::counter!(RECORDS, "class" => "unreadable").increment(c.unreadable);
+    for (model, n) in &c.rows {
+        metrics::counter!(ROWS, "model" => *model).increment(*n);
+    }
+    for (reason, n) in &c.dead_by_reason {
+        metrics::counter!(DEAD_LETTERS, "reason" => *reason).increment(*n);
+    }
+    metrics::histogram!(TRANSFORM_SECONDS, "trigger" => trigger).record(p.duration.as_secs_f64());
+    metrics::counter!(BYTES_IN, "kind" => "compressed").increment(c.blob_bytes);
+    metrics::counter!(BYTES_IN, "kind" => "raw_json").increment(c.raw_json_bytes);
+}
+
+/// A blob failed as a whole.
+pub fn blob_failed(trigger: &'static str, blob: &str, err: &ProcessError) {
+    tracing::warn!(event = "blob_failed", trigger, blob, kind = err.kind(), error = %err);
+    metrics::counter!(BLOBS, "trigger" => trigger, "outcome" => err.kind()).increment(1);
+}
+
+/// The watcher gave up on a blob version.
+pub fn blob_poisoned(blob: &str, etag: &str, attempts: u32, error: &str) {
+    tracing::error!(event = "blob_poisoned", blob, etag, attempts, error);
+    metrics::counter!(POISON).increment(1);
+}
+
+/// A receipt was written.
+pub fn receipt_written(blob: &str, etag: &str) {
+    tracing::debug!(event = "receipt_written", blob, etag);
+    metrics::counter!(RECEIPTS).increment(1);
+}
+
+/// The watcher saw a name that is not a raw blob name.
+pub fn blob_ignored(blob: &str, why: &str) {
+    tracing::warn!(event = "blob_ignored", blob, why);
+    metrics::counter!(IGNORED).increment(1);
+}
+
+/// A lease claim outcome.
+pub fn lease(blob: &str, outcome: &'static str) {
+    tracing::debug!(event = "lease", blob, outcome);
+    metrics::counter!(LEASES, "outcome" => outcome).increment(1);
+}
+
+/// Seconds between a blob's write and the start of its processing.
+pub fn watch_lag(seconds: f64) {
+    metrics::histogram!(WATCH_LAG).record(seconds.max(0.0));
+}

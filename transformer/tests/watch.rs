@@ -1,0 +1,186 @@
+//! `transformer watch`: new blobs are transformed within seconds, a failing blob ends in the
+//! poison list, a rewritten blob is processed again, and two watchers never duplicate work.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use common::*;
+use tokio_util::sync::CancellationToken;
+use transformer::config::WatchSettings;
+use transformer::process::Stores;
+use transformer::transform::TransformOptions;
+use transformer::watch::Watcher;
+
+fn watcher(stores: &Stores, max_attempts: u32) -> Watcher {
+    let settings = WatchSettings {
+        poll: Duration::from_millis(200),
+        concurrency: 2,
+        max_attempts,
+        backoff: Duration::from_millis(100),
+        prefix: None,
+    };
+    Watcher::new(stores.clone(), settings, TransformOptions::default())
+}
+
+async fn receipt(stores: &Stores, name: &str) -> Option<serde_json::Value> {
+    get(&stores.standard, &format!("_receipts/{name}.json"))
+        .await
+        .map(|b| serde_json::from_slice(&b).expect("receipt JSON"))
+}
+
+#[tokio::test]
+async fn picks_up_a_new_blob_within_seconds_and_reprocesses_a_rewritten_one() {
+    let (stores, _, _) = containers();
+    let w = watcher(&stores, 5);
+    let stats = w.stats.clone();
+    let stop = CancellationToken::new();
+    let run = tokio::spawn(w.run(stop.clone()));
+
+    let (name, gz) = raw_blob(model::TOPIC_GAME, 0, 0, &[Rec::value(ATTACK_1)]);
+    upload(&stores.raw, &name, gz).await;
+    let game = "lib_server_game/2024/01/14/18/lib.server.game+0+00000000000000000000.parquet";
+    let first = testkit::wait_for("first receipt", Duration::from_secs(5), || {
+        receipt(&stores, &name)
+    })
+    .await
+    .expect("within 5 s");
+    assert_eq!(read_parquet(&stores.standard, game).await.num_rows(), 1);
+
+    // Rewrite the blob (new ETag): it is processed again.
+    let (_, gz2) = raw_blob(
+        model::TOPIC_GAME,
+        0,
+        0,
+        &[Rec::value(ATTACK_1), Rec::value(ATTACK_2)],
+    );
+    upload(&stores.raw, &name, gz2).await;
+    let second = testkit::wait_for("receipt of the new version", Duration::from_secs(5), || {
+        let old = first["etag"].clone();
+        let s = stores.clone();
+        let n = name.clone();
+        async move { receipt(&s, &n).await.filter(|r| r["etag"] != old) }
+    })
+    .await
+    .expect("rewritten blob reprocessed");
+    assert_eq!(second["counts"]["records"], 2);
+    assert_eq!(read_parquet(&stores.standard, game).await.num_rows(), 2);
+    assert_eq!(stats.processed.load(Ordering::Relaxed), 2);
+    assert!(
+        names(&stores.standard, Some("_leases")).await.is_empty(),
+        "leases released"
+    );
+    stop.cancel();
+    run.await.expect("watcher stops");
+}
+
+#[tokio::test]
+async fn a_failing_blob_is_poisoned_with_its_error_after_max_attempts() {
+    let (stores, _, _) = containers();
+    let bad = "lib.server.game/2024/01/14/18/lib.server.game+1+00000000000000000000.json.gz";
+    upload(&stores.raw, bad, b"this is not gzip".to_vec()).await;
+    upload(&stores.raw, "notes/readme.txt", b"not a raw blob".to_vec()).await;
+    let w = watcher(&stores, 2);
+    let stats = w.stats.clone();
+    let stop = CancellationToken::new();
+    let run = tokio::spawn(w.run(stop.clone()));
+
+    let poison = testkit::wait_for("poison entry", Duration::from_secs(10), || {
+        let s = stores.clone();
+        async move { get(&s.standard, &format!("_poison/{bad}.json")).await }
+    })
+    .await
+    .expect("poisoned");
+    let poison: serde_json::Value = serde_json::from_slice(&poison).expect("JSON");
+    assert_eq!(poison["attempts"], 2);
+    assert_eq!(poison["blob"], bad);
+    assert!(
+        poison["error"]
+            .as_str()
+            .expect("error")
+            .contains("is not a readable gzip stream"),
+        "{poison}"
+    );
+
+    // A later good blob is processed while the poisoned one is not retried any more.
+    let (good, gz) = raw_blob(model::TOPIC_GAME, 2, 0, &[Rec::value(ATTACK_1)]);
+    upload(&stores.raw, &good, gz).await;
+    testkit::wait_for("good receipt", Duration::from_secs(5), || {
+        receipt(&stores, &good)
+    })
+    .await
+    .expect("processed");
+    assert_eq!(
+        stats.failures.load(Ordering::Relaxed),
+        2,
+        "no retries after poisoning"
+    );
+    assert!(receipt(&stores, bad).await.is_none());
+    assert!(
+        !outputs(&stores.standard)
+            .await
+            .iter()
+            .any(|(n, _)| n.contains("+1+")),
+        "no outputs for the poisoned blob"
+    );
+    stop.cancel();
+    run.await.expect("watcher stops");
+}
+
+#[tokio::test]
+async fn two_watchers_process_each_blob_once() {
+    let (stores, _, _) = containers();
+    let mut blobs = Vec::new();
+    for p in 0..8 {
+        let (name, gz) = raw_blob(
+            model::TOPIC_GAME,
+            p,
+            10,
+            &[Rec::value(ATTACK_1), Rec::value(ATTACK_3)],
+        );
+        upload(&stores.raw, &name, gz).await;
+        blobs.push(name);
+    }
+    let (a, b) = (watcher(&stores, 5), watcher(&stores, 5));
+    let (sa, sb) = (a.stats.clone(), b.stats.clone());
+    let stop = CancellationToken::new();
+    let ra = tokio::spawn(a.run(stop.clone()));
+    let rb = tokio::spawn(b.run(stop.clone()));
+
+    testkit::wait_for("all receipts", Duration::from_secs(20), || {
+        let s = stores.clone();
+        async move { (names(&s.standard, Some("_receipts")).await.len() == 8).then_some(()) }
+    })
+    .await
+    .expect("all processed");
+    // Let each watcher see every blob done (receipt or in-memory) before comparing counts.
+    testkit::wait_for("both watchers settled", Duration::from_secs(10), || {
+        let (sa, sb) = (sa.clone(), sb.clone());
+        async move {
+            let settled = |s: &transformer::watch::WatchStats| {
+                s.processed.load(Ordering::Relaxed) + s.already_done.load(Ordering::Relaxed)
+            };
+            (settled(&sa) == 8 && settled(&sb) == 8).then_some(())
+        }
+    })
+    .await
+    .expect("settled");
+    let processed = sa.processed.load(Ordering::Relaxed) + sb.processed.load(Ordering::Relaxed);
+    assert_eq!(
+        processed, 8,
+        "each blob transformed exactly once across both watchers"
+    );
+    assert_eq!(
+        outputs(&stores.standard).await.len(),
+        8 * 4,
+        "4 files per blob, no extras"
+    );
+    for name in &blobs {
+        let r = receipt(&stores, name).await.expect("receipt");
+        assert_eq!(r["counts"]["good"], 2);
+    }
+    stop.cancel();
+    ra.await.expect("a stops");
+    rb.await.expect("b stops");
+}
