@@ -1,1 +1,185 @@
-//! worker (skeleton; see the crate description).
+//! The worker: lands every Kafka record of the configured topics exactly once in the raw
+//! container, as gzipped JSON-lines batches, and expires finished games' Redis keys.
+//!
+//! Exactly-once rests on two rules (argued in `docs/design/worker.md`): per partition, blobs
+//! form a chain of contiguous offset ranges named by their first record and written
+//! create-only, which every writer walks the same way ([`sink`]); and an offset is committed
+//! only after the blobs below it are durable, never by a writer that lost the partition
+//! ([`consumer`]).
+//!
+//! # Layout
+//! - [`config`]: env config ([`config::Config`]), CLI overrides ([`config::Cli`]), validated
+//!   [`config::Settings`].
+//! - [`consumer`]: rdkafka consumer settings and the rebalance context (ownership epochs,
+//!   commit on revoke, lag from statistics).
+//! - [`batch`]: per-partition batches encoded as raw lines as records arrive; cut rules.
+//! - [`sink`]: gzip + create-only upload with offset metadata; walking the blob chain.
+//! - [`pipeline`]: the consume loop: routing, timers, memory cap, scheduling, commits, shutdown.
+//! - [`upload`]: one upload task with retries and the ownership (epoch) check.
+//! - [`cleanup`]: the Redis clean-up task behind a bounded queue.
+//! - [`health`]: `/readyz` probes.
+//! - [`metrics`]: metric names.
+
+pub mod batch;
+pub mod cleanup;
+pub mod config;
+pub mod consumer;
+pub mod health;
+pub mod metrics;
+pub mod pipeline;
+pub mod sink;
+pub mod upload;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use config::Settings;
+pub use pipeline::Report;
+
+/// Why the worker could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// The raw container URL is unusable.
+    #[error(transparent)]
+    Storage(#[from] service::storage::StorageError),
+    /// The consumer could not be created.
+    #[error(transparent)]
+    Consumer(#[from] consumer::ConsumerError),
+    /// `REDIS_URL` is not a Redis URL the client accepts.
+    #[error("REDIS_URL={url} cannot be used: {source}")]
+    Redis {
+        /// Redacted URL.
+        url: String,
+        /// The client's error.
+        #[source]
+        source: redis::RedisError,
+    },
+    /// The ops endpoints cannot listen.
+    #[error(transparent)]
+    Ops(#[from] service::ops::OpsError),
+    /// The pipeline task panicked.
+    #[error("the worker's pipeline task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// A started worker.
+#[derive(Debug)]
+pub struct Running {
+    /// Where `/metrics`, `/healthz` and `/readyz` answer.
+    pub ops_addr: SocketAddr,
+    task: tokio::task::JoinHandle<Report>,
+}
+
+impl Running {
+    /// Waits until the worker has stopped (after `shutdown` was cancelled and it drained).
+    pub async fn wait(self) -> Result<Report, WorkerError> {
+        Ok(self.task.await?)
+    }
+}
+
+/// Starts the worker; it stops when `shutdown` is cancelled, landing what it buffered within
+/// `SHUTDOWN_GRACE_MS`.
+pub async fn start(
+    settings: Settings,
+    metrics: PrometheusHandle,
+    shutdown: CancellationToken,
+) -> Result<Running, WorkerError> {
+    crate::metrics::describe();
+    let store = service::storage::open("RAW_URL", &settings.raw_url)?;
+    let sink = Arc::new(sink::Sink::new(store.clone(), settings.gzip_level));
+    let ownership = Arc::new(consumer::Ownership::default());
+    // librdkafka's pre-fetch queue: a quarter of the buffer cap, at most its 64 MiB default.
+    let prefetch_kbytes = (settings.buffer_max_bytes / 4 / 1024).clamp(1024, 65_536);
+    let consumer = Arc::new(consumer::create(
+        &settings.kafka,
+        ownership.clone(),
+        prefetch_kbytes,
+    )?);
+
+    let cleanup_stop = CancellationToken::new();
+    let cleanup =
+        match &settings.cleanup {
+            Some(c) => Some(cleanup::spawn(c, cleanup_stop.clone()).map_err(|source| {
+                WorkerError::Redis {
+                    url: service::secret::redact_url(c.redis_url.expose()),
+                    source,
+                }
+            })?),
+            None => None,
+        };
+
+    let ops_stop = CancellationToken::new();
+    let probes = health::probes(
+        Arc::downgrade(&consumer),
+        settings.kafka.brokers.clone(),
+        store,
+        settings.raw_url.clone(),
+        settings.cleanup.clone(),
+    );
+    let (ops_addr, serve) = service::ops::bind(
+        settings.metrics_addr,
+        service::ops::router(metrics, probes),
+        ops_stop.clone(),
+    )
+    .await?;
+    let ops = tokio::spawn(serve);
+
+    tracing::info!(
+        event = "worker_started",
+        brokers = settings.kafka.brokers,
+        group = settings.kafka.group_id,
+        topics = ?settings.kafka.topics,
+        raw_url = settings.raw_url,
+        batch_size = settings.limits.max_records,
+        batch_max_bytes = settings.limits.max_bytes,
+        batch_max_wait_ms = settings.limits.max_wait.as_millis() as u64,
+        buffer_max_bytes = settings.buffer_max_bytes,
+        gzip_level = settings.gzip_level,
+        upload_concurrency = settings.upload_concurrency,
+        redis_url = settings.cleanup.as_ref().map(|c| service::secret::redact_url(c.redis_url.expose())),
+        ops_addr = %ops_addr,
+    );
+
+    let loop_settings = pipeline::LoopSettings {
+        limits: settings.limits,
+        buffer_max_bytes: settings.buffer_max_bytes,
+        upload_concurrency: settings.upload_concurrency,
+        // The rest of the grace period is for queued clean-ups and leaving the group.
+        shutdown_grace: settings.shutdown_grace * 4 / 5,
+    };
+    let grace = settings.shutdown_grace;
+    let task = tokio::spawn(async move {
+        let (cleaner, cleanup_task) = cleanup.unzip();
+        let pipeline =
+            pipeline::Pipeline::new(loop_settings, consumer.clone(), ownership, sink, cleaner);
+        let stopping = shutdown.clone();
+        let report = pipeline.run(shutdown).await;
+        // The pipeline dropped its clean-up sender: the task drains what is queued, for what is
+        // left of the grace period.
+        debug_assert!(stopping.is_cancelled());
+        if let Some(task) = cleanup_task
+            && tokio::time::timeout(grace / 10, task).await.is_err()
+        {
+            cleanup_stop.cancel();
+            tracing::warn!(event = "cleanup_abandoned", reason = "grace period over");
+        }
+        ops_stop.cancel();
+        let _ = ops.await;
+        // Leaving the group (and its final revoke commit) happens when the consumer drops.
+        drop(consumer);
+        report
+    });
+    Ok(Running { ops_addr, task })
+}
+
+/// [`start`], then wait until it stops.
+pub async fn run(
+    settings: Settings,
+    metrics: PrometheusHandle,
+    shutdown: CancellationToken,
+) -> Result<Report, WorkerError> {
+    start(settings, metrics, shutdown).await?.wait().await
+}

@@ -1,9 +1,23 @@
-use clap::Parser;
+//! The worker binary: parse config, set up telemetry, run until SIGTERM/SIGINT.
+use anyhow::Context as _;
+use clap::Parser as _;
 
-/// worker
-#[derive(Debug, Parser)]
-struct Cli {}
-
-fn main() {
-    let _ = Cli::parse();
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = worker::config::Cli::parse();
+    let config: worker::config::Config = service::config::from_env()?;
+    let settings = config.merge(cli).validate()?;
+    service::telemetry::init_logs(settings.log_format);
+    let metrics = service::telemetry::init_metrics();
+    let shutdown = service::shutdown::on_signals();
+    let report = worker::run(settings, metrics, shutdown)
+        .await
+        .context("worker failed")?;
+    tracing::info!(
+        event = "worker_stopped",
+        consumed = report.consumed,
+        landed = report.landed,
+        blobs = report.blobs
+    );
+    Ok(())
 }

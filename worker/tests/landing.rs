@@ -1,0 +1,216 @@
+//! Every record lands exactly once, byte-identical, whatever its content; and the flush triggers
+//! (count, bytes, max wait) cut batches as specified.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// Key, value and headers of a record to produce.
+type Spec<'a> = (
+    Option<&'a [u8]>,
+    Option<&'a [u8]>,
+    Vec<(&'a str, Option<&'a [u8]>)>,
+);
+/// Key and headers expected back.
+type KeyHeaders = (Option<Vec<u8>>, Vec<(String, Option<Vec<u8>>)>);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_record_lands_exactly_once_and_byte_identical_including_bad_input() {
+    let topic = testkit::unique("wland");
+    testkit::create_topic(&topic, 3).await.expect("topic");
+    let (url, store) = testkit::new_container("wland").expect("container");
+    let producer = producer();
+
+    // Bad input is data: invalid UTF-8, not JSON, empty, null, JSON with line breaks, huge.
+    let huge = vec![b'z'; 300_000];
+    let specials: Vec<Spec<'_>> = vec![
+        (None, Some(b"\xc3\x28\xff binary"), vec![]),
+        (
+            Some(b"key-1"),
+            Some(b"{\"level\": "),
+            vec![("trace", Some(b"abc"))],
+        ),
+        (
+            None,
+            Some(b""),
+            vec![("bin", Some(b"\xff\xfe")), ("empty", None)],
+        ),
+        (Some(b"\x00\x9f"), None, vec![]),
+        (None, Some(b"{\"a\":\n 1}"), vec![]),
+        (None, Some(b" 42 "), vec![]),
+        (None, Some(&huge), vec![]),
+    ];
+    let mut expected = BTreeMap::new();
+    let mut extra: BTreeMap<(i32, i64), KeyHeaders> = BTreeMap::new();
+    for i in 0..150usize {
+        let p = (i % 3) as i32;
+        let (key, value, headers) = match specials.get(i % 20) {
+            Some((k, v, h)) => (*k, *v, h.clone()),
+            None => (None, None, vec![]),
+        };
+        let sample = sample_value(i);
+        let value = if i % 20 < specials.len() {
+            value
+        } else {
+            Some(sample.as_slice())
+        };
+        let offset = send(&producer, &topic, p, key, value, &headers).await;
+        expected.insert((p, offset), value.map(<[u8]>::to_vec));
+        extra.insert(
+            (p, offset),
+            (
+                key.map(<[u8]>::to_vec),
+                headers
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), v.map(<[u8]>::to_vec)))
+                    .collect(),
+            ),
+        );
+    }
+
+    let mut env = base_env(&[&topic], &url);
+    set(&mut env, "BATCH_SIZE", "7");
+    let w = InProcess::start(&env).await;
+    let landed = wait_landed(&store, &topic, expected.len(), Duration::from_secs(60)).await;
+    let report = w.stop().await;
+
+    assert_exactly_once_values(&landed, &topic, &expected);
+    for l in &landed {
+        let (key, headers) = &extra[&(l.partition, l.offset)];
+        assert_eq!(&l.key, key, "key of {}@{}", l.partition, l.offset);
+        assert_eq!(
+            &l.headers, headers,
+            "headers of {}@{}",
+            l.partition, l.offset
+        );
+    }
+    assert_eq!(report.landed, 150);
+    // Blobs are contiguous, non-overlapping ranges, named by their first record.
+    let mut blobs: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+    for l in &landed {
+        blobs.entry(&l.blob).or_default().push(l.offset);
+    }
+    for (blob, offsets) in &blobs {
+        let name = model::naming::RawBlobName::parse(blob).expect("raw blob name");
+        assert_eq!(name.first_offset, offsets[0], "{blob}");
+        assert!(
+            offsets.windows(2).all(|w| w[1] == w[0] + 1),
+            "{blob}: {offsets:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flushes_idle_partition_after_max_wait() {
+    let topic = testkit::unique("widle");
+    testkit::create_topic(&topic, 2).await.expect("topic");
+    let (url, store) = testkit::new_container("widle").expect("container");
+    let producer = producer();
+    let mut env = base_env(&[&topic], &url);
+    set(&mut env, "BATCH_SIZE", "1000");
+    set(&mut env, "BATCH_MAX_WAIT_MS", "2000");
+    let w = InProcess::start(&env).await;
+
+    // A first record proves the group is joined and the partition assigned.
+    send(&producer, &topic, 1, None, Some(b"{\"warm\": 1}"), &[]).await;
+    wait_landed(&store, &topic, 1, Duration::from_secs(60)).await;
+
+    // Three records and then silence: only the timer can land them.
+    let sent = Instant::now();
+    for i in 0..3 {
+        send(
+            &producer,
+            &topic,
+            1,
+            None,
+            Some(format!("{{\"i\": {i}}}").as_bytes()),
+            &[],
+        )
+        .await;
+    }
+    let landed = wait_landed(&store, &topic, 4, Duration::from_secs(30)).await;
+    let waited = sent.elapsed();
+    w.stop().await;
+    assert!(
+        waited >= Duration::from_millis(2000),
+        "landed after {waited:?}, before the max wait"
+    );
+    assert!(waited < Duration::from_secs(8), "landed after {waited:?}");
+    let last_blob = &landed
+        .iter()
+        .rfind(|l| l.topic == topic)
+        .expect("records")
+        .blob;
+    assert_eq!(
+        landed.iter().filter(|l| &l.blob == last_blob).count(),
+        3,
+        "one blob of the three records"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_partition_flushes_at_batch_size_and_the_rest_on_shutdown() {
+    let topic = testkit::unique("wbusy");
+    testkit::create_topic(&topic, 1).await.expect("topic");
+    let (url, store) = testkit::new_container("wbusy").expect("container");
+    let expected = produce_many(&topic, 1, 120).await;
+    let mut env = base_env(&[&topic], &url);
+    set(&mut env, "BATCH_SIZE", "50");
+    set(&mut env, "BATCH_MAX_WAIT_MS", "600000");
+    let w = InProcess::start(&env).await;
+    let landed = wait_landed(&store, &topic, 100, Duration::from_secs(60)).await;
+    assert_eq!(
+        landed.len(),
+        100,
+        "only full batches land before the (long) max wait"
+    );
+    assert!(landed.iter().all(|l| l.blob_records == 50));
+    w.stop().await;
+    let landed = read_all(&store).await;
+    assert_exactly_once(&landed, &topic, &expected);
+    assert_eq!(
+        landed.iter().filter(|l| l.blob_records == 20).count(),
+        20,
+        "shutdown landed the rest"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn byte_budget_is_respected_except_for_a_single_bigger_record() {
+    let topic = testkit::unique("wbytes");
+    testkit::create_topic(&topic, 1).await.expect("topic");
+    let (url, store) = testkit::new_container("wbytes").expect("container");
+    let producer = producer();
+    let mut expected = BTreeMap::new();
+    for i in 0..40usize {
+        let value = if i == 17 {
+            vec![b'q'; 20_000]
+        } else {
+            sample_value(i)
+        };
+        let o = send(&producer, &topic, 0, None, Some(&value), &[]).await;
+        expected.insert((0, o), value);
+    }
+    let mut env = base_env(&[&topic], &url);
+    set(&mut env, "BATCH_SIZE", "1000");
+    set(&mut env, "BATCH_MAX_BYTES", "4096");
+    set(&mut env, "BUFFER_MAX_BYTES", "1048576");
+    let w = InProcess::start(&env).await;
+    let landed = wait_landed(&store, &topic, expected.len(), Duration::from_secs(60)).await;
+    w.stop().await;
+    assert_exactly_once(&landed, &topic, &expected);
+    let mut blobs: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for l in &landed {
+        blobs.insert(&l.blob, (l.uncompressed_blob_bytes, l.blob_records));
+    }
+    assert!(blobs.len() >= 40 * 700 / 4096, "{} blobs", blobs.len());
+    for (blob, (bytes, records)) in blobs {
+        assert!(
+            bytes <= 4096 || records == 1,
+            "{blob}: {bytes} bytes in {records} records"
+        );
+    }
+}
