@@ -1,9 +1,75 @@
-use clap::Parser;
+//! `simulator`: parse the knobs, start telemetry, connect, run the mode, exit non-zero when a
+//! record was not confirmed.
 
-/// simulator
-#[derive(Debug, Parser)]
-struct Cli {}
+use std::io::IsTerminal;
+use std::process::ExitCode;
 
-fn main() {
-    let _ = Cli::parse();
+use anyhow::Context;
+use clap::{CommandFactory, FromArgMatches};
+use service::ops::Probe;
+use simulator::config::{Cli, Mode, Settings, overrides};
+use simulator::{Manifest, Simulator};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<ExitCode> {
+    let cmd = Cli::command();
+    let matches = cmd.clone().get_matches();
+    let cli = Cli::from_arg_matches(&matches)?;
+    let settings = Settings::from_env_and(overrides(&cmd, &matches))?;
+    service::telemetry::init_logs(settings.log_format);
+    let shutdown = service::shutdown::on_signals();
+    let manifest_path = settings.manifest_path.clone();
+    let metrics_addr = settings.metrics_addr;
+    let redis_url = settings.redis_url.clone();
+
+    let sim = Simulator::connect(settings).await?;
+    if let Some(addr) = metrics_addr {
+        let handle = service::telemetry::init_metrics();
+        let publisher = sim.publisher();
+        let probes = vec![
+            Probe::new("kafka", move || {
+                let p = publisher.clone();
+                async move { p.ping().await }
+            }),
+            Probe::new("redis", move || {
+                let url = redis_url.clone();
+                async move {
+                    let store = simulator::store::GameStore::connect(url.expose())
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    store.ping().await.map_err(|e| e.to_string())
+                }
+            }),
+        ];
+        let (bound, serve) =
+            service::ops::bind(addr, service::ops::router(handle, probes), shutdown.clone())
+                .await?;
+        tracing::info!(event = "ops_listening", addr = %bound);
+        tokio::spawn(async move {
+            if let Err(e) = serve.await {
+                tracing::error!(event = "ops_failed", error = %e);
+            }
+        });
+    }
+
+    let manifest: Manifest = match cli.mode.unwrap_or(Mode::Play) {
+        Mode::Play => sim.play(shutdown.clone()).await?.manifest,
+        Mode::Flood { .. } => {
+            let report = sim
+                .flood(shutdown.clone(), std::io::stderr().is_terminal())
+                .await?;
+            println!("{}", report.rate_line());
+            report.manifest
+        }
+    };
+    shutdown.cancel();
+    if manifest.failed_deliveries > 0 {
+        let errors = manifest.delivery_errors.join("; ");
+        Err(anyhow::anyhow!(
+            "{} records were not delivered: {errors}",
+            manifest.failed_deliveries
+        ))
+        .with_context(|| format!("see {}", manifest_path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
