@@ -83,6 +83,9 @@ mod tests {
             metrics::histogram!("demo_seconds").record(0.2);
         });
         let text = handle.render();
-        assert!(text.contains("demo_seconds_bucket{le=\"0.25\"} 1"), "{text}");
+        assert!(
+            text.contains("demo_seconds_bucket{le=\"0.25\"} 1"),
+            "{text}"
+        );
     }
 }
