@@ -348,10 +348,36 @@ pub fn create_container_at(blob_url: &str, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// An object store on a container of the Azurite at `blob_url`.
+/// The development account key of Azurite, read from the official SDK (as
+/// `scripts/create-containers.js` does) so it is not written in this repository.
+pub fn azurite_account_key() -> anyhow::Result<String> {
+    static KEY: OnceLock<String> = OnceLock::new();
+    if let Some(k) = KEY.get() {
+        return Ok(k.clone());
+    }
+    let out = std::process::Command::new("node")
+        .arg("-e")
+        .arg(r#"const {BlobServiceClient} = require("@azure/storage-blob"); const c = BlobServiceClient.fromConnectionString("UseDevelopmentStorage=true").credential; process.stdout.write(c.accountKey.toString("base64"));"#)
+        .env("NODE_PATH", root().join(".stack/npm/node_modules"))
+        .output()
+        .context("running node for the Azurite development key (run scripts/stack up first)")?;
+    if !out.status.success() || out.stdout.is_empty() {
+        bail!(
+            "reading the Azurite development key failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let key = String::from_utf8(out.stdout).context("key is not UTF-8")?;
+    Ok(KEY.get_or_init(|| key).clone())
+}
+
+/// An object store on a container of the Azurite at `blob_url` (any port). object_store's
+/// emulator mode always takes the URL from the process's `AZURITE_BLOB_STORAGE_URL`, so this
+/// addresses the account path-style through an explicit endpoint and the development key.
 pub fn container_store_at(blob_url: &str, name: &str) -> anyhow::Result<Arc<dyn ObjectStore>> {
     let store = object_store::azure::MicrosoftAzureBuilder::new()
-        .with_use_emulator(true)
+        .with_account("devstoreaccount1")
+        .with_access_key(azurite_account_key()?)
         .with_endpoint(format!("{blob_url}/devstoreaccount1"))
         .with_allow_http(true)
         .with_container_name(name)
