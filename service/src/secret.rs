@@ -43,16 +43,22 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
-/// Replaces the password of a URL (e.g. `redis://:pw@host`) with `***` for logging.
+/// A URL fit for logs and error messages: the password (`redis://:pw@host`) and every query
+/// value (a SAS token's `sig=...`) become `***`. An unparseable URL is not echoed at all.
 pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        Ok(u) => u.to_string(),
-        Err(_) => "<unparseable url>".to_owned(),
+    let Ok(mut u) = url::Url::parse(url) else {
+        return "<unparseable url>".to_owned();
+    };
+    if u.password().is_some() {
+        let _ = u.set_password(Some("***"));
     }
+    if u.query().is_some() {
+        let names: Vec<String> = u.query_pairs().map(|(k, _)| k.into_owned()).collect();
+        u.query_pairs_mut()
+            .clear()
+            .extend_pairs(names.iter().map(|k| (k.as_str(), "***")));
+    }
+    u.to_string()
 }
 
 #[cfg(test)]
@@ -73,5 +79,7 @@ mod tests {
             "redis://:***@127.0.0.1:6379/0"
         );
         assert!(!redact_url("not a url pw").contains("pw"));
+        let sas = redact_url("az://raw?sv=2024-01-01&sig=c2VjcmV0");
+        assert_eq!(sas, "az://raw?sv=***&sig=***");
     }
 }

@@ -33,41 +33,42 @@ pub enum StorageError {
         why: String,
     },
     /// object_store rejected the settings.
-    #[error("{var}={url}: cannot open storage: {source}")]
+    #[error("{var}={url}: cannot open storage: {reason}")]
     Open {
-        /// The variable the URL came from.
+        /// The variable the URL came from (redacted).
         var: &'static str,
         /// The URL.
         url: String,
-        /// object_store's error.
-        #[source]
-        source: object_store::Error,
+        /// object_store's error text, with the URL's secrets redacted (it may quote the URL).
+        reason: String,
     },
 }
 
 /// Opens the store at `url`; `var` names the setting it came from, for error messages.
 pub fn open(var: &'static str, url: &str) -> Result<Arc<dyn ObjectStore>, StorageError> {
+    // Error messages carry the URL redacted: a SAS token in its query must never be printed.
+    let shown = crate::secret::redact_url(url);
     let parsed = url::Url::parse(url).map_err(|e| StorageError::BadUrl {
         var,
-        url: url.to_owned(),
+        url: shown.clone(),
         why: e.to_string(),
     })?;
-    let open_err = |source| StorageError::Open {
+    let open_err = |source: object_store::Error| StorageError::Open {
         var,
-        url: url.to_owned(),
-        source,
+        url: shown.clone(),
+        reason: source.to_string().replace(url, &shown),
     };
     match parsed.scheme() {
         "memory" => Ok(Arc::new(InMemory::new())),
         "file" => {
             let path = parsed.to_file_path().map_err(|_| StorageError::BadUrl {
                 var,
-                url: url.to_owned(),
+                url: shown.clone(),
                 why: "file URL must be an absolute path".to_owned(),
             })?;
             std::fs::create_dir_all(&path).map_err(|e| StorageError::BadUrl {
                 var,
-                url: url.to_owned(),
+                url: shown.clone(),
                 why: format!("cannot create {}: {e}", path.display()),
             })?;
             let fs = LocalFileSystem::new_with_prefix(&path).map_err(open_err)?;
@@ -82,7 +83,7 @@ pub fn open(var: &'static str, url: &str) -> Result<Arc<dyn ObjectStore>, Storag
         }
         other => Err(StorageError::BadUrl {
             var,
-            url: url.to_owned(),
+            url: shown.clone(),
             why: format!("unknown scheme `{other}`"),
         }),
     }
@@ -108,8 +109,21 @@ mod tests {
         let err = open("RAW_URL", "ftp://x").err().expect("error");
         assert!(
             err.to_string()
-                .starts_with("RAW_URL=ftp://x is not a storage URL"),
+                .starts_with("RAW_URL=ftp://x/ is not a storage URL"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn errors_never_echo_a_sas_token() {
+        let err = open("RAW_URL", "ftp://raw?sv=1&sig=c2VjcmV0")
+            .err()
+            .expect("error");
+        let text = err.to_string();
+        assert!(!text.contains("c2VjcmV0"), "{text}");
+        assert!(
+            text.starts_with("RAW_URL=ftp://raw/?sv=***&sig=*** is not a storage URL"),
+            "{text}"
         );
     }
 
