@@ -43,6 +43,10 @@ pub struct Config {
     /// Watcher: only list raw names under this prefix.
     #[serde(default)]
     pub watch_prefix: Option<String>,
+    /// Watcher: lifetime of a blob lease; renewed every third of it while the blob is worked on,
+    /// so it bounds how long a blob claimed by a dead watcher waits for another one.
+    #[serde(default = "default_watch_lease_ttl_ms")]
+    pub watch_lease_ttl_ms: u64,
     /// Serve: the port the Functions host calls.
     #[serde(default = "default_port")]
     pub functions_customhandler_port: u16,
@@ -85,6 +89,17 @@ fn default_watch_max_attempts() -> u32 {
 fn default_watch_backoff_ms() -> u64 {
     1000
 }
+/// `WATCH_LEASE_TTL_MS` default: a blob takes seconds to transform, and a watcher killed while
+/// holding a lease delays that blob by at most this long.
+pub const DEFAULT_WATCH_LEASE_TTL_MS: u64 = 30_000;
+/// Smallest `WATCH_LEASE_TTL_MS`: renewals every TTL/3 must fit a storage round trip.
+pub const MIN_WATCH_LEASE_TTL_MS: u64 = 1_000;
+/// Largest `WATCH_LEASE_TTL_MS` (a day): beyond it a dead watcher's blob waits absurdly long.
+pub const MAX_WATCH_LEASE_TTL_MS: u64 = 86_400_000;
+
+fn default_watch_lease_ttl_ms() -> u64 {
+    DEFAULT_WATCH_LEASE_TTL_MS
+}
 fn default_port() -> u16 {
     8080
 }
@@ -125,6 +140,9 @@ pub struct Overrides {
     /// Watcher: only list raw names under this prefix. Default: the whole container. [env: WATCH_PREFIX]
     #[arg(long, global = true)]
     pub watch_prefix: Option<String>,
+    /// Watcher: blob lease lifetime in ms (1000–86400000), renewed every third of it while working; a blob claimed by a killed watcher is taken over after it. Default 30000. [env: WATCH_LEASE_TTL_MS]
+    #[arg(long, global = true)]
+    pub watch_lease_ttl_ms: Option<u64>,
     /// Serve: port the Functions host calls. Default 8080. [env: FUNCTIONS_CUSTOMHANDLER_PORT]
     #[arg(long, global = true)]
     pub functions_customhandler_port: Option<u16>,
@@ -154,6 +172,7 @@ impl Config {
             watch_concurrency,
             watch_max_attempts,
             watch_backoff_ms,
+            watch_lease_ttl_ms,
             functions_customhandler_port,
             metrics_addr,
             shutdown_grace_ms,
@@ -179,6 +198,8 @@ pub struct WatchSettings {
     pub backoff: Duration,
     /// Listed prefix.
     pub prefix: Option<String>,
+    /// Lease lifetime; renewed every third of it while a blob is worked on.
+    pub lease_ttl: Duration,
 }
 
 /// Validated settings.
@@ -241,6 +262,15 @@ impl Settings {
                 "must be at least 1",
             ));
         }
+        if !(MIN_WATCH_LEASE_TTL_MS..=MAX_WATCH_LEASE_TTL_MS).contains(&c.watch_lease_ttl_ms) {
+            return Err(ConfigError::invalid(
+                "WATCH_LEASE_TTL_MS",
+                format!(
+                    "must be between {MIN_WATCH_LEASE_TTL_MS} and {MAX_WATCH_LEASE_TTL_MS} (ms), got {}",
+                    c.watch_lease_ttl_ms
+                ),
+            ));
+        }
         let compression = c
             .parquet_compression
             .parse::<Compression>()
@@ -268,6 +298,7 @@ impl Settings {
                 max_attempts: c.watch_max_attempts,
                 backoff: Duration::from_millis(c.watch_backoff_ms),
                 prefix: c.watch_prefix.filter(|p| !p.is_empty()),
+                lease_ttl: Duration::from_millis(c.watch_lease_ttl_ms),
             },
             port: c.functions_customhandler_port,
             metrics_addr,
@@ -345,6 +376,7 @@ mod tests {
             (s.watch.concurrency, s.watch.max_attempts, s.watch.prefix),
             (4, 5, None)
         );
+        assert_eq!(s.watch.lease_ttl, Duration::from_millis(30_000));
         assert_eq!(s.port, 8080);
         assert_eq!(s.metrics_addr.to_string(), "127.0.0.1:9465");
         assert_eq!(s.shutdown_grace, Duration::from_millis(10_000));
@@ -378,6 +410,18 @@ mod tests {
                 "WATCH_MAX_ATTEMPTS is invalid: must be at least 1",
             ),
             (
+                ("WATCH_LEASE_TTL_MS", "0"),
+                "WATCH_LEASE_TTL_MS is invalid: must be between 1000 and 86400000 (ms), got 0",
+            ),
+            (
+                ("WATCH_LEASE_TTL_MS", "999"),
+                "WATCH_LEASE_TTL_MS is invalid: must be between 1000 and 86400000 (ms), got 999",
+            ),
+            (
+                ("WATCH_LEASE_TTL_MS", "86400001"),
+                "WATCH_LEASE_TTL_MS is invalid: must be between 1000 and 86400000 (ms), got 86400001",
+            ),
+            (
                 ("METRICS_ADDR", "nowhere"),
                 "METRICS_ADDR is invalid: `nowhere` is not host:port",
             ),
@@ -405,11 +449,14 @@ mod tests {
             "7",
             "--watch-prefix",
             "lib.server.game/",
+            "--watch-lease-ttl-ms",
+            "1500",
         ])
         .expect("flags");
         let s = Settings::validate(c.with_overrides(p.o)).expect("valid");
         assert_eq!(s.watch.concurrency, 7);
         assert_eq!(s.watch.prefix.as_deref(), Some("lib.server.game/"));
+        assert_eq!(s.watch.lease_ttl, Duration::from_millis(1500));
         assert_eq!(s.transform.compression, Compression::Snappy);
     }
 }

@@ -3,8 +3,10 @@
 //! - `_receipts/{raw name}.json`: the blob version (ETag) that was processed, when, and its
 //!   counts. A rewritten blob (new ETag) no longer matches its receipt and is processed again.
 //! - `_leases/{raw name}@{etag}`: a claim created with `PutMode::Create` so that, of several
-//!   watchers, one processes a blob version; it holds the owner and an expiry, and an expired
-//!   lease is taken over with `PutMode::Update` on its ETag (only one taker wins).
+//!   watchers, one processes a blob version; it holds the owner and an expiry (now +
+//!   `WATCH_LEASE_TTL_MS`). The owner renews it every TTL/3 while it works (`PutMode::Update` on
+//!   the ETag it last wrote); an expired lease (owner dead) is taken over with `PutMode::Update`
+//!   on its ETag (only one taker wins), after which the old owner's renewal fails (`lease_lost`).
 //! - `_poison/{raw name}.json`: a blob version that failed `WATCH_MAX_ATTEMPTS` times, with the
 //!   last error; the watcher skips it until the blob is rewritten.
 
@@ -13,7 +15,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use object_store::path::Path;
-use object_store::{ObjectStore, PutMode, PutOptions, PutPayload, UpdateVersion};
+use object_store::{ObjectStore, PutMode, PutOptions, PutPayload, PutResult, UpdateVersion};
 use serde::{Deserialize, Serialize};
 
 use crate::transform::Counts;
@@ -184,16 +186,105 @@ struct LeaseBody {
     expires_at: DateTime<Utc>,
 }
 
-/// A held lease; release it with [`Lease::release`].
+/// Renewals happen at least this far apart, whatever the TTL (a zero TTL in a test must not
+/// make a busy loop).
+const MIN_RENEW_EVERY: Duration = Duration::from_millis(10);
+
+/// A held lease: renew it while working ([`Lease::hold_while`]), then [`Lease::release`] it.
 #[derive(Debug)]
 pub struct Lease {
     store: Arc<dyn ObjectStore>,
     path: Path,
+    raw: String,
+    owner: String,
+    ttl: Duration,
+    /// The version we last wrote: a renewal is a conditional update on it, so it fails as soon
+    /// as anybody else has written the lease.
+    version: UpdateVersion,
+    lost: bool,
 }
 
 impl Lease {
+    /// The lease blob.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether a renewal found the lease taken over (or deleted) by someone else.
+    pub fn is_lost(&self) -> bool {
+        self.lost
+    }
+
+    /// Pushes the expiry to now + TTL with a conditional update on the version we last wrote.
+    /// `Ok(false)` (and [`Lease::is_lost`] from then on) when someone else took it over.
+    pub async fn renew(&mut self) -> Result<bool, LedgerError> {
+        if self.lost {
+            return Ok(false);
+        }
+        let update = PutOptions::from(PutMode::Update(self.version.clone()));
+        let payload = lease_payload(&self.owner, self.ttl);
+        match self.store.put_opts(&self.path, payload, update).await {
+            Ok(put) => {
+                self.version = UpdateVersion {
+                    e_tag: put.e_tag,
+                    version: put.version,
+                };
+                crate::telemetry::lease(&self.raw, "renewed");
+                Ok(true)
+            }
+            Err(
+                object_store::Error::Precondition { .. } | object_store::Error::NotFound { .. },
+            ) => {
+                self.lost = true;
+                crate::telemetry::lease_lost(&self.raw, &self.owner);
+                Ok(false)
+            }
+            Err(e) => Err(store_err("renewing", &self.path)(e)),
+        }
+    }
+
+    /// Runs `work` to completion while renewing the lease every TTL/3, so that a live owner
+    /// keeps its claim however long the work takes and a dead one loses it one TTL after its
+    /// last renewal. A lost lease does not stop the work: outputs are deterministic overwrites,
+    /// so the worst case is a blob transformed twice, never a duplicate row. A failed renewal
+    /// (storage unreachable) is logged and tried again at the next tick.
+    pub async fn hold_while<F: Future>(&mut self, work: F) -> F::Output {
+        let every = (self.ttl / 3).max(MIN_RENEW_EVERY);
+        let keep_alive = async {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                match self.renew().await {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    Err(LedgerError::Store {
+                        source: object_store::Error::NotImplemented,
+                        ..
+                    }) => {
+                        // A store without conditional updates (file://) cannot renew; the
+                        // lease then simply expires after one TTL, as before renewals existed.
+                        tracing::warn!(event = "lease_renew_unsupported", blob = %self.raw);
+                        return;
+                    }
+                    Err(e) => crate::telemetry::lease_renew_failed(&self.raw, &e),
+                }
+            }
+        };
+        let mut work = std::pin::pin!(work);
+        tokio::select! {
+            out = &mut work => return out,
+            () = keep_alive => {}
+        }
+        work.await
+    }
+
     /// Deletes the lease (after the receipt is written, so a late claimer sees the receipt).
+    /// A lost lease is left alone: it now belongs to the watcher that took it over.
     pub async fn release(self) -> Result<(), LedgerError> {
+        if self.lost {
+            return Ok(());
+        }
         match self.store.delete(&self.path).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(store_err("deleting", &self.path)(e)),
@@ -202,16 +293,22 @@ impl Lease {
 }
 
 fn lease_payload(owner: &str, ttl: Duration) -> PutPayload {
+    let now = Utc::now();
+    let expires_at = chrono::Duration::from_std(ttl)
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
     let body = LeaseBody {
         owner: owner.to_owned(),
-        expires_at: Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX),
+        expires_at,
     };
     serde_json::to_vec(&body)
         .expect("JSON to a Vec cannot fail")
         .into()
 }
 
-/// Tries to claim `raw`@`etag` for `owner`; `None` when another live owner holds it.
+/// Tries to claim `raw`@`etag` for `owner` for `ttl`; `None` when another live owner holds it.
+/// A lease whose expiry has passed (its owner died or stopped renewing) is taken over.
 pub async fn claim(
     store: &Arc<dyn ObjectStore>,
     raw: &str,
@@ -220,18 +317,26 @@ pub async fn claim(
     ttl: Duration,
 ) -> Result<Option<Lease>, LedgerError> {
     let path = lease_path(raw, etag);
-    let lease = || Lease {
+    let lease = |put: PutResult| Lease {
         store: store.clone(),
         path: path.clone(),
+        raw: raw.to_owned(),
+        owner: owner.to_owned(),
+        ttl,
+        version: UpdateVersion {
+            e_tag: put.e_tag,
+            version: put.version,
+        },
+        lost: false,
     };
     let create = PutOptions::from(PutMode::Create);
     match store
         .put_opts(&path, lease_payload(owner, ttl), create)
         .await
     {
-        Ok(_) => {
+        Ok(put) => {
             crate::telemetry::lease(raw, "acquired");
-            return Ok(Some(lease()));
+            return Ok(Some(lease(put)));
         }
         Err(
             object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. },
@@ -249,6 +354,8 @@ pub async fn claim(
         version: got.meta.version.clone(),
     };
     let bytes = got.bytes().await.map_err(store_err("reading", &path))?;
+    // Expiry is the writer's wall clock + TTL, compared with ours: clock skew between watchers
+    // shifts a take-over by the skew, which is small next to the TTL.
     let expired =
         serde_json::from_slice::<LeaseBody>(&bytes).map_or(true, |b| b.expires_at < Utc::now());
     if !expired {
@@ -260,9 +367,9 @@ pub async fn claim(
         .put_opts(&path, lease_payload(owner, ttl), update)
         .await
     {
-        Ok(_) => {
+        Ok(put) => {
             crate::telemetry::lease(raw, "taken_over");
-            Ok(Some(lease()))
+            Ok(Some(lease(put)))
         }
         Err(object_store::Error::Precondition { .. } | object_store::Error::NotFound { .. }) => {
             crate::telemetry::lease(raw, "busy");
@@ -323,5 +430,29 @@ mod tests {
                 .expect("io")
                 .is_some()
         );
+    }
+
+    #[tokio::test]
+    async fn a_renewal_after_a_take_over_is_lost_and_release_spares_the_takers_lease() {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let mut a = claim(&store, "r", "e", "a", Duration::ZERO)
+            .await
+            .expect("io")
+            .expect("claimed");
+        assert!(
+            a.renew().await.expect("io"),
+            "renewed while nobody else wrote"
+        );
+        let b = claim(&store, "r", "e", "b", Duration::from_secs(60))
+            .await
+            .expect("io")
+            .expect("a zero-TTL lease is taken over");
+        assert!(!a.renew().await.expect("io"), "lost to b");
+        assert!(a.is_lost());
+        a.release().await.expect("release");
+        let body = store.get(b.path()).await.expect("b's lease kept");
+        let body: LeaseBody =
+            serde_json::from_slice(&body.bytes().await.expect("bytes")).expect("lease JSON");
+        assert_eq!(body.owner, "b");
     }
 }

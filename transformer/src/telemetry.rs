@@ -11,7 +11,8 @@
 //! - `transformer_receipts_total`: receipts written.
 //! - `transformer_watch_lag_seconds`: histogram of blob `last_modified` → processing start.
 //! - `transformer_ignored_blobs_total`: non-raw names seen by the watcher.
-//! - `transformer_leases_total{outcome}`: lease claims (`acquired`, `taken_over`, `busy`).
+//! - `transformer_leases_total{outcome}`: lease claims (`acquired`, `taken_over`, `busy`) and
+//!   renewals (`renewed`, `lost`, `renew_failed`).
 
 use crate::process::{ProcessError, Processed};
 
@@ -35,7 +36,7 @@ pub const RECEIPTS: &str = "transformer_receipts_total";
 pub const WATCH_LAG: &str = "transformer_watch_lag_seconds";
 /// Ignored names.
 pub const IGNORED: &str = "transformer_ignored_blobs_total";
-/// Lease claims.
+/// Lease claims and renewals.
 pub const LEASES: &str = "transformer_leases_total";
 
 /// A blob was transformed and its outputs written.
@@ -95,6 +96,19 @@ pub fn blob_ignored(blob: &str, why: &str) {
 pub fn lease(blob: &str, outcome: &'static str) {
     tracing::debug!(event = "lease", blob, outcome);
     metrics::counter!(LEASES, "outcome" => outcome).increment(1);
+}
+
+/// A renewal found our lease taken over by another watcher (we were presumed dead): the work
+/// goes on, and at worst the blob is transformed twice into identical files.
+pub fn lease_lost(blob: &str, owner: &str) {
+    tracing::warn!(event = "lease_lost", blob, owner);
+    metrics::counter!(LEASES, "outcome" => "lost").increment(1);
+}
+
+/// A renewal failed on I/O; it is tried again at the next tick.
+pub fn lease_renew_failed(blob: &str, err: &crate::ledger::LedgerError) {
+    tracing::warn!(event = "lease_renew_failed", blob, error = %err);
+    metrics::counter!(LEASES, "outcome" => "renew_failed").increment(1);
 }
 
 /// Seconds between a blob's write and the start of its processing.

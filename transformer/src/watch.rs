@@ -7,9 +7,10 @@
 //! while in flight < WATCH_CONCURRENCY: spawn the next queued blob:
 //!     receipt has this etag? → done          (lazy: one GET per new name, no bulk load)
 //!     poison entry has this etag? → skip
-//!     claim _leases/{name}@{etag} (Create; take over if expired) → busy? → retry next poll
+//!     claim _leases/{name}@{etag} (Create, expiry now + WATCH_LEASE_TTL_MS; take over if
+//!       expired) → busy? → retry next poll
 //!     receipt again (another watcher may have finished just before our claim) → done
-//!     process_blob → write receipt → release lease
+//!     process_blob, renewing the lease every TTL/3 → write receipt → release lease
 //! on failure: backoff WATCH_BACKOFF_MS·2^(n-1) (≤ 60 s); after WATCH_MAX_ATTEMPTS → poison entry
 //! ```
 //! Outputs are deterministic overwrites, so even a lost race only rewrites identical bytes.
@@ -32,10 +33,6 @@ use crate::ledger::{self, LedgerError};
 use crate::process::{ProcessError, Stores, process_blob};
 use crate::telemetry;
 use crate::transform::TransformOptions;
-
-/// Default lease lifetime: a blob transform takes seconds; a watcher that died holding a lease
-/// delays that blob by at most this long.
-pub const LEASE_TTL: Duration = Duration::from_secs(300);
 
 /// What a watcher has done, for tests and the summary log.
 #[derive(Debug, Default)]
@@ -63,8 +60,6 @@ pub struct Watcher {
     pub transform: TransformOptions,
     /// This watcher's id in leases and receipts.
     pub owner: String,
-    /// Lease lifetime.
-    pub lease_ttl: Duration,
     /// Counters.
     pub stats: Arc<WatchStats>,
 }
@@ -88,14 +83,13 @@ struct Attempts {
 }
 
 impl Watcher {
-    /// A watcher with a fresh owner id and the default lease lifetime.
+    /// A watcher with a fresh owner id.
     pub fn new(stores: Stores, settings: WatchSettings, transform: TransformOptions) -> Self {
         Watcher {
             stores,
             settings,
             transform,
             owner: format!("watch-{}", uuid::Uuid::new_v4().simple()),
-            lease_ttl: LEASE_TTL,
             stats: Arc::new(WatchStats::default()),
         }
     }
@@ -203,12 +197,12 @@ impl Watcher {
         if ledger::poison_etag(standard, name).await?.as_deref() == Some(etag) {
             return Ok(Outcome::Poisoned);
         }
-        let Some(lease) = ledger::claim(
+        let Some(mut lease) = ledger::claim(
             &self.stores.standard,
             name,
             etag,
             &self.owner,
-            self.lease_ttl,
+            self.settings.lease_ttl,
         )
         .await?
         else {
@@ -220,7 +214,10 @@ impl Watcher {
         }
         let lag = (chrono::Utc::now() - meta.last_modified).as_seconds_f64();
         telemetry::watch_lag(lag);
-        let outcome = match process_blob(&self.stores, name, self.transform, "watch").await {
+        // Renewed while the transform runs, so a slow blob is never taken over from a live
+        // watcher, while a killed watcher's blob waits at most one TTL.
+        let work = process_blob(&self.stores, name, self.transform, "watch");
+        let outcome = match lease.hold_while(work).await {
             Ok(p) => {
                 // The receipt names the version we listed; if the blob was rewritten meanwhile,
                 // the next listing shows a new ETag and it is processed again.

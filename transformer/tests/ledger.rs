@@ -1,8 +1,9 @@
-//! Leases against Azurite: conditional puts really exclude a second claimer.
+//! Leases against Azurite: conditional puts really exclude a second claimer, a renewed lease stays
+//! with its live owner, and a dead owner's lease is taken over one TTL after its last write.
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 use transformer::ledger::claim;
@@ -31,4 +32,91 @@ async fn a_live_lease_excludes_a_second_claimer_and_an_expired_one_is_taken_over
         .await
         .expect("io");
     assert!(e.is_none(), "the taker now holds it");
+}
+
+/// A short TTL, as in the brief: a dead owner's lease is taken over after 1.5 s.
+const TTL: Duration = Duration::from_millis(1500);
+
+#[tokio::test]
+async fn a_stale_lease_whose_owner_is_gone_is_taken_over_after_the_ttl() {
+    let (stores, _, _) = containers();
+    let s = &stores.standard;
+    let claimed = Instant::now();
+    // The owner claims and is then killed: no renewal, no release.
+    let dead = claim(s, "r.json.gz", "\"0x1\"", "dead", TTL)
+        .await
+        .expect("io")
+        .expect("first claim wins");
+    drop(dead);
+    assert!(
+        claim(s, "r.json.gz", "\"0x1\"", "next", TTL)
+            .await
+            .expect("io")
+            .is_none(),
+        "not taken over before the TTL"
+    );
+    let taken = testkit::wait_for("take-over", Duration::from_secs(10), || async move {
+        claim(s, "r.json.gz", "\"0x1\"", "next", TTL)
+            .await
+            .expect("io")
+    })
+    .await
+    .expect("taken over");
+    let waited = claimed.elapsed();
+    assert!(waited >= TTL, "taken over after {waited:?}, before the TTL");
+    assert!(
+        waited < TTL + Duration::from_secs(2),
+        "taken over only after {waited:?}"
+    );
+    taken.release().await.expect("released");
+}
+
+#[tokio::test]
+async fn a_renewed_lease_is_not_taken_over_while_its_owner_works() {
+    let (stores, _, _) = containers();
+    let s = &stores.standard;
+    let mut owner = claim(s, "r.json.gz", "\"0x1\"", "owner", TTL)
+        .await
+        .expect("io")
+        .expect("first claim wins");
+    // A slow transform: 3 TTLs of work while a second watcher keeps trying to claim.
+    let slow_work = async {
+        let until = Instant::now() + 3 * TTL;
+        let mut tries = 0u32;
+        while Instant::now() < until {
+            let other = claim(s, "r.json.gz", "\"0x1\"", "other", TTL)
+                .await
+                .expect("io");
+            assert!(other.is_none(), "taken over from a live owner");
+            tries += 1;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        tries
+    };
+    let tries = owner.hold_while(slow_work).await;
+    assert!(tries >= 10, "only {tries} claims tried");
+    assert!(!owner.is_lost());
+
+    // The owner now stops renewing (as if killed): the lease is taken over within a TTL.
+    let stopped = Instant::now();
+    let taker = testkit::wait_for("take-over", Duration::from_secs(10), || async move {
+        claim(s, "r.json.gz", "\"0x1\"", "other", TTL)
+            .await
+            .expect("io")
+    })
+    .await
+    .expect("taken over once renewals stop");
+    assert!(stopped.elapsed() < TTL + Duration::from_secs(2));
+
+    // The old owner's next renewal finds it lost, and its release leaves the taker's lease.
+    assert!(!owner.renew().await.expect("io"), "renewal after take-over");
+    assert!(owner.is_lost());
+    let path = owner.path().to_string();
+    owner.release().await.expect("release");
+    let body = get(s, &path)
+        .await
+        .expect("the taker's lease is still there");
+    let body: serde_json::Value = serde_json::from_slice(&body).expect("lease JSON");
+    assert_eq!(body["owner"], "other");
+    taker.release().await.expect("released");
 }

@@ -1,12 +1,16 @@
 //! `transformer watch`: new blobs are transformed within seconds, a failing blob ends in the
-//! poison list, a rewritten blob is processed again, and two watchers never duplicate work.
+//! poison list, a rewritten blob is processed again, two watchers never duplicate work, a killed
+//! watcher's blob is taken over after the lease TTL, and a slow blob keeps its renewed lease.
 
 mod common;
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
+use object_store::ObjectStore;
+use object_store::throttle::{ThrottleConfig, ThrottledStore};
 use tokio_util::sync::CancellationToken;
 use transformer::config::WatchSettings;
 use transformer::process::Stores;
@@ -20,6 +24,7 @@ fn watcher(stores: &Stores, max_attempts: u32) -> Watcher {
         max_attempts,
         backoff: Duration::from_millis(100),
         prefix: None,
+        lease_ttl: Duration::from_secs(30),
     };
     Watcher::new(stores.clone(), settings, TransformOptions::default())
 }
@@ -183,4 +188,124 @@ async fn two_watchers_process_each_blob_once() {
     stop.cancel();
     ra.await.expect("a stops");
     rb.await.expect("b stops");
+}
+
+/// Lease lifetime of the lease tests: short, so a take-over happens within the test.
+const SHORT_TTL: Duration = Duration::from_millis(1500);
+
+fn short_lease_watcher(stores: &Stores) -> Watcher {
+    let mut w = watcher(stores, 5);
+    w.settings.lease_ttl = SHORT_TTL;
+    w
+}
+
+#[tokio::test]
+async fn a_blob_claimed_by_a_killed_watcher_is_taken_over_after_the_lease_ttl() {
+    let (stores, _, _) = containers();
+    let (name, gz) = raw_blob(model::TOPIC_GAME, 3, 0, &[Rec::value(ATTACK_1)]);
+    upload(&stores.raw, &name, gz).await;
+    let etag = stores
+        .raw
+        .head(&object_store::path::Path::from(name.as_str()))
+        .await
+        .expect("head")
+        .e_tag
+        .expect("Azurite gives ETags");
+    // A watcher claimed this version and was killed -9: its lease stays, never renewed.
+    let claimed = Instant::now();
+    let killed = transformer::ledger::claim(&stores.standard, &name, &etag, "killed", SHORT_TTL)
+        .await
+        .expect("io")
+        .expect("claimed");
+    drop(killed);
+
+    let w = short_lease_watcher(&stores);
+    let (owner, stats) = (w.owner.clone(), w.stats.clone());
+    let stop = CancellationToken::new();
+    let run = tokio::spawn(w.run(stop.clone()));
+    let r = testkit::wait_for("receipt", Duration::from_secs(10), || {
+        receipt(&stores, &name)
+    })
+    .await
+    .expect("taken over and processed");
+    let waited = claimed.elapsed();
+    assert!(
+        waited >= SHORT_TTL,
+        "processed after {waited:?}, inside the dead lease"
+    );
+    assert!(
+        waited < SHORT_TTL + Duration::from_secs(3),
+        "processed only after {waited:?}"
+    );
+    assert_eq!(r["owner"], owner.as_str());
+    assert!(
+        stats.busy.load(Ordering::Relaxed) >= 1,
+        "the live lease was respected"
+    );
+    stop.cancel();
+    run.await.expect("watcher stops");
+    assert!(names(&stores.standard, Some("_leases")).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_slow_blob_keeps_its_renewed_lease_and_is_not_processed_twice() {
+    let (stores, _, _) = containers();
+    let (name, gz) = raw_blob(model::TOPIC_GAME, 4, 0, &[Rec::value(ATTACK_1)]);
+    upload(&stores.raw, &name, gz).await;
+    // Watcher A reads raw blobs slowly: its transform takes 3 lease TTLs.
+    let slow_raw: Arc<dyn ObjectStore> = Arc::new(ThrottledStore::new(
+        stores.raw.clone(),
+        ThrottleConfig {
+            wait_get_per_call: 3 * SHORT_TTL,
+            ..ThrottleConfig::default()
+        },
+    ));
+    let slow = Stores {
+        raw: slow_raw,
+        standard: stores.standard.clone(),
+    };
+    let a = short_lease_watcher(&slow);
+    let sa = a.stats.clone();
+    let stop = CancellationToken::new();
+    let ra = tokio::spawn(a.run(stop.clone()));
+    testkit::wait_for("A's lease", Duration::from_secs(5), || {
+        let s = stores.clone();
+        async move { (!names(&s.standard, Some("_leases")).await.is_empty()).then_some(()) }
+    })
+    .await
+    .expect("A claims the blob");
+    // Watcher B polls throughout A's slow transform.
+    let b = short_lease_watcher(&stores);
+    let sb = b.stats.clone();
+    let rb = tokio::spawn(b.run(stop.clone()));
+
+    testkit::wait_for("receipt", Duration::from_secs(15), || {
+        receipt(&stores, &name)
+    })
+    .await
+    .expect("processed");
+    testkit::wait_for("B sees the receipt", Duration::from_secs(5), || {
+        let sb = sb.clone();
+        async move {
+            let settled =
+                sb.processed.load(Ordering::Relaxed) + sb.already_done.load(Ordering::Relaxed);
+            (settled == 1).then_some(())
+        }
+    })
+    .await
+    .expect("B settles");
+    assert_eq!(sa.processed.load(Ordering::Relaxed), 1, "A did the work");
+    assert_eq!(
+        sb.processed.load(Ordering::Relaxed),
+        0,
+        "B never took the renewed lease over"
+    );
+    assert!(
+        sb.busy.load(Ordering::Relaxed) >= 3,
+        "B kept finding the lease held across several TTLs"
+    );
+    stop.cancel();
+    ra.await.expect("A stops");
+    rb.await.expect("B stops");
+    assert!(names(&stores.standard, Some("_leases")).await.is_empty());
 }
