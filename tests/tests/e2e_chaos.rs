@@ -7,7 +7,7 @@
 //! Knobs (env; the short defaults run in the regular test command, `scripts/chaos` sets the long
 //! ones): `CHAOS_RECORDS` (flood records, 50000), `CHAOS_KILLS` (6), `CHAOS_AZURITE_DOWN_SECS`
 //! (10), `CHAOS_REDIS_DOWN_SECS` (12), `CHAOS_BAD_RATIO` (0.01), `CHAOS_SEED` (random, printed),
-//! `CHAOS_SETTLE_SECS` (420: covers the 300 s lease a killed watcher leaves behind),
+//! `CHAOS_SETTLE_SECS` (120: a killed watcher's lease, `WATCH_LEASE_TTL_MS=10000`, plus catch-up),
 //! `CHAOS_WINDOW_SECS` (when the faults happen: max(4 s per kill, 3× the Azurite outage, 30 s)),
 //! `DATAFLOW_BIN_DIR` (binaries, default target/debug).
 //!
@@ -150,7 +150,7 @@ async fn exactly_once_through_kills_and_storage_and_redis_outages() {
     let redis_down = Duration::from_secs(knob("CHAOS_REDIS_DOWN_SECS", 12));
     let bad_ratio: f64 = knob("CHAOS_BAD_RATIO", 0.01);
     let seed: u64 = knob("CHAOS_SEED", rand::random());
-    let settle = Duration::from_secs(knob("CHAOS_SETTLE_SECS", 420));
+    let settle = Duration::from_secs(knob("CHAOS_SETTLE_SECS", 120));
     // Roughly 4 s between kills, never shorter than the outages need.
     let window = Duration::from_secs(knob(
         "CHAOS_WINDOW_SECS",
@@ -220,8 +220,7 @@ async fn exactly_once_through_kills_and_storage_and_redis_outages() {
         ("BATCH_SIZE", "777"),
         ("BATCH_MAX_WAIT_MS", "400"),
     ];
-    // WATCH_LEASE_TTL_MS is read once the transformer makes the lease lifetime configurable
-    // (unknown variables are ignored until then).
+    // A watcher killed while holding a lease blocks that blob until the lease expires.
     let watch_env: &[(&str, &str)] = &[
         ("WATCH_BACKOFF_MS", "1000"),
         ("WATCH_LEASE_TTL_MS", "10000"),
