@@ -162,7 +162,8 @@ impl Batch {
         self.opened + limits.max_wait
     }
 
-    fn push(&mut self, record: &Record<'_>) {
+    /// Appends `record`; true when it is a clean-up request.
+    fn push(&mut self, record: &Record<'_>) -> bool {
         encode_line(
             &mut self.buf,
             record.position,
@@ -173,9 +174,11 @@ impl Batch {
         let start = self.lines.last().map_or(0, |l| l.end);
         let kind = kind_of_line(&self.buf[start..]);
         self.kinds[kind as usize] += 1;
-        if kind == ValueKind::Json
-            && let Some(task) = record.value.and_then(cleaning_task)
-        {
+        let task = (kind == ValueKind::Json)
+            .then(|| record.value.and_then(cleaning_task))
+            .flatten();
+        let found = task.is_some();
+        if let Some(task) = task {
             self.cleanups.push(CleanupRequest {
                 offset: record.position.offset,
                 task,
@@ -186,6 +189,7 @@ impl Batch {
             end: self.buf.len(),
             timestamp: record.position.timestamp,
         });
+        found
     }
 
     /// Moves the last record into a new batch opened at `now` (the record that overflowed).
@@ -356,6 +360,7 @@ pub struct PartitionBuffer {
     topic: Arc<str>,
     partition: i32,
     open: Option<Batch>,
+    cleanups_found: u64,
 }
 
 impl PartitionBuffer {
@@ -365,7 +370,14 @@ impl PartitionBuffer {
             topic,
             partition,
             open: None,
+            cleanups_found: 0,
         }
+    }
+
+    /// Clean-up requests found in the records pushed so far (the pipeline registers each one's
+    /// hold on the commit as its record arrives).
+    pub fn cleanups_found(&self) -> u64 {
+        self.cleanups_found
     }
 
     /// The open batch, if any.
@@ -385,7 +397,9 @@ impl PartitionBuffer {
             .open
             .get_or_insert_with(|| Batch::new(self.topic.clone(), self.partition, now));
         let before = batch.bytes();
-        batch.push(record);
+        if batch.push(record) {
+            self.cleanups_found += 1;
+        }
         let added = batch.bytes() - before;
         let mut out = Vec::new();
         if batch.bytes() > limits.max_bytes && batch.records() > 1 {
@@ -587,14 +601,14 @@ mod tests {
     fn counts_value_kinds_and_finds_cleanup_tasks() {
         let mut batch = Batch::new(Arc::from("t"), 1, Instant::now());
         let clean = br#"{"level": "INFO", "timestamp": "2024-01-14T18:22:06.640118", "name": "kafka.lib.server.lobby", "log_message": "Cleaning Game Records", "task": {"game_token": "g", "user_token": "u"}}"#;
-        batch.push(&record(0, clean));
-        batch.push(&record(1, b"not json"));
-        batch.push(&record(2, b"\xc3\x28"));
-        batch.push(&Record {
+        assert!(batch.push(&record(0, clean)), "a clean-up request");
+        assert!(!batch.push(&record(1, b"not json")));
+        assert!(!batch.push(&record(2, b"\xc3\x28")));
+        assert!(!batch.push(&Record {
             value: None,
             ..record(3, b"")
-        });
-        batch.push(&record(4, br#"{"log_message": "Cleaning Game Records"}"#));
+        }));
+        assert!(!batch.push(&record(4, br#"{"log_message": "Cleaning Game Records"}"#)));
         assert_eq!(batch.kinds, [2, 1, 1, 1]);
         assert_eq!(
             batch.cleanups,
@@ -606,6 +620,24 @@ mod tests {
                 }
             }]
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_buffer_counts_cleanup_requests_across_cuts() {
+        let clean = br#"{"level": "INFO", "timestamp": "2024-01-14T18:22:06.640118", "name": "kafka.lib.server.lobby", "log_message": "Cleaning Game Records", "task": {"game_token": "g", "user_token": "u"}}"#;
+        let mut b = buffer();
+        let now = Instant::now();
+        for o in 0..7 {
+            let value: &[u8] = if o % 3 == 0 { clean } else { b"{}" };
+            let before = b.cleanups_found();
+            let _ = b.push(&record(o, value), &LIMITS, now);
+            assert_eq!(
+                b.cleanups_found() - before,
+                u64::from(o % 3 == 0),
+                "offset {o}"
+            );
+        }
+        assert_eq!(b.cleanups_found(), 3);
     }
 
     #[test]

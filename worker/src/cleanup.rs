@@ -10,10 +10,13 @@
 //!
 //! Replays are harmless: expiring again only restarts a short TTL, and once the host key is gone
 //! the game keys are already expiring. Ingestion never waits for Redis: requests go through a
-//! bounded queue ([`QUEUE_CAPACITY`]); a failed request is retried with exponential backoff
-//! (capped at [`MAX_BACKOFF`]) and counted; only a full queue drops requests, counted in
-//! `worker_cleanup_dropped_total` with a warning.
+//! queue that never refuses one; a failed request is retried with exponential backoff (capped at
+//! [`MAX_BACKOFF`]) and counted. A request is never dropped: its record's offset stays
+//! uncommitted until it is applied ([`crate::frontier`]), and the pipeline pauses fetching while
+//! [`QUEUE_CAPACITY`] requests wait, which bounds the queue's memory.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use redis::AsyncConnectionConfig;
@@ -22,10 +25,11 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::CleanupSettings;
+use crate::frontier::Ownership;
 use crate::metrics as m;
 
-/// Pending clean-ups held before new ones are dropped (a game produces 2-3; this is hours of
-/// games at the simulator's rate, and ~100 bytes each).
+/// Queued clean-ups at which the pipeline pauses fetching until ¾ of it is left (a game
+/// produces 2-3; this is hours of games at the simulator's rate, and ~150 bytes each: ~15 MB).
 pub const QUEUE_CAPACITY: usize = 100_000;
 /// Longest wait between retries while Redis is unreachable.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
@@ -67,13 +71,24 @@ pub enum CleanupError {
     },
 }
 
+impl CleanupError {
+    /// True when Redis refused the script because of the data (`WRONGTYPE`: a key holds another
+    /// type than the simulator writes), which no retry fixes. Everything else (connection,
+    /// timeouts, `LOADING` after a restart, ACLs, read-only replicas) is retried.
+    pub fn rejected(&self) -> bool {
+        matches!(self, CleanupError::Script { source, .. } if source.code() == Some("WRONGTYPE"))
+    }
+}
+
 /// One clean-up request and the record it came from.
 #[derive(Debug, Clone)]
 pub struct Job {
     /// Topic of the record.
-    pub topic: std::sync::Arc<str>,
+    pub topic: Arc<str>,
     /// Partition of the record.
     pub partition: i32,
+    /// The ownership epoch whose commit it holds.
+    pub epoch: u64,
     /// Offset of the record.
     pub offset: i64,
     /// Game token.
@@ -103,42 +118,52 @@ pub fn keys(game: &str, user: &str) -> [String; 12] {
 /// The sending side; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Cleaner {
-    tx: mpsc::Sender<Job>,
+    tx: mpsc::UnboundedSender<Job>,
+    queued: Arc<AtomicUsize>,
 }
 
 impl Cleaner {
-    /// Queues a clean-up without ever waiting.
+    /// Queues a clean-up without ever waiting or refusing it (see [`Cleaner::backlog`]).
     pub fn submit(&self, job: Job) {
-        match self.tx.try_send(job) {
-            Ok(()) => metrics::gauge!(m::CLEANUP_QUEUE).increment(1.0),
-            Err(mpsc::error::TrySendError::Full(job)) => {
-                metrics::counter!(m::CLEANUP_DROPPED).increment(1);
-                tracing::warn!(
-                    event = "cleanup_dropped",
-                    topic = %job.topic,
-                    partition = job.partition,
-                    offset = job.offset,
-                    game = job.game,
-                    user = job.user,
-                    capacity = QUEUE_CAPACITY,
-                );
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        // Counted before sending so the task's decrement can never come first.
+        self.queued.fetch_add(1, Ordering::AcqRel);
+        if self.tx.send(job).is_ok() {
+            metrics::gauge!(m::CLEANUP_QUEUE).increment(1.0);
+        } else {
+            // The task is gone (stopped at shutdown): the record stays uncommitted.
+            self.queued.fetch_sub(1, Ordering::AcqRel);
         }
+    }
+
+    /// Clean-ups queued and not finished yet; the pipeline pauses fetching at
+    /// [`QUEUE_CAPACITY`] and waits for 0 at shutdown.
+    pub fn backlog(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
     }
 }
 
 /// Starts the clean-up task. It runs until every [`Cleaner`] is dropped and the queue is empty,
-/// or until `stop` is cancelled (then what is pending is abandoned: the keys only miss a TTL).
+/// or until `stop` is cancelled (then what is pending is abandoned: those records were not
+/// committed, so the next run queues their clean-ups again). Each applied clean-up releases its
+/// hold on the commit ([`Ownership::cleaned`]).
 pub fn spawn(
     settings: &CleanupSettings,
+    ownership: Arc<Ownership>,
     stop: CancellationToken,
 ) -> Result<(Cleaner, tokio::task::JoinHandle<()>), redis::RedisError> {
     let client = redis::Client::open(settings.redis_url.expose())?;
-    let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+    let (tx, rx) = mpsc::unbounded_channel();
+    let queued = Arc::new(AtomicUsize::new(0));
     let url = service::secret::redact_url(settings.redis_url.expose());
-    let handle = tokio::spawn(run(client, url, settings.expiry_secs, rx, stop));
-    Ok((Cleaner { tx }, handle))
+    let task = Task {
+        client,
+        url,
+        expiry: settings.expiry_secs,
+        ownership,
+        queued: queued.clone(),
+    };
+    let handle = tokio::spawn(task.run(rx, stop));
+    Ok((Cleaner { tx, queued }, handle))
 }
 
 async fn connect(client: &redis::Client, url: &str) -> Result<MultiplexedConnection, CleanupError> {
@@ -176,23 +201,47 @@ async fn clean(
     Ok(host == 1)
 }
 
-async fn run(
+struct Task {
     client: redis::Client,
     url: String,
     expiry: u64,
-    mut rx: mpsc::Receiver<Job>,
-    stop: CancellationToken,
-) {
-    let mut conn: Option<MultiplexedConnection> = None;
-    while let Some(job) = rx.recv().await {
-        metrics::gauge!(m::CLEANUP_QUEUE).decrement(1.0);
+    ownership: Arc<Ownership>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl Task {
+    async fn run(self, mut rx: mpsc::UnboundedReceiver<Job>, stop: CancellationToken) {
+        let mut conn: Option<MultiplexedConnection> = None;
+        loop {
+            let job = tokio::select! {
+                _ = stop.cancelled() => return,
+                job = rx.recv() => match job {
+                    Some(job) => job,
+                    None => return,
+                },
+            };
+            metrics::gauge!(m::CLEANUP_QUEUE).decrement(1.0);
+            let done = tokio::select! {
+                // An attempt in flight (up to the connection timeout) does not delay shutdown.
+                _ = stop.cancelled() => false,
+                () = self.apply(&mut conn, &job) => true,
+            };
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            if !done {
+                return;
+            }
+        }
+    }
+
+    /// Applies one clean-up, retrying until it succeeds; the caller drops it at shutdown.
+    async fn apply(&self, conn: &mut Option<MultiplexedConnection>, job: &Job) {
         let mut backoff = Duration::from_millis(100);
         let mut attempt = 1u32;
         loop {
             let result = match conn.as_mut() {
-                Some(c) => clean(c, &job, expiry).await,
-                None => match connect(&client, &url).await {
-                    Ok(c) => clean(conn.insert(c), &job, expiry).await,
+                Some(c) => clean(c, job, self.expiry).await,
+                None => match connect(&self.client, &self.url).await {
+                    Ok(c) => clean(conn.insert(c), job, self.expiry).await,
                     Err(e) => Err(e),
                 },
             };
@@ -206,11 +255,29 @@ async fn run(
                         user = job.user,
                         scope
                     );
-                    break;
+                    // Now the record's offset may be committed.
+                    self.ownership
+                        .cleaned(&job.topic, job.partition, job.epoch, job.offset);
+                    return;
+                }
+                Err(e) if e.rejected() => {
+                    // Bad data (a game key of the wrong type): retrying cannot help, and the
+                    // hold would stop this partition's commits for good. Count it and go on.
+                    metrics::counter!(m::ERRORS, "kind" => "cleanup_rejected").increment(1);
+                    tracing::warn!(
+                        event = "cleanup_rejected",
+                        error = %e,
+                        topic = %job.topic,
+                        partition = job.partition,
+                        offset = job.offset,
+                    );
+                    self.ownership
+                        .cleaned(&job.topic, job.partition, job.epoch, job.offset);
+                    return;
                 }
                 Err(e) => {
                     // A broken connection is re-made on the next attempt.
-                    conn = None;
+                    *conn = None;
                     metrics::counter!(m::CLEANUP_ERRORS).increment(1);
                     tracing::warn!(
                         event = "cleanup_failed",
@@ -221,17 +288,11 @@ async fn run(
                         partition = job.partition,
                         offset = job.offset,
                     );
-                    tokio::select! {
-                        _ = stop.cancelled() => return,
-                        _ = tokio::time::sleep(backoff) => {}
-                    }
+                    tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                     attempt += 1;
                 }
             }
-        }
-        if stop.is_cancelled() {
-            return;
         }
     }
 }

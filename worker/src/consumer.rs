@@ -1,14 +1,6 @@
 //! The Kafka consumer: its settings, and the context whose rebalance callbacks keep partition
-//! ownership ([`Ownership`]) and commit what is durable before a partition moves away.
-//!
-//! Ownership is tracked per partition with an *epoch*, a number that changes on every assign.
-//! Upload tasks carry the epoch they were started under; a task whose epoch is no longer current
-//! neither commits nor starts another upload, so a revoked partition's late upload can never move
-//! the committed offset. (Its blob is fine: the next owner finds it when it walks the chain.)
-
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+//! ownership ([`Ownership`], epochs and commit frontiers: see [`crate::frontier`]) and commit
+//! what is durable and cleaned before a partition moves away.
 
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
@@ -20,6 +12,7 @@ use rdkafka::statistics::Statistics;
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::config::KafkaSettings;
+use crate::frontier::Ownership;
 use crate::metrics as m;
 
 /// Why the consumer could not be created.
@@ -49,101 +42,6 @@ pub enum ConsumerError {
 
 /// The consumer type the worker uses.
 pub type WorkerConsumer = StreamConsumer<WorkerContext>;
-
-#[derive(Debug, Clone, Copy)]
-struct Owned {
-    epoch: u64,
-    /// Every offset below it is durable in storage (committed, or about to be).
-    durable: Option<i64>,
-}
-
-/// Which partitions this process owns, under which epoch, and how far each is durable.
-#[derive(Debug, Default)]
-pub struct Ownership {
-    parts: Mutex<HashMap<(String, i32), Owned>>,
-    next_epoch: AtomicU64,
-    changes: AtomicU64,
-}
-
-impl Ownership {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, i32), Owned>> {
-        // A panic while holding this lock cannot leave the map inconsistent (single inserts and
-        // removes), so a poisoned lock is still usable.
-        self.parts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Bumped on every assign or revoke; the pipeline compares it to notice rebalances.
-    pub fn changes(&self) -> u64 {
-        self.changes.load(Ordering::Acquire)
-    }
-
-    /// The current epoch of a partition, `None` if this process does not own it.
-    pub fn epoch(&self, topic: &str, partition: i32) -> Option<u64> {
-        self.lock()
-            .get(&(topic.to_owned(), partition))
-            .map(|o| o.epoch)
-    }
-
-    /// True while `epoch` is the partition's current epoch.
-    pub fn is_current(&self, topic: &str, partition: i32, epoch: u64) -> bool {
-        self.epoch(topic, partition) == Some(epoch)
-    }
-
-    /// Records that every offset below `frontier` is durable, if `epoch` is still current.
-    pub fn advance(&self, topic: &str, partition: i32, epoch: u64, frontier: i64) -> bool {
-        match self.lock().get_mut(&(topic.to_owned(), partition)) {
-            Some(o) if o.epoch == epoch => {
-                o.durable = Some(o.durable.map_or(frontier, |d| d.max(frontier)));
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// The durable frontier of every owned partition (what a final commit sends).
-    pub fn durable(&self) -> Vec<(String, i32, i64)> {
-        self.lock()
-            .iter()
-            .filter_map(|((t, p), o)| o.durable.map(|d| (t.clone(), *p, d)))
-            .collect()
-    }
-
-    fn assign(&self, tpl: &TopicPartitionList) {
-        let mut parts = self.lock();
-        for e in tpl.elements() {
-            let epoch = self.next_epoch.fetch_add(1, Ordering::AcqRel) + 1;
-            parts.insert(
-                (e.topic().to_owned(), e.partition()),
-                Owned {
-                    epoch,
-                    durable: None,
-                },
-            );
-        }
-        drop(parts);
-        self.changes.fetch_add(1, Ordering::AcqRel);
-    }
-
-    /// Removes the partitions and returns their durable frontiers.
-    fn revoke(&self, tpl: &TopicPartitionList) -> Vec<(String, i32, i64)> {
-        let mut parts = self.lock();
-        let mut out = Vec::new();
-        for e in tpl.elements() {
-            let key = (e.topic().to_owned(), e.partition());
-            if let Some(Owned {
-                durable: Some(d), ..
-            }) = parts.remove(&key)
-            {
-                out.push((key.0, key.1, d));
-            }
-        }
-        drop(parts);
-        self.changes.fetch_add(1, Ordering::AcqRel);
-        out
-    }
-}
 
 /// Builds a commit list.
 pub fn offsets_list(offsets: &[(String, i32, i64)]) -> TopicPartitionList {
@@ -206,9 +104,11 @@ impl ConsumerContext for WorkerContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Revoke(tpl) => {
-                // Commit what is durable now, inside the callback: the partition's next owner
-                // starts from the committed offset, and would otherwise re-read (and then skip,
-                // after a HEAD per blob) everything we landed since the last commit.
+                // Commit what is durable (and cleaned) now, inside the callback: the partition's
+                // next owner starts from the committed offset, and would otherwise re-read (and
+                // then skip, after a HEAD per blob) everything we landed since the last commit.
+                // Records whose clean-up is still pending stay uncommitted: the next owner reads
+                // them again and queues their clean-ups (idempotent).
                 let durable = self.ownership.revoke(tpl);
                 metrics::counter!(m::REBALANCES, "kind" => "revoke").increment(1);
                 let result = if durable.is_empty() {

@@ -4,8 +4,8 @@
 //! Exactly-once rests on two rules (argued in `docs/design/worker.md`): per partition, blobs
 //! form a chain of contiguous offset ranges named by their first record and written
 //! create-only, which every writer walks the same way ([`sink`]); and an offset is committed
-//! only after the blobs below it are durable, never by a writer that lost the partition
-//! ([`consumer`]).
+//! only after the blobs below it are durable (and, with clean-up on, the Redis clean-ups of
+//! the records below it applied), never by a writer that lost the partition ([`frontier`]).
 //!
 //! # Layout
 //! - [`config`]: env config ([`config::Config`]), CLI overrides ([`config::Cli`]), validated
@@ -14,16 +14,21 @@
 //!   commit on revoke, lag from statistics).
 //! - [`batch`]: per-partition batches encoded as raw lines as records arrive; cut rules.
 //! - [`sink`]: gzip + create-only upload with offset metadata; walking the blob chain.
-//! - [`pipeline`]: the consume loop: routing, timers, memory cap, scheduling, commits, shutdown.
+//! - [`pipeline`]: the consume loop: routing, timers, memory cap, scheduling, shutdown.
 //! - [`upload`]: one upload task with retries and the ownership (epoch) check.
-//! - [`cleanup`]: the Redis clean-up task behind a bounded queue.
+//! - [`frontier`]: partition ownership (epochs) and commit frontiers: durable, seen, and no
+//!   pending clean-up below.
+//! - [`commit`]: sends commit frontiers that moved (after batches, on a timer, at shutdown).
+//! - [`cleanup`]: the Redis clean-up task; its queue never drops a request.
 //! - [`health`]: `/readyz` probes.
 //! - [`metrics`]: metric names.
 
 pub mod batch;
 pub mod cleanup;
+pub mod commit;
 pub mod config;
 pub mod consumer;
+pub mod frontier;
 pub mod health;
 pub mod metrics;
 pub mod pipeline;
@@ -90,7 +95,8 @@ pub async fn start(
     crate::metrics::describe();
     let store = service::storage::open("RAW_URL", &settings.raw_url)?;
     let sink = Arc::new(sink::Sink::new(store.clone(), settings.gzip_level));
-    let ownership = Arc::new(consumer::Ownership::default());
+    // With clean-up on, commits wait for clean-ups (see `frontier`).
+    let ownership = Arc::new(frontier::Ownership::new(settings.cleanup.is_some()));
     // librdkafka's pre-fetch queue: a quarter of the buffer cap, at most its 64 MiB default.
     let prefetch_kbytes = (settings.buffer_max_bytes / 4 / 1024).clamp(1024, 65_536);
     let consumer = Arc::new(consumer::create(
@@ -100,16 +106,17 @@ pub async fn start(
     )?);
 
     let cleanup_stop = CancellationToken::new();
-    let cleanup =
-        match &settings.cleanup {
-            Some(c) => Some(cleanup::spawn(c, cleanup_stop.clone()).map_err(|source| {
+    let cleanup = match &settings.cleanup {
+        Some(c) => Some(
+            cleanup::spawn(c, ownership.clone(), cleanup_stop.clone()).map_err(|source| {
                 WorkerError::Redis {
                     url: service::secret::redact_url(c.redis_url.expose()),
                     source,
                 }
-            })?),
-            None => None,
-        };
+            })?,
+        ),
+        None => None,
+    };
 
     let ops_stop = CancellationToken::new();
     let probes = health::probes(
@@ -149,22 +156,18 @@ pub async fn start(
         upload_concurrency: settings.upload_concurrency,
         // The rest of the grace period is for queued clean-ups and leaving the group.
         shutdown_grace: settings.shutdown_grace * 4 / 5,
+        cleanup_grace: settings.shutdown_grace / 10,
     };
-    let grace = settings.shutdown_grace;
     let task = tokio::spawn(async move {
         let (cleaner, cleanup_task) = cleanup.unzip();
         let pipeline =
             pipeline::Pipeline::new(loop_settings, consumer.clone(), ownership, sink, cleaner);
-        let stopping = shutdown.clone();
         let report = pipeline.run(shutdown).await;
-        // The pipeline dropped its clean-up sender: the task drains what is queued, for what is
-        // left of the grace period.
-        debug_assert!(stopping.is_cancelled());
-        if let Some(task) = cleanup_task
-            && tokio::time::timeout(grace / 10, task).await.is_err()
-        {
-            cleanup_stop.cancel();
-            tracing::warn!(event = "cleanup_abandoned", reason = "grace period over");
+        // The pipeline gave queued clean-ups their grace and committed what they released;
+        // what is left (Redis down) is abandoned: those records stay uncommitted.
+        cleanup_stop.cancel();
+        if let Some(task) = cleanup_task {
+            let _ = task.await;
         }
         ops_stop.cancel();
         let _ = ops.await;

@@ -24,7 +24,7 @@ pub const BATCH_LATENCY_SECONDS: &str = "worker_batch_latency_seconds";
 pub const RECONCILIATIONS: &str = "worker_reconciliations_total";
 /// Records not landed again because storage already held them, by `topic`.
 pub const SKIPPED_RECORDS: &str = "worker_skipped_records_total";
-/// Offset commits, by `result` (ok, error).
+/// Offset commits, by `result` (ok, error) and `what` (batch, timer, revoke, shutdown).
 pub const COMMITS: &str = "worker_commits_total";
 /// High watermark minus committed offset, by `topic` and `partition`.
 pub const CONSUMER_LAG: &str = "worker_consumer_lag";
@@ -38,11 +38,15 @@ pub const REBALANCES: &str = "worker_rebalances_total";
 pub const CLEANUPS: &str = "worker_cleanups_total";
 /// Failed Redis clean-up attempts (each is retried).
 pub const CLEANUP_ERRORS: &str = "worker_cleanup_errors_total";
-/// Clean-ups dropped because the queue was full.
-pub const CLEANUP_DROPPED: &str = "worker_cleanup_dropped_total";
-/// Clean-ups waiting.
+/// Clean-ups queued for the Redis task and not taken yet.
 pub const CLEANUP_QUEUE: &str = "worker_cleanup_queue";
-/// Errors by `kind` (kafka, upload, commit, cleanup_task, stale_message).
+/// Clean-ups registered on owned partitions and not applied yet; each holds its partition's
+/// commit at or below its record's offset.
+pub const CLEANUP_PENDING: &str = "worker_cleanup_pending";
+/// Commits (after a batch landed) held below the durable frontier by a pending clean-up.
+pub const COMMITS_HELD: &str = "worker_commits_held_total";
+/// Errors by `kind` (kafka, upload, upload_task, cleanup_task, cleanup_rejected, stale_message,
+/// pause).
 pub const ERRORS: &str = "worker_errors_total";
 
 /// Registers descriptions with the installed recorder.
@@ -85,10 +89,14 @@ pub fn describe() {
     describe_counter!(REBALANCES, "Rebalance events.");
     describe_counter!(CLEANUPS, "Redis clean-ups done.");
     describe_counter!(CLEANUP_ERRORS, "Failed Redis clean-up attempts (retried).");
-    describe_counter!(
-        CLEANUP_DROPPED,
-        "Redis clean-ups dropped because the queue was full."
+    describe_gauge!(CLEANUP_QUEUE, "Redis clean-ups queued for the Redis task.");
+    describe_gauge!(
+        CLEANUP_PENDING,
+        "Redis clean-ups not applied yet; each holds its partition's commit."
     );
-    describe_gauge!(CLEANUP_QUEUE, "Redis clean-ups waiting.");
+    describe_counter!(
+        COMMITS_HELD,
+        "Commits held below the durable frontier by a pending Redis clean-up."
+    );
     describe_counter!(ERRORS, "Errors by kind.");
 }

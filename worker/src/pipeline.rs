@@ -1,17 +1,25 @@
 //! The consume loop: routes each record to its partition's batch, cuts batches (count, bytes,
 //! max wait, memory, shutdown), runs uploads (one at a time per partition, up to
-//! `UPLOAD_CONCURRENCY` overall), and commits each partition's frontier after its upload.
+//! `UPLOAD_CONCURRENCY` overall), queues clean-ups of durable records, and commits each
+//! partition's frontier ([`crate::frontier`]: durable, seen, and no clean-up pending below it).
 //!
 //! ```text
 //! loop select {
 //!   shutdown            => break
-//!   upload finished     => frontier := landed; commit frontier (async); queue clean-ups
+//!   upload finished     => frontier := landed; queue the batch's clean-ups; commit (async)
+//!   commit tick (1 s)   => commit frontiers that clean-ups released (async)
 //!   earliest deadline   => cut expired batches (max_wait)
-//!   record              => skip if below frontier; encode into the open batch; cut if full
+//!   record              => hold its clean-up, if any; skip it if below the frontier (and queue
+//!                          its clean-up: it is durable); else encode into the open batch
 //! }
-//! after each event: drop revoked partitions' buffers, relieve memory, start uploads
-//! on shutdown: cut everything, wait for uploads (grace), commit synchronously
+//! after each event: drop revoked partitions' buffers, publish what was seen, relieve memory
+//!                   and the clean-up backlog (pause/resume fetching), start uploads
+//! on shutdown: cut everything, wait for uploads (grace), for clean-ups (clean-up grace),
+//!              commit synchronously
 //! ```
+
+mod pressure;
+mod shutdown;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -19,7 +27,6 @@ use std::time::Duration;
 
 use futures::FutureExt as _;
 use rdkafka::Message as _;
-use rdkafka::consumer::{CommitMode, Consumer as _};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Headers as _, Timestamp};
 use tokio::task::JoinSet;
@@ -28,7 +35,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::batch::{FlushReason, Limits, PartitionBuffer, Record, Sealed, ValueKind};
 use crate::cleanup::{Cleaner, Job};
-use crate::consumer::{Ownership, WorkerConsumer, offsets_list, record_commit};
+use crate::commit::Committer;
+use crate::consumer::WorkerConsumer;
+use crate::frontier::Ownership;
 use crate::metrics as m;
 use crate::sink::Sink;
 use crate::upload::{Outcome, UploadDone, upload};
@@ -36,6 +45,8 @@ use model::raw::{RecordPosition, TimestampType};
 
 /// Records taken from the consumer per wake-up before timers and uploads get a turn.
 const DRAIN: usize = 512;
+/// How often frontiers released by finished clean-ups are committed.
+const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What a run did (for logs, tests and the benchmark).
 #[derive(Debug, Clone, Default)]
@@ -61,8 +72,10 @@ pub struct LoopSettings {
     pub buffer_max_bytes: usize,
     /// `UPLOAD_CONCURRENCY`.
     pub upload_concurrency: usize,
-    /// `SHUTDOWN_GRACE_MS`.
+    /// How long shutdown waits for uploads (part of `SHUTDOWN_GRACE_MS`).
     pub shutdown_grace: Duration,
+    /// How long shutdown then waits for queued clean-ups (part of `SHUTDOWN_GRACE_MS`).
+    pub cleanup_grace: Duration,
 }
 
 #[derive(Debug)]
@@ -74,6 +87,10 @@ struct Part {
     uploading: bool,
     /// Every offset below it is durable; `None` until the first upload of this epoch.
     frontier: Option<i64>,
+    /// The offset after the last record routed.
+    seen: Option<i64>,
+    /// `seen` as last published to [`Ownership`].
+    published: Option<i64>,
 }
 
 /// The consume loop's state.
@@ -83,6 +100,7 @@ pub struct Pipeline {
     ownership: Arc<Ownership>,
     sink: Arc<Sink>,
     cleaner: Option<Cleaner>,
+    committer: Committer,
     parts: HashMap<String, HashMap<i32, Part>>,
     ready: VecDeque<(Arc<str>, i32)>,
     uploads: JoinSet<UploadDone>,
@@ -117,6 +135,7 @@ impl Pipeline {
     ) -> Self {
         Pipeline {
             settings,
+            committer: Committer::new(consumer.clone(), ownership.clone()),
             consumer,
             ownership,
             sink,
@@ -141,6 +160,8 @@ impl Pipeline {
         let far = || Instant::now() + Duration::from_secs(86_400);
         let sleep = tokio::time::sleep_until(far());
         tokio::pin!(sleep);
+        let mut tick = tokio::time::interval(COMMIT_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             if self.deadline_dirty {
                 self.deadline_dirty = false;
@@ -158,6 +179,7 @@ impl Pipeline {
                 Some(done) = self.uploads.join_next(), if !self.uploads.is_empty() => {
                     self.on_upload(done);
                 }
+                _ = tick.tick() => self.committer.moved_frontiers(),
                 _ = &mut sleep, if self.next_deadline.is_some() => self.expire(Instant::now()),
                 msg = consumer.recv() => {
                     let before = self.report.consumed;
@@ -173,7 +195,8 @@ impl Pipeline {
                 }
             }
             self.check_rebalance();
-            self.relieve_memory();
+            self.publish_seen();
+            self.relieve_pressure();
             self.schedule();
         }
         self.drain().await;
@@ -200,19 +223,23 @@ impl Pipeline {
             metrics::counter!(m::ERRORS, "kind" => "stale_message").increment(1);
             return;
         };
+        part.seen = Some(offset + 1);
         if part.frontier.is_some_and(|f| offset < f) {
-            let part_topic = part.topic.clone();
+            let (part_topic, epoch) = (part.topic.clone(), part.epoch);
             // Already durable (found in storage by an earlier upload): skip, but its clean-up
-            // may not have run before the crash that left it uncommitted.
+            // may not have run before the crash that left it uncommitted: queue it again (it is
+            // idempotent), holding the commit until it is applied.
             metrics::counter!(m::SKIPPED_RECORDS, "topic" => topic.to_owned()).increment(1);
             self.report.skipped += 1;
             if let (Some(cleaner), Some(task)) = (
                 &self.cleaner,
                 msg.payload().and_then(crate::batch::cleaning_task),
             ) {
+                self.ownership.hold(topic, partition, epoch, offset);
                 cleaner.submit(Job {
                     topic: part_topic,
                     partition,
+                    epoch,
                     offset,
                     game: task.game_token,
                     user: task.user_token,
@@ -241,9 +268,17 @@ impl Pipeline {
             value: msg.payload(),
             headers: &headers,
         };
+        let found = part.buffer.cleanups_found();
         let (sealed, added) = part.buffer.push(&record, &limits, Instant::now());
+        let is_cleanup = part.buffer.cleanups_found() > found;
+        let epoch = part.epoch;
         let deadline = part.buffer.deadline(&limits);
         let topic = part.topic.clone();
+        if is_cleanup && self.cleaner.is_some() {
+            // Held from now until applied (it is queued once its batch is durable): the commit
+            // can never pass it, whichever way the chain walk moves the durable frontier.
+            self.ownership.hold(&topic, partition, epoch, offset);
+        }
         self.buffered += added;
         if let Some(d) = deadline
             && self.next_deadline.is_none_or(|n| d < n)
@@ -274,6 +309,8 @@ impl Pipeline {
                     waiting: VecDeque::new(),
                     uploading: false,
                     frontier: None,
+                    seen: None,
+                    published: None,
                 },
             );
         }
@@ -351,72 +388,19 @@ impl Pipeline {
         }
     }
 
-    fn relieve_memory(&mut self) {
-        let max = self.settings.buffer_max_bytes;
-        metrics::gauge!(m::BUFFERED_BYTES).set(self.buffered as f64);
-        if self.buffered > max {
-            let open_total: usize = self
-                .parts
-                .values()
-                .flat_map(HashMap::values)
-                .filter_map(|p| p.buffer.open().map(|b| b.bytes()))
-                .sum();
-            if open_total >= max / 4 {
-                // Open batches hold much of the budget: cut the largest so uploads free it.
-                let largest = self
-                    .parts
-                    .values_mut()
-                    .flat_map(HashMap::iter_mut)
-                    .max_by_key(|(_, p)| p.buffer.open().map_or(0, |b| b.bytes()))
-                    .and_then(|(p, part)| {
-                        Some((
-                            part.topic.clone(),
-                            *p,
-                            part.buffer.take(FlushReason::Memory)?,
-                        ))
-                    });
-                if let Some((t, p, s)) = largest {
-                    self.enqueue(&t, p, s);
+    /// Tells [`Ownership`] how far each partition's records have been routed (their clean-ups
+    /// are held by then), once per wake-up rather than per record. A late publication only
+    /// makes a commit lag.
+    fn publish_seen(&mut self) {
+        for ps in self.parts.values_mut() {
+            for (p, part) in ps.iter_mut() {
+                if let Some(seen) = part.seen
+                    && part.published != part.seen
+                {
+                    self.ownership.saw(&part.topic, *p, part.epoch, seen);
+                    part.published = part.seen;
                 }
             }
-            if !self.paused {
-                self.set_paused(true, false);
-            }
-        } else if self.paused && self.buffered <= max / 4 * 3 {
-            self.set_paused(false, false);
-        }
-    }
-
-    fn set_paused(&mut self, pause: bool, again: bool) {
-        let assignment = match self.consumer.assignment() {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::warn!(event = "assignment_unknown", error = %e);
-                return;
-            }
-        };
-        let result = if pause {
-            self.consumer.pause(&assignment)
-        } else {
-            self.consumer.resume(&assignment)
-        };
-        if let Err(e) = result {
-            metrics::counter!(m::ERRORS, "kind" => "pause").increment(1);
-            tracing::warn!(event = "pause_failed", pause, error = %e);
-            return;
-        }
-        self.paused = pause;
-        metrics::gauge!(m::PAUSED).set(if pause { 1.0 } else { 0.0 });
-        if !again {
-            tracing::info!(
-                event = if pause {
-                    "fetch_paused"
-                } else {
-                    "fetch_resumed"
-                },
-                buffered_bytes = self.buffered,
-                buffer_max_bytes = self.settings.buffer_max_bytes,
-            );
         }
     }
 
@@ -485,12 +469,14 @@ impl Pipeline {
             self.report.landed += w.records as u64;
             self.report.blobs += 1;
         }
-        // The records are durable whoever wrote them: their clean-ups are due now.
+        // The records are durable whoever wrote them (trimmed ones included: found in storage,
+        // their clean-up may have been lost in a crash): their clean-ups are due now.
         if let Some(cleaner) = &self.cleaner {
             for c in done.cleanups {
                 cleaner.submit(Job {
                     topic: done.topic.clone(),
                     partition: done.partition,
+                    epoch: done.epoch,
                     offset: c.offset,
                     game: c.task.game_token,
                     user: c.task.user_token,
@@ -504,75 +490,8 @@ impl Pipeline {
             self.ready.push_back((done.topic.clone(), done.partition));
         }
         if current {
-            let offsets = [(done.topic.to_string(), done.partition, landed.frontier)];
-            let result = self
-                .consumer
-                .commit(&offsets_list(&offsets), CommitMode::Async);
-            record_commit(&result, "batch");
-            if let Err(e) = result {
-                tracing::warn!(event = "commit_failed", topic = %done.topic, partition = done.partition, offset = landed.frontier, error = %e);
-            }
+            self.committer
+                .after_batch(&done.topic, done.partition, done.epoch);
         }
-    }
-
-    /// Shutdown: cut every open batch, land what fits in the grace period, commit synchronously.
-    async fn drain(&mut self) {
-        let started = Instant::now();
-        let deadline = started + self.settings.shutdown_grace;
-        let mut cut = Vec::new();
-        for ps in self.parts.values_mut() {
-            for (p, part) in ps.iter_mut() {
-                if let Some(s) = part.buffer.take(FlushReason::Shutdown) {
-                    cut.push((part.topic.clone(), *p, s));
-                }
-            }
-        }
-        for (t, p, s) in cut {
-            self.enqueue(&t, p, s);
-        }
-        self.schedule();
-        tracing::info!(
-            event = "draining",
-            uploads = self.in_flight,
-            buffered_bytes = self.buffered
-        );
-        while self.in_flight > 0 {
-            tokio::select! {
-                Some(done) = self.uploads.join_next() => {
-                    self.on_upload(done);
-                    self.schedule();
-                }
-                _ = tokio::time::sleep_until(deadline) => {
-                    // Uploads still retrying are abandoned: uncommitted, so read again next run.
-                    self.abort.cancel();
-                    while let Some(done) = self.uploads.join_next().await {
-                        self.on_upload(done);
-                    }
-                    break;
-                }
-            }
-        }
-        let abandoned: usize = self
-            .parts
-            .values()
-            .flat_map(HashMap::values)
-            .map(|p| p.waiting.len())
-            .sum();
-        self.report.abandoned += abandoned as u64;
-        let durable = self.ownership.durable();
-        let result = if durable.is_empty() {
-            Ok(())
-        } else {
-            self.consumer
-                .commit(&offsets_list(&durable), CommitMode::Sync)
-        };
-        record_commit(&result, "shutdown");
-        tracing::info!(
-            event = "drained",
-            duration_ms = started.elapsed().as_millis() as u64,
-            committed = ?durable,
-            commit_error = result.err().map(|e| e.to_string()),
-            abandoned_batches = self.report.abandoned,
-        );
     }
 }

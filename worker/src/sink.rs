@@ -103,6 +103,10 @@ pub struct Written {
 pub struct Landed {
     /// Every offset below this is durable in storage.
     pub frontier: i64,
+    /// Every chain position the walk reached, in order (the end of each blob found or written;
+    /// the last is `frontier`). Only these may be committed: a commit inside a blob would start
+    /// the next owner's chain there.
+    pub positions: Vec<i64>,
     /// The blob created, if any.
     pub written: Option<Written>,
     /// Records dropped because storage already held them.
@@ -139,6 +143,7 @@ impl Sink {
     pub async fn land(&self, batch: &mut Sealed, frontier: i64) -> Result<Landed, SinkError> {
         let mut landed = Landed {
             frontier,
+            positions: Vec::new(),
             written: None,
             skipped: 0,
         };
@@ -160,11 +165,13 @@ impl Sink {
             if let Some(last) = existing {
                 self.reconciled(batch, &blob, first, last, "head");
                 landed.frontier = last + 1;
+                landed.positions.push(landed.frontier);
                 continue;
             }
             match self.put_create(&path, &blob, batch).await? {
                 Some(written) => {
                     landed.frontier = written.last_offset + 1;
+                    landed.positions.push(landed.frontier);
                     landed.written = Some(written);
                     return Ok(landed);
                 }
@@ -177,6 +184,7 @@ impl Sink {
                     })?;
                     self.reconciled(batch, &blob, first, last, "conflict");
                     landed.frontier = last + 1;
+                    landed.positions.push(landed.frontier);
                 }
             }
         }
@@ -444,6 +452,7 @@ mod tests {
         // This run starts over at 0 with different cuts.
         let l = sink.land(&mut sealed(0..=6), 0).await.expect("land");
         assert_eq!((l.frontier, l.skipped, l.written.is_none()), (10, 7, true));
+        assert_eq!(l.positions, [5, 10], "every blob end it walked past");
         let l = sink
             .land(&mut sealed(7..=12), l.frontier)
             .await
@@ -472,6 +481,11 @@ mod tests {
         );
         let l = sink.land(&mut late, 0).await.expect("land");
         assert_eq!(l.frontier, 10);
+        assert_eq!(
+            l.positions,
+            [4, 10],
+            "the conflicting blob's end, then ours"
+        );
         assert_eq!(ranges(store.as_ref()).await, [(0, 3), (4, 9)]);
     }
 

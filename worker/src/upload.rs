@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::batch::{CleanupRequest, Sealed};
-use crate::consumer::Ownership;
+use crate::frontier::Ownership;
 use crate::metrics as m;
 use crate::sink::{Landed, Sink};
 
@@ -76,7 +76,7 @@ pub async fn upload(
         };
         match result {
             Ok(landed) => {
-                ownership.advance(&topic, partition, epoch, landed.frontier);
+                ownership.advance(&topic, partition, epoch, &landed.positions);
                 let duration_ms = started.elapsed().as_millis() as u64;
                 metrics::histogram!(m::BATCH_LATENCY_SECONDS)
                     .record(started.elapsed().as_secs_f64());

@@ -1,0 +1,93 @@
+//! Back-pressure: fetching pauses while the buffers hold more than `BUFFER_MAX_BYTES` (after
+//! cutting the largest open batch so uploads free memory) or while [`QUEUE_CAPACITY`]
+//! clean-ups wait for Redis, and resumes when both are down to ¾. Polling goes on while paused,
+//! so rebalance callbacks still run.
+
+use std::collections::HashMap;
+
+use rdkafka::consumer::Consumer as _;
+
+use super::Pipeline;
+use crate::batch::FlushReason;
+use crate::cleanup::{Cleaner, QUEUE_CAPACITY};
+use crate::metrics as m;
+
+impl Pipeline {
+    /// Pauses fetching while memory (`BUFFER_MAX_BYTES`) or the clean-up backlog
+    /// ([`QUEUE_CAPACITY`]) is full, and resumes at ¾ of both.
+    pub(super) fn relieve_pressure(&mut self) {
+        let max = self.settings.buffer_max_bytes;
+        metrics::gauge!(m::BUFFERED_BYTES).set(self.buffered as f64);
+        let backlog = self.cleaner.as_ref().map_or(0, Cleaner::backlog);
+        if backlog >= QUEUE_CAPACITY && !self.paused {
+            // Redis has been down long enough: stop taking records whose clean-ups would queue
+            // without bound (their commits are held anyway).
+            self.set_paused(true, false);
+        }
+        if self.buffered > max {
+            let open_total: usize = self
+                .parts
+                .values()
+                .flat_map(HashMap::values)
+                .filter_map(|p| p.buffer.open().map(|b| b.bytes()))
+                .sum();
+            if open_total >= max / 4 {
+                // Open batches hold much of the budget: cut the largest so uploads free it.
+                let largest = self
+                    .parts
+                    .values_mut()
+                    .flat_map(HashMap::iter_mut)
+                    .max_by_key(|(_, p)| p.buffer.open().map_or(0, |b| b.bytes()))
+                    .and_then(|(p, part)| {
+                        Some((
+                            part.topic.clone(),
+                            *p,
+                            part.buffer.take(FlushReason::Memory)?,
+                        ))
+                    });
+                if let Some((t, p, s)) = largest {
+                    self.enqueue(&t, p, s);
+                }
+            }
+            if !self.paused {
+                self.set_paused(true, false);
+            }
+        } else if self.paused && self.buffered <= max / 4 * 3 && backlog <= QUEUE_CAPACITY / 4 * 3 {
+            self.set_paused(false, false);
+        }
+    }
+
+    pub(super) fn set_paused(&mut self, pause: bool, again: bool) {
+        let assignment = match self.consumer.assignment() {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(event = "assignment_unknown", error = %e);
+                return;
+            }
+        };
+        let result = if pause {
+            self.consumer.pause(&assignment)
+        } else {
+            self.consumer.resume(&assignment)
+        };
+        if let Err(e) = result {
+            metrics::counter!(m::ERRORS, "kind" => "pause").increment(1);
+            tracing::warn!(event = "pause_failed", pause, error = %e);
+            return;
+        }
+        self.paused = pause;
+        metrics::gauge!(m::PAUSED).set(if pause { 1.0 } else { 0.0 });
+        if !again {
+            tracing::info!(
+                event = if pause {
+                    "fetch_paused"
+                } else {
+                    "fetch_resumed"
+                },
+                buffered_bytes = self.buffered,
+                buffer_max_bytes = self.settings.buffer_max_bytes,
+                cleanup_backlog = self.cleaner.as_ref().map_or(0, Cleaner::backlog),
+            );
+        }
+    }
+}
