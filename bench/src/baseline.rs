@@ -1,0 +1,144 @@
+//! The consume-and-discard baseline: an rdkafka consumer with the worker's own consumer settings
+//! (fresh group, manual commits, `earliest`, eager `range`, the same pre-fetch budget) reading the
+//! same backlog and dropping every record. Its rate is what the broker and librdkafka allow on
+//! this machine; the worker's rate is read against it.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+/// The worker's pre-fetch budget with its default `BUFFER_MAX_BYTES` (64 MiB / 4), in kB.
+pub const PREFETCH_KBYTES: &str = "16384";
+
+/// Errors of the baseline.
+#[derive(Debug, thiserror::Error)]
+pub enum BaselineError {
+    /// The consumer could not be created or subscribed.
+    #[error("consumer for {topics} on {brokers}: {source}")]
+    Consumer {
+        /// Topics.
+        topics: String,
+        /// Bootstrap servers.
+        brokers: String,
+        /// Why.
+        source: KafkaError,
+    },
+    /// Receiving failed.
+    #[error("receiving from {topics}: {source}")]
+    Receive {
+        /// Topics.
+        topics: String,
+        /// Why.
+        source: KafkaError,
+    },
+    /// Not all records arrived in time.
+    #[error("read {read} of {expected} records from {topics} within {timeout:?}")]
+    Timeout {
+        /// Read so far.
+        read: u64,
+        /// Expected.
+        expected: u64,
+        /// Topics.
+        topics: String,
+        /// The limit.
+        timeout: Duration,
+    },
+    /// Interrupted.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+/// The result line (`bench` = `worker_baseline`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BaselineResult {
+    /// Always `worker_baseline`.
+    pub bench: String,
+    /// The worker `BATCH_SIZE` this baseline is paired with in the report (the baseline itself
+    /// does not batch; it is rerun next to each worker run so both see the same machine state).
+    pub batch_size: usize,
+    /// Records read.
+    pub records: u64,
+    /// Value bytes read.
+    pub bytes: u64,
+    /// Seconds from the first record to the last (group join excluded).
+    pub seconds: f64,
+    /// Records per second.
+    pub records_per_s: f64,
+    /// Value MB per second.
+    pub mb_per_s: f64,
+}
+
+/// Reads `expected` records from `topics` with a fresh group and drops them.
+pub async fn run(
+    brokers: &str,
+    topics: &[String],
+    expected: u64,
+    batch_size: usize,
+    timeout: Duration,
+    shutdown: &CancellationToken,
+) -> Result<BaselineResult, BaselineError> {
+    let names = topics.join(",");
+    let consumer_err = |source| BaselineError::Consumer {
+        topics: names.clone(),
+        brokers: brokers.to_owned(),
+        source,
+    };
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", testkit::unique("bench-baseline"))
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("partition.assignment.strategy", "range")
+        .set("session.timeout.ms", "10000")
+        .set("heartbeat.interval.ms", "3333")
+        .set("queued.max.messages.kbytes", PREFETCH_KBYTES)
+        .create()
+        .map_err(consumer_err)?;
+    let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&refs).map_err(consumer_err)?;
+    let started = Instant::now();
+    let (mut records, mut bytes, mut first) = (0u64, 0u64, None::<Instant>);
+    while records < expected {
+        let left = timeout.saturating_sub(started.elapsed());
+        let msg = tokio::select! {
+            m = tokio::time::timeout(left, consumer.recv()) => m,
+            () = shutdown.cancelled() => return Err(BaselineError::Interrupted),
+        };
+        match msg {
+            Ok(Ok(m)) => {
+                first.get_or_insert_with(Instant::now);
+                records += 1;
+                bytes += m.payload_len() as u64;
+            }
+            Ok(Err(source)) => {
+                return Err(BaselineError::Receive {
+                    topics: names,
+                    source,
+                });
+            }
+            Err(_) => {
+                return Err(BaselineError::Timeout {
+                    read: records,
+                    expected,
+                    topics: names,
+                    timeout,
+                });
+            }
+        }
+    }
+    let seconds = first.map_or(0.0, |t| t.elapsed().as_secs_f64()).max(1e-3);
+    Ok(BaselineResult {
+        bench: "worker_baseline".into(),
+        batch_size,
+        records,
+        bytes,
+        seconds,
+        records_per_s: records as f64 / seconds,
+        mb_per_s: bytes as f64 / seconds / 1e6,
+    })
+}

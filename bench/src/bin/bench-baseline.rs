@@ -1,0 +1,38 @@
+//! `bench-baseline`: consume-and-discard with the worker's consumer settings; prints the rate as
+//! one JSON line on stdout and appends it to `BENCH_RESULTS`.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use bench::config::{BaselineCli, BaselineConfig, load};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let c = load::<BaselineCli, BaselineConfig>()?;
+    if c.bench_topics.is_empty() || c.bench_records == 0 {
+        anyhow::bail!(
+            "BENCH_TOPICS and BENCH_RECORDS are required: name the topics and how many records they hold"
+        );
+    }
+    let shutdown = service::shutdown::on_signals();
+    let timeout = Duration::from_secs(c.bench_timeout_s);
+    let result = bench::baseline::run(
+        &c.kafka_brokers,
+        &c.bench_topics,
+        c.bench_records,
+        c.batch_size,
+        timeout,
+        &shutdown,
+    )
+    .await?;
+    println!(
+        "{}",
+        serde_json::to_string(&result).context("encoding the result")?
+    );
+    bench::results::append(&c.bench_results, &result)?;
+    eprintln!(
+        "bench-baseline: {} records in {:.2} s: {:.0} records/s, {:.1} MB/s",
+        result.records, result.seconds, result.records_per_s, result.mb_per_s
+    );
+    Ok(())
+}
