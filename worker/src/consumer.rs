@@ -40,6 +40,12 @@ pub enum ConsumerError {
     },
 }
 
+/// How long librdkafka postpones a partition's next fetch once the pre-fetch queue is full
+/// (`fetch.queue.backoff.ms`). librdkafka's default, 1000 ms, throttled the worker to ~60k
+/// records/s: the loop drained a full queue in ~100 ms, then sat idle for the rest of the
+/// second. 50 ms refills it before it runs dry (measured in docs/bench/worker.md).
+pub const FETCH_QUEUE_BACKOFF_MS: u64 = 50;
+
 /// The consumer type the worker uses.
 pub type WorkerConsumer = StreamConsumer<WorkerContext>;
 
@@ -164,12 +170,8 @@ fn describe(tpl: &TopicPartitionList) -> String {
         .join(",")
 }
 
-/// Creates the consumer and subscribes it.
-pub fn create(
-    settings: &KafkaSettings,
-    ownership: std::sync::Arc<Ownership>,
-    prefetch_kbytes: usize,
-) -> Result<WorkerConsumer, ConsumerError> {
+/// The librdkafka settings of the worker's consumer.
+fn client_config(settings: &KafkaSettings, prefetch_kbytes: usize) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", &settings.brokers)
@@ -191,6 +193,7 @@ pub fn create(
         )
         // The pre-fetch queue counts against memory too: keep it a fraction of BUFFER_MAX_BYTES.
         .set("queued.max.messages.kbytes", prefetch_kbytes.to_string())
+        .set("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS.to_string())
         .set("statistics.interval.ms", "5000")
         .set("security.protocol", &settings.security_protocol)
         .set_log_level(RDKafkaLogLevel::Warning);
@@ -200,7 +203,16 @@ pub fn create(
             .set("sasl.username", &sasl.username)
             .set("sasl.password", sasl.password.expose());
     }
-    let consumer: WorkerConsumer = config
+    config
+}
+
+/// Creates the consumer and subscribes it.
+pub fn create(
+    settings: &KafkaSettings,
+    ownership: std::sync::Arc<Ownership>,
+    prefetch_kbytes: usize,
+) -> Result<WorkerConsumer, ConsumerError> {
+    let consumer: WorkerConsumer = client_config(settings, prefetch_kbytes)
         .create_with_context(WorkerContext { ownership })
         .map_err(|source| ConsumerError::Create {
             brokers: settings.brokers.clone(),
@@ -215,4 +227,33 @@ pub fn create(
             source: Box::new(source),
         })?;
     Ok(consumer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> KafkaSettings {
+        KafkaSettings {
+            brokers: "127.0.0.1:9092".into(),
+            group_id: "g".into(),
+            topics: vec!["t".into()],
+            security_protocol: "plaintext".into(),
+            sasl: None,
+            session_timeout_ms: 10_000,
+        }
+    }
+
+    #[test]
+    fn fetching_resumes_well_before_a_full_prefetch_queue_drains() {
+        // librdkafka's default backoff (1000 ms) idled the loop most of each second.
+        let config = client_config(&settings(), 16_384);
+        let backoff: u64 = config
+            .get("fetch.queue.backoff.ms")
+            .expect("the worker sets fetch.queue.backoff.ms")
+            .parse()
+            .expect("a number");
+        assert!(backoff <= 100, "fetch.queue.backoff.ms = {backoff}");
+        assert_eq!(config.get("queued.max.messages.kbytes"), Some("16384"));
+    }
 }

@@ -1,7 +1,7 @@
 //! The worker: lands every Kafka record of the configured topics exactly once in the raw
 //! container, as gzipped JSON-lines batches, and expires finished games' Redis keys.
 //!
-//! Exactly-once rests on two rules (argued in `docs/design/worker.md`): per partition, blobs
+//! Exactly-once rests on two rules (argued in `docs/DESIGN.md`, section 5): per partition, blobs
 //! form a chain of contiguous offset ranges named by their first record and written
 //! create-only, which every writer walks the same way ([`sink`]); and an offset is committed
 //! only after the blobs below it are durable (and, with clean-up on, the Redis clean-ups of
