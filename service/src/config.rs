@@ -165,6 +165,7 @@ mod tests {
             ("BATCH_SIZE", ""),
         ]))
         .expect("ok");
+        assert_eq!(d.kafka_brokers, "b");
         assert_eq!(
             (d.batch_size, d.kafka_topics),
             (10, vec!["x".to_owned(), "y".to_owned()])

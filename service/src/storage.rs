@@ -106,7 +106,7 @@ mod tests {
 
     #[test]
     fn rejects_unknown_schemes_naming_the_variable() {
-        let err = open("RAW_URL", "ftp://x").err().expect("error");
+        let err = open("RAW_URL", "ftp://x").expect_err("error");
         assert!(
             err.to_string()
                 .starts_with("RAW_URL=ftp://x/ is not a storage URL"),
@@ -116,9 +116,7 @@ mod tests {
 
     #[test]
     fn errors_never_echo_a_sas_token() {
-        let err = open("RAW_URL", "ftp://raw?sv=1&sig=c2VjcmV0")
-            .err()
-            .expect("error");
+        let err = open("RAW_URL", "ftp://raw?sv=1&sig=c2VjcmV0").expect_err("error");
         let text = err.to_string();
         assert!(!text.contains("c2VjcmV0"), "{text}");
         assert!(
