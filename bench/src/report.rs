@@ -505,7 +505,16 @@ fn transformer(lines: &[Line]) -> String {
 }
 
 fn latency(lines: &[Line]) -> String {
-    let runs = latest(lines, &["latency"]);
+    // Latency depends on the state of the shared stack (Azurite slows down as it fills), so every
+    // release run is shown, each row with its run id, instead of only the latest.
+    let runs: Vec<&Line> = of(lines, "latency")
+        .filter(|l| text(l, "binaries") != Some("debug"))
+        .collect();
+    let runs = if runs.is_empty() {
+        latest(lines, &["latency"])
+    } else {
+        runs
+    };
     if runs.is_empty() {
         return not_run("latency", "bench/run latency");
     }
@@ -518,6 +527,7 @@ fn latency(lines: &[Line]) -> String {
                     .and_then(Value::as_f64)
             };
             vec![
+                text(l, "run").unwrap_or("?").to_owned(),
                 fmt_num(num(l, "rate_per_s")),
                 fmt_num(num(l, "duration_s")),
                 text(l, "partitions").unwrap_or("?").to_owned(),
@@ -551,6 +561,7 @@ fn latency(lines: &[Line]) -> String {
         .collect();
     table(
         &[
+            "run",
             "records/s",
             "seconds",
             "partitions",
@@ -564,7 +575,21 @@ fn latency(lines: &[Line]) -> String {
             "p50 per tenth of the run (ms)",
         ],
         &rows,
-    ) + &provenance(lines, &runs)
+    ) + &runs_provenance(lines, &runs)
+}
+
+/// One provenance line per distinct run among `rows`, in order.
+fn runs_provenance(all: &[Line], rows: &[&Line]) -> String {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut out = String::new();
+    for l in rows {
+        let run = text(l, "run").unwrap_or("?");
+        if !seen.contains(&run) {
+            seen.push(run);
+            out.push_str(&provenance(all, &[*l]));
+        }
+    }
+    out
 }
 
 const KNOWN: [&str; 12] = [
