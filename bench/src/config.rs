@@ -561,7 +561,7 @@ pub fn overrides(cmd: &clap::Command, matches: &ArgMatches) -> Vec<(String, Stri
 
 /// `--bench-rate` → `BENCH_RATE`.
 pub fn env_name(long_flag: &str) -> String {
-    long_flag.replace('-', "_").to_uppercase()
+    service::config::env_var_of_flag(long_flag)
 }
 
 /// env/local.env, then the process environment, then `overrides`: the later wins.

@@ -106,6 +106,12 @@ pub fn env_keys<T: DeserializeOwned>() -> Vec<String> {
     probe.0
 }
 
+/// The environment variable a CLI flag overrides: `--batch-size` ↔ `BATCH_SIZE`. Every binary's
+/// flags follow this rule, so `--help` and the env files name the same knob.
+pub fn env_var_of_flag(long_flag: &str) -> String {
+    long_flag.replace('-', "_").to_uppercase()
+}
+
 /// Deserializes a comma-separated list (`KAFKA_TOPICS=a,b`) into `Vec<String>`.
 pub fn comma_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     let s = String::deserialize(d)?;
@@ -170,6 +176,11 @@ mod tests {
             (d.batch_size, d.kafka_topics),
             (10, vec!["x".to_owned(), "y".to_owned()])
         );
+    }
+
+    #[test]
+    fn a_flag_names_its_variable() {
+        assert_eq!(env_var_of_flag("batch-size"), "BATCH_SIZE");
     }
 
     #[test]

@@ -286,7 +286,7 @@ fn collect(cmd: &clap::Command, matches: &ArgMatches, out: &mut Vec<(String, Str
 
 /// `--bad-ratio` → `BAD_RATIO`.
 pub fn env_name(long_flag: &str) -> String {
-    long_flag.replace('-', "_").to_uppercase()
+    service::config::env_var_of_flag(long_flag)
 }
 
 /// The validated settings of a run.

@@ -99,7 +99,7 @@ mod tests {
             .get_arguments()
             .filter_map(|a| a.get_long())
             .filter(|l| *l != "help" && *l != "version")
-            .map(|l| l.replace('-', "_").to_uppercase())
+            .map(service::config::env_var_of_flag)
             .collect();
         assert_eq!(
             flags.len(),
@@ -113,7 +113,7 @@ mod tests {
             .get_arguments()
             .filter(|a| a.get_long().is_some_and(|l| l != "help" && l != "version"))
         {
-            let var = a.get_long().expect("long").replace('-', "_").to_uppercase();
+            let var = service::config::env_var_of_flag(a.get_long().expect("long"));
             let help = a.get_help().map(ToString::to_string).unwrap_or_default();
             assert!(
                 help.ends_with(&format!("[env: {var}]")),

@@ -338,7 +338,7 @@ mod tests {
             .get_arguments()
             .filter_map(|a| a.get_long())
             .filter(|l| *l != "help")
-            .map(|l| l.replace('-', "_").to_uppercase())
+            .map(service::config::env_var_of_flag)
             .collect();
         for f in &flags {
             assert!(keys.contains(f), "flag --{f} has no env key");
@@ -350,7 +350,7 @@ mod tests {
             let help = a.get_help().map(ToString::to_string).unwrap_or_default();
             let var = a
                 .get_long()
-                .map(|l| l.replace('-', "_").to_uppercase())
+                .map(service::config::env_var_of_flag)
                 .unwrap_or_default();
             assert!(
                 help.ends_with(&format!("[env: {var}]")),

@@ -501,7 +501,7 @@ mod tests {
             .get_arguments()
             .filter_map(|a| a.get_long())
             .filter(|l| *l != "help" && *l != "version")
-            .map(|l| l.replace('-', "_").to_uppercase())
+            .map(service::config::env_var_of_flag)
             .collect();
         for f in &flags {
             assert!(keys.contains(f), "flag for {f} has no env key");
@@ -523,7 +523,7 @@ mod tests {
             if long == "help" || long == "version" {
                 continue;
             }
-            let var = long.replace('-', "_").to_uppercase();
+            let var = service::config::env_var_of_flag(long);
             let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
             assert!(help.ends_with(&format!("[env: {var}]")), "--{long}: {help}");
         }
