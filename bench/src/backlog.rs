@@ -3,7 +3,8 @@
 //! run ends when the worker's own `worker_landed_records_total` reaches the backlog; its peak RSS
 //! (`VmHWM` of the child) is the memory with that much lag, its rate is measured from the first
 //! consumed record to the last landed one (so Tansu's ~5 s group join is not counted, but the
-//! final partial batches' `BATCH_MAX_WAIT_MS` is).
+//! final partial batches' `BATCH_MAX_WAIT_MS` is), and its sustained rate between 10 % and 90 %
+//! of the backlog landed.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::children::{self, ChildError};
+use crate::stats::{WINDOW_FROM, WINDOW_TO, window_rate};
 
 /// Metric the worker counts landed records in.
 pub const LANDED_METRIC: &str = "worker_landed_records_total";
@@ -23,6 +25,9 @@ pub const STORED_BYTES_METRIC: &str = "worker_stored_bytes_total";
 pub const CONSUMED_METRIC: &str = "worker_consumed_records_total";
 /// Batches cut (all flush reasons).
 pub const BATCHES_METRIC: &str = "worker_batches_total";
+
+/// How often `/metrics` and `VmHWM` are read.
+const SAMPLE_EVERY: Duration = Duration::from_millis(50);
 
 /// Errors of a backlog run.
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +104,10 @@ pub struct BacklogResult {
     pub landing_seconds: f64,
     /// Landed records per second over `landing_seconds`.
     pub records_per_s: f64,
+    /// Landed records per second between 10 % and 90 % of the backlog landed
+    /// ([`crate::stats::window_rate`] over the `/metrics` samples): the sustained rate.
+    #[serde(default)]
+    pub sustained_records_per_s: Option<f64>,
     /// Uncompressed JSON-line MB landed (`worker_landed_bytes_total`).
     pub landed_mb: f64,
     /// Gzipped MB stored (`worker_stored_bytes_total`).
@@ -199,6 +208,7 @@ pub async fn run(
     let url = format!("http://127.0.0.1:{port}/metrics");
     let client = reqwest::Client::new();
     let mut first_consumed: Option<Instant> = None;
+    let mut samples: Vec<(f64, f64)> = Vec::new();
     let mut peak = 0.0f64;
     let (mut bytes, mut batches) = ((0.0, 0.0), 0u64);
     let outcome = loop {
@@ -214,6 +224,7 @@ pub async fn run(
         if consumed > 0 && first_consumed.is_none() {
             first_consumed = Some(Instant::now());
         }
+        samples.push((started.elapsed().as_secs_f64(), n as f64));
         if n >= plan.records {
             break Ok(n);
         }
@@ -228,7 +239,7 @@ pub async fn run(
         if shutdown.is_cancelled() {
             break Err(BacklogError::Interrupted);
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(SAMPLE_EVERY).await;
     };
     let done = Instant::now();
     // VmHWM is a high-water mark: one last read before the kill catches the final peak.
@@ -248,6 +259,7 @@ pub async fn run(
         total_seconds: done.duration_since(started).as_secs_f64(),
         landing_seconds: landing.as_secs_f64(),
         records_per_s: landed as f64 / landing.as_secs_f64().max(1e-3),
+        sustained_records_per_s: window_rate(&samples, landed as f64, WINDOW_FROM, WINDOW_TO),
         landed_mb: bytes.0 / 1e6,
         stored_mb: bytes.1 / 1e6,
         landed_mb_per_s: bytes.0 / 1e6 / landing.as_secs_f64().max(1e-3),

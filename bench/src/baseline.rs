@@ -11,6 +11,8 @@ use rdkafka::error::KafkaError;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
+use crate::stats::{WINDOW_FROM, WINDOW_TO};
+
 /// The worker's pre-fetch budget with its default `BUFFER_MAX_BYTES` (64 MiB / 4), in kB.
 pub const PREFETCH_KBYTES: &str = "16384";
 
@@ -68,6 +70,10 @@ pub struct BaselineResult {
     pub seconds: f64,
     /// Records per second.
     pub records_per_s: f64,
+    /// Records per second between the 10 % and the 90 % record: the sustained rate, measured
+    /// like the worker's.
+    #[serde(default)]
+    pub sustained_records_per_s: Option<f64>,
     /// Value MB per second.
     pub mb_per_s: f64,
 }
@@ -103,6 +109,11 @@ pub async fn run(
     consumer.subscribe(&refs).map_err(consumer_err)?;
     let started = Instant::now();
     let (mut records, mut bytes, mut first) = (0u64, 0u64, None::<Instant>);
+    let marks = (
+        (WINDOW_FROM * expected as f64).ceil() as u64,
+        (WINDOW_TO * expected as f64).ceil() as u64,
+    );
+    let (mut from, mut to) = (None::<Instant>, None::<Instant>);
     while records < expected {
         let left = timeout.saturating_sub(started.elapsed());
         let msg = tokio::select! {
@@ -114,6 +125,12 @@ pub async fn run(
                 first.get_or_insert_with(Instant::now);
                 records += 1;
                 bytes += m.payload_len() as u64;
+                if records == marks.0 {
+                    from = Some(Instant::now());
+                }
+                if records == marks.1 {
+                    to = Some(Instant::now());
+                }
             }
             Ok(Err(source)) => {
                 return Err(BaselineError::Receive {
@@ -139,6 +156,10 @@ pub async fn run(
         bytes,
         seconds,
         records_per_s: records as f64 / seconds,
+        sustained_records_per_s: from.zip(to).and_then(|(f, t)| {
+            let secs = t.duration_since(f).as_secs_f64();
+            (secs > 0.0).then(|| (marks.1 - marks.0) as f64 / secs)
+        }),
         mb_per_s: bytes as f64 / seconds / 1e6,
     })
 }

@@ -241,6 +241,12 @@ fn worker(lines: &[Line]) -> String {
                 fmt_num(get(base, "records_per_s")),
                 fmt_num(get(work, "records_per_s")),
                 ratio(get(work, "records_per_s"), get(base, "records_per_s")),
+                fmt_num(get(base, "sustained_records_per_s")),
+                fmt_num(get(work, "sustained_records_per_s")),
+                ratio(
+                    get(work, "sustained_records_per_s"),
+                    get(base, "sustained_records_per_s"),
+                ),
                 fmt_num(get(base, "mb_per_s")),
                 fmt_num(get(work, "landed_mb_per_s")),
                 match (get(work, "landed_mb"), get(work, "stored_mb")) {
@@ -263,6 +269,9 @@ fn worker(lines: &[Line]) -> String {
             "baseline records/s",
             "worker records/s",
             "worker / baseline",
+            "baseline records/s, sustained (10–90 %)",
+            "worker records/s, sustained (10–90 %)",
+            "worker / baseline, sustained",
             "baseline MB/s (values)",
             "worker MB/s (JSON lines landed)",
             "gzip ratio",
@@ -333,6 +342,7 @@ fn worker_gzip(lines: &[Line]) -> String {
                 fmt_num(num(l, "gzip_level")),
                 fmt_num(num(l, "batch_size")),
                 fmt_num(num(l, "records_per_s")),
+                fmt_num(num(l, "sustained_records_per_s")),
                 fmt_num(num(l, "landed_mb")),
                 fmt_num(num(l, "stored_mb")),
                 match (num(l, "landed_mb"), num(l, "stored_mb")) {
@@ -348,6 +358,7 @@ fn worker_gzip(lines: &[Line]) -> String {
             "GZIP_LEVEL",
             "BATCH_SIZE",
             "worker records/s",
+            "worker records/s, sustained (10–90 %)",
             "JSON lines (MB)",
             "stored gzip (MB)",
             "ratio",
@@ -698,8 +709,8 @@ mod tests {
 
     const RESULTS: &str = r#"
 {"run":"r1","bench":"machine","date":"2026-11-21T19:00:00Z","cores":2,"memory_gib":24,"cpu":"Test CPU","broker":"Tansu","binaries":"release","command":"bench/run all"}
-{"run":"r1","bench":"worker_baseline","batch_size":1000,"records":1000000,"records_per_s":200000,"mb_per_s":100}
-{"run":"r1","bench":"worker_lag","batch_size":1000,"landed":1000000,"records_per_s":150000,"landed_mb_per_s":75.5,"landed_mb":700,"stored_mb":100,"peak_rss_mb":90}
+{"run":"r1","bench":"worker_baseline","batch_size":1000,"records":1000000,"records_per_s":200000,"sustained_records_per_s":210000,"mb_per_s":100}
+{"run":"r1","bench":"worker_lag","batch_size":1000,"landed":1000000,"records_per_s":150000,"sustained_records_per_s":168000,"landed_mb_per_s":75.5,"landed_mb":700,"stored_mb":100,"peak_rss_mb":90}
 {"run":"r1","bench":"kcat","kcat":"kcat 1.7.1","records":1000000,"seconds":4,"records_per_s":250000,"mb_per_s":125}
 {"run":"r0","bench":"worker_lag","batch_size":1000,"records_per_s":1}
 "#;
@@ -710,7 +721,7 @@ mod tests {
         let doc = render("{{worker}}", &lines, &config());
         assert!(
             doc.contains(
-                "| 1 000 | 1 000 000 | 200 000 | 150 000 | 75 % | 100 | 75.5 | 7.0 × | – | 90 | 60 % |"
+                "| 1 000 | 1 000 000 | 200 000 | 150 000 | 75 % | 210 000 | 168 000 | 80 % | 100 | 75.5 | 7.0 × | – | 90 | 60 % |"
             ),
             "{doc}"
         );
