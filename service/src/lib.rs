@@ -1,6 +1,7 @@
 //! What every service of the superhero dataflow shares, so it is written once.
 //!
 //! # Layout
+//! - [`alloc`]: keep glibc from holding freed multi-MiB buffers resident.
 //! - [`config`]: typed configuration from the environment (envy) with errors that name the
 //!   variable and the fix, and introspection of the variable names a config accepts.
 //! - [`secret`]: a string that never prints.
@@ -9,6 +10,7 @@
 //! - [`shutdown`]: SIGTERM/SIGINT → a cancellation token passed to every task.
 //! - [`storage`]: an `ObjectStore` from a URL (`az://`, `file://`, `memory://`).
 
+pub mod alloc;
 pub mod config;
 pub mod ops;
 pub mod secret;

@@ -8,12 +8,13 @@
 //! under memory pressure, on revoke and on shutdown. Cut batches are [`Sealed`]: immutable bytes
 //! plus an index of offsets, which the sink trims when storage already holds a prefix.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use bytes::Bytes;
+use memchr::memmem;
 use model::envelope::{CLEANING_GAME_RECORDS, CleaningTask, Envelope};
-use model::raw::{RecordPosition, encode_line};
+use model::raw::{Encoding, RecordPosition, encode_line};
 use tokio::time::Instant;
 
 /// Flush triggers of one batch.
@@ -72,6 +73,16 @@ pub enum ValueKind {
 }
 
 impl ValueKind {
+    /// The kind of a value carried with `encoding`.
+    pub fn of(encoding: Encoding) -> Self {
+        match encoding {
+            Encoding::Json => ValueKind::Json,
+            Encoding::Utf8 => ValueKind::Text,
+            Encoding::Base64 => ValueKind::Binary,
+            Encoding::Null => ValueKind::Null,
+        }
+    }
+
     /// All kinds, in the order of [`Batch::kinds`].
     pub const ALL: [ValueKind; 4] = [
         ValueKind::Json,
@@ -107,6 +118,7 @@ struct Line {
     /// End of the line (exclusive) in the batch buffer.
     end: usize,
     timestamp: Option<i64>,
+    kind: ValueKind,
 }
 
 /// A record as the consumer hands it over (borrowed from the Kafka message).
@@ -164,15 +176,13 @@ impl Batch {
 
     /// Appends `record`; true when it is a clean-up request.
     fn push(&mut self, record: &Record<'_>) -> bool {
-        encode_line(
+        let kind = ValueKind::of(encode_line(
             &mut self.buf,
             record.position,
             record.key,
             record.value,
             record.headers,
-        );
-        let start = self.lines.last().map_or(0, |l| l.end);
-        let kind = kind_of_line(&self.buf[start..]);
+        ));
         self.kinds[kind as usize] += 1;
         let task = (kind == ValueKind::Json)
             .then(|| record.value.and_then(cleaning_task))
@@ -188,6 +198,7 @@ impl Batch {
             offset: record.position.offset,
             end: self.buf.len(),
             timestamp: record.position.timestamp,
+            kind,
         });
         found
     }
@@ -200,24 +211,27 @@ impl Batch {
         tail.buf = self.buf[start..].to_vec();
         self.buf.truncate(start);
         tail.lines.push(Line {
-            offset: last.offset,
             end: tail.buf.len(),
-            timestamp: last.timestamp,
+            ..last
         });
         if let Some(c) = self.cleanups.last()
             && c.offset == last.offset
         {
             tail.cleanups.push(self.cleanups.pop().expect("checked"));
         }
-        let kind = kind_of_line(&tail.buf);
-        self.kinds[kind as usize] -= 1;
-        tail.kinds[kind as usize] += 1;
+        self.kinds[last.kind as usize] -= 1;
+        tail.kinds[last.kind as usize] += 1;
         tail
     }
 
     /// Seals the batch for upload.
-    pub fn seal(self, reason: FlushReason) -> Sealed {
+    pub fn seal(mut self, reason: FlushReason) -> Sealed {
         let base = self.buf.len();
+        // The body stays in memory until it is durable, with its whole allocation: give back
+        // what the last growth over-reserved (an in-place shrink, no copy).
+        if self.buf.capacity() > base + base / 8 {
+            self.buf.shrink_to_fit();
+        }
         Sealed {
             topic: self.topic,
             partition: self.partition,
@@ -232,39 +246,15 @@ impl Batch {
     }
 }
 
-/// The `value_encoding` written in a raw line (bytes of the JSON string's content).
-fn line_value_encoding(line: &[u8]) -> Option<&[u8]> {
-    // `"value_encoding":"` cannot occur inside a JSON string of the key or headers: there every
-    // `"` is escaped, so the first match is the field itself.
-    const FIELD: &[u8] = b",\"value_encoding\":\"";
-    let at = find(line, FIELD)? + FIELD.len();
-    let rest = &line[at..];
-    let end = rest.iter().position(|b| *b == b'"')?;
-    Some(&rest[..end])
-}
-
-/// What kind of value a raw line carries, read back from its `value_encoding`.
-fn kind_of_line(line: &[u8]) -> ValueKind {
-    match line_value_encoding(line) {
-        Some(b"json") => ValueKind::Json,
-        Some(b"base64") => ValueKind::Binary,
-        Some(b"null") => ValueKind::Null,
-        _ => ValueKind::Text,
-    }
-}
-
-/// First position of `needle` in `hay` (SIMD substring search: this runs on every record).
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() {
-        return None;
-    }
-    memchr::memmem::find(hay, needle)
-}
+/// Finds the clean-up marker in a value (SIMD substring search, built once: it runs on every
+/// record).
+static CLEANING_MARKER: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new(CLEANING_GAME_RECORDS.as_bytes()));
 
 /// The clean-up task of a `Cleaning Game Records` envelope, if `value` is one.
 pub fn cleaning_task(value: &[u8]) -> Option<CleaningTask> {
     // Cheap pre-check: a capital C is rare in these logs, the full parse is not.
-    find(value, CLEANING_GAME_RECORDS.as_bytes())?;
+    CLEANING_MARKER.find(value)?;
     let envelope: Envelope<'_> = serde_json::from_slice(value).ok()?;
     if envelope.log_message != CLEANING_GAME_RECORDS {
         return None;
@@ -352,6 +342,9 @@ pub struct PartitionBuffer {
     partition: i32,
     open: Option<Batch>,
     cleanups_found: u64,
+    /// Bytes of the last batch cut: the next one reserves that much up front instead of
+    /// doubling its way there (each doubling copies, and leaves up to half the capacity unused).
+    size_hint: usize,
 }
 
 impl PartitionBuffer {
@@ -362,6 +355,7 @@ impl PartitionBuffer {
             partition,
             open: None,
             cleanups_found: 0,
+            size_hint: 0,
         }
     }
 
@@ -384,9 +378,11 @@ impl PartitionBuffer {
         limits: &Limits,
         now: Instant,
     ) -> (Vec<Sealed>, usize) {
-        let batch = self
-            .open
-            .get_or_insert_with(|| Batch::new(self.topic.clone(), self.partition, now));
+        let batch = self.open.get_or_insert_with(|| {
+            let mut b = Batch::new(self.topic.clone(), self.partition, now);
+            b.buf.reserve(self.size_hint.min(limits.max_bytes) / 8 * 9);
+            b
+        });
         let before = batch.bytes();
         if batch.push(record) {
             self.cleanups_found += 1;
@@ -398,7 +394,9 @@ impl PartitionBuffer {
             // next batch with it, so a blob exceeds BATCH_MAX_BYTES only for one huge record.
             let tail = batch.split_last(now);
             let full = std::mem::replace(batch, tail);
-            out.push(full.seal(FlushReason::Bytes));
+            let sealed = full.seal(FlushReason::Bytes);
+            self.size_hint = sealed.original_bytes;
+            out.push(sealed);
         }
         if let Some(reason) = self.full(limits) {
             out.extend(self.take(reason));
@@ -432,7 +430,9 @@ impl PartitionBuffer {
 
     /// Cuts the open batch for `reason`.
     pub fn take(&mut self, reason: FlushReason) -> Option<Sealed> {
-        self.open.take().map(|b| b.seal(reason))
+        let sealed = self.open.take().map(|b| b.seal(reason))?;
+        self.size_hint = sealed.original_bytes;
+        Some(sealed)
     }
 
     /// The deadline of the open batch.
@@ -632,10 +632,13 @@ mod tests {
     }
 
     #[test]
-    fn finds_needles() {
-        assert_eq!(find(b"abcabd", b"abd"), Some(3));
-        assert_eq!(find(b"ab", b"abc"), None);
-        assert_eq!(find(b"", b"a"), None);
-        assert_eq!(find(b"xa", b"a"), Some(1));
+    fn the_marker_is_found_anywhere_in_a_value_and_nowhere_else() {
+        assert_eq!(CLEANING_MARKER.find(b"Cleaning Game Records"), Some(0));
+        assert_eq!(
+            CLEANING_MARKER.find(b"{\"m\": \"Cleaning Game Records\"}"),
+            Some(7)
+        );
+        assert_eq!(CLEANING_MARKER.find(b"Cleaning Game Record"), None);
+        assert_eq!(CLEANING_MARKER.find(b""), None);
     }
 }

@@ -106,9 +106,10 @@ fn default_buffer_max_bytes() -> usize {
     64 * 1024 * 1024
 }
 fn default_gzip_level() -> u32 {
-    // Measured in docs/bench/worker.md: level 1 compresses simulator logs ~4.5x at 4-7 times
-    // the speed of level 6, whose files are only ~14 % smaller (5.2x).
-    1
+    // Measured with the zlib-rs backend (docs/BENCHMARKS.md, gzip-level table): level 2 lands as
+    // fast as level 1 (zlib-rs's level 1 is its "quick" strategy) with blobs ~25 % smaller;
+    // levels 6 and 9 shave a further ~15 % at a clearly lower landing rate.
+    2
 }
 fn default_upload_concurrency() -> usize {
     4
@@ -171,7 +172,7 @@ pub struct Cli {
     /// Uncompressed bytes buffered across partitions before fetching pauses (default 67108864). [env: BUFFER_MAX_BYTES]
     #[arg(long)]
     pub buffer_max_bytes: Option<usize>,
-    /// Gzip level 0-9 (default 1: fastest, ~4.5x on simulator logs). [env: GZIP_LEVEL]
+    /// Gzip level 0-9 (default 2: as fast as 1 with the zlib-rs backend, ~13x on simulator logs). [env: GZIP_LEVEL]
     #[arg(long)]
     pub gzip_level: Option<u32>,
     /// Uploads in flight, at most one per partition (default 4). [env: UPLOAD_CONCURRENCY]

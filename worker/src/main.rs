@@ -4,6 +4,7 @@ use clap::Parser as _;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    service::alloc::return_large_buffers_to_os();
     let cli = worker::config::Cli::parse();
     let config: worker::config::Config = service::config::from_env()?;
     let settings = config.merge(cli).validate()?;

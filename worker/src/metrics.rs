@@ -15,7 +15,7 @@ pub const STORED_BYTES: &str = "worker_stored_bytes_total";
 pub const BATCHES: &str = "worker_batches_total";
 /// Seconds of one create-only upload.
 pub const UPLOAD_SECONDS: &str = "worker_upload_seconds";
-/// Seconds of the existence check before an upload.
+/// Seconds of the look-up of an existing blob's last offset after a refused upload.
 pub const HEAD_SECONDS: &str = "worker_head_seconds";
 /// Seconds from a batch's cut to its commit.
 pub const BATCH_LATENCY_SECONDS: &str = "worker_batch_latency_seconds";

@@ -183,11 +183,13 @@ impl Pipeline {
                 _ = &mut sleep, if self.next_deadline.is_some() => self.expire(Instant::now()),
                 msg = consumer.recv() => {
                     let before = self.report.consumed;
-                    self.on_recv(msg);
+                    // One clock read per drain (microseconds apart) opens the batches it starts.
+                    let now = Instant::now();
+                    self.on_recv(msg, now);
                     // Take what is already fetched without another trip through select.
                     for _ in 0..DRAIN {
                         match consumer.recv().now_or_never() {
-                            Some(msg) => self.on_recv(msg),
+                            Some(msg) => self.on_recv(msg, now),
                             None => break,
                         }
                     }
@@ -203,9 +205,9 @@ impl Pipeline {
         self.report
     }
 
-    fn on_recv(&mut self, msg: Result<BorrowedMessage<'_>, KafkaError>) {
+    fn on_recv(&mut self, msg: Result<BorrowedMessage<'_>, KafkaError>, now: Instant) {
         match msg {
-            Ok(m) => self.on_message(&m),
+            Ok(m) => self.on_message(&m, now),
             Err(e) => {
                 metrics::counter!(m::ERRORS, "kind" => "kafka").increment(1);
                 tracing::warn!(event = "consume_error", error = %e);
@@ -213,7 +215,7 @@ impl Pipeline {
         }
     }
 
-    fn on_message(&mut self, msg: &BorrowedMessage<'_>) {
+    fn on_message(&mut self, msg: &BorrowedMessage<'_>, now: Instant) {
         // A rebalance runs inside recv(): notice it before routing this record.
         self.check_rebalance();
         let (topic, partition, offset) = (msg.topic(), msg.partition(), msg.offset());
@@ -269,7 +271,7 @@ impl Pipeline {
             headers: &headers,
         };
         let found = part.buffer.cleanups_found();
-        let (sealed, added) = part.buffer.push(&record, &limits, Instant::now());
+        let (sealed, added) = part.buffer.push(&record, &limits, now);
         let is_cleanup = part.buffer.cleanups_found() > found;
         let epoch = part.epoch;
         let deadline = part.buffer.deadline(&limits);

@@ -3,12 +3,12 @@
 //! Per partition the raw blobs form a chain of contiguous, non-overlapping offset ranges: each
 //! blob starts at the first record at or after the previous blob's `last_offset + 1` (the
 //! *frontier*). [`Sink::land`] walks that chain from the frontier it is given: it drops the
-//! records below the frontier, looks up the deterministic name of the batch's first record
-//! (a HEAD; the name depends only on topic, partition, offset and that record's timestamp), and
-//! if a blob is already there (a previous run landed it but died before committing, or another
-//! worker raced us) moves the frontier past that blob's `last_offset` and tries again. Otherwise
-//! it uploads create-only (`If-None-Match: *`); losing that race is handled the same way. Every
-//! writer therefore walks the same chain and at most one blob starts at any offset.
+//! records below the frontier and uploads the batch create-only (`If-None-Match: *`) under the
+//! deterministic name of its first record (the name depends only on topic, partition, offset and
+//! that record's timestamp). If a blob is already there (a previous run landed it but died before
+//! committing, or another worker raced us) the upload is refused; a HEAD then reads that blob's
+//! `last_offset`, the frontier moves past it and the walk tries again. Every writer therefore
+//! walks the same chain and at most one blob starts at any offset.
 
 use std::io::Write as _;
 use std::sync::Arc;
@@ -159,15 +159,8 @@ impl Sink {
                 batch.first_timestamp(),
             );
             let path = Path::from(blob.as_str());
-            let started = Instant::now();
-            let existing = self.last_offset_of(&path, &blob).await?;
-            metrics::histogram!(m::HEAD_SECONDS).record(started.elapsed().as_secs_f64());
-            if let Some(last) = existing {
-                self.reconciled(batch, &blob, first, last, "head");
-                landed.frontier = last + 1;
-                landed.positions.push(landed.frontier);
-                continue;
-            }
+            // Create-only upload first: a blob under this name exists only after a crash or a
+            // race, and then the conflict says so, so the common case costs one round trip.
             match self.put_create(&path, &blob, batch).await? {
                 Some(written) => {
                     landed.frontier = written.last_offset + 1;
@@ -176,11 +169,12 @@ impl Sink {
                     return Ok(landed);
                 }
                 None => {
-                    let last = self.last_offset_of(&path, &blob).await?.ok_or_else(|| {
-                        SinkError::Unreadable {
-                            blob: blob.clone(),
-                            why: "the upload said it exists, then it was not found".to_owned(),
-                        }
+                    let started = Instant::now();
+                    let existing = self.last_offset_of(&path, &blob).await;
+                    metrics::histogram!(m::HEAD_SECONDS).record(started.elapsed().as_secs_f64());
+                    let last = existing?.ok_or_else(|| SinkError::Unreadable {
+                        blob: blob.clone(),
+                        why: "the upload said it exists, then it was not found".to_owned(),
                     })?;
                     self.reconciled(batch, &blob, first, last, "conflict");
                     landed.frontier = last + 1;

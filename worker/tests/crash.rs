@@ -17,12 +17,15 @@ async fn kill_9_at_random_moments_lands_every_offset_exactly_once() {
     // is killed (max-wait cuts at timing-dependent points).
     let total = 100_000;
     let mut expected = produce_many(&topic, 4, 60_000).await;
-    let trickle = tokio::spawn(produce_paced(topic.clone(), 4, 60_000, 40_000, 1_000));
+    // The trickle outlasts ten kill cycles (each ~4-6 s: restart, group join, a landed batch,
+    // a random wait) whatever the worker's speed: at 1 000/s a faster worker ran out of stream
+    // after 7 kills.
+    let trickle = tokio::spawn(produce_paced(topic.clone(), 4, 60_000, 40_000, 500));
 
     let mut env = base_env(&[&topic], &url);
     // 97 does not divide the partitions' record counts, and the short max wait makes cuts
-    // depend on timing: every run cuts differently. Small batches and two upload slots keep a
-    // run slow enough (~10k records/s) that ten kills fall before the end of the stream.
+    // depend on timing: every run cuts differently. Small batches and two upload slots keep each
+    // run cutting many blobs, so kills land mid-batch, mid-upload and between upload and commit.
     set(&mut env, "BATCH_SIZE", "97");
     // Each run also uses another batch size, as a redeploy with new settings would.
     let sizes = [
