@@ -43,6 +43,10 @@ pub struct Config {
     /// Watcher: only list raw names under this prefix.
     #[serde(default)]
     pub watch_prefix: Option<String>,
+    /// Watcher: longest time between two full listings of the raw container (between them,
+    /// each partition's next blob is probed by name every poll).
+    #[serde(default = "default_watch_full_list_ms")]
+    pub watch_full_list_ms: u64,
     /// Watcher: lifetime of a blob lease; renewed every third of it while the blob is worked on,
     /// so it bounds how long a blob claimed by a dead watcher waits for another one.
     #[serde(default = "default_watch_lease_ttl_ms")]
@@ -89,6 +93,11 @@ fn default_watch_max_attempts() -> u32 {
 fn default_watch_backoff_ms() -> u64 {
     1000
 }
+fn default_watch_full_list_ms() -> u64 {
+    30_000
+}
+/// Largest `WATCH_FULL_LIST_MS` (a day), like the lease TTL's bound.
+pub const MAX_WATCH_FULL_LIST_MS: u64 = 86_400_000;
 /// `WATCH_LEASE_TTL_MS` default: a blob takes seconds to transform, and a watcher killed while
 /// holding a lease delays that blob by at most this long.
 pub const DEFAULT_WATCH_LEASE_TTL_MS: u64 = 30_000;
@@ -140,6 +149,9 @@ pub struct Overrides {
     /// Watcher: only list raw names under this prefix. Default: the whole container. [env: WATCH_PREFIX]
     #[arg(long, global = true)]
     pub watch_prefix: Option<String>,
+    /// Watcher: longest time in ms between full listings of the raw container (10–86400000, never below WATCH_POLL_MS); they run more often when cheap (≤ 1/10 of the time), and every poll in between probes each partition's next blob by name. Default 30000. [env: WATCH_FULL_LIST_MS]
+    #[arg(long, global = true)]
+    pub watch_full_list_ms: Option<u64>,
     /// Watcher: blob lease lifetime in ms (1000–86400000), renewed every third of it while working; a blob claimed by a killed watcher is taken over after it. Default 30000. [env: WATCH_LEASE_TTL_MS]
     #[arg(long, global = true)]
     pub watch_lease_ttl_ms: Option<u64>,
@@ -172,6 +184,7 @@ impl Config {
             watch_concurrency,
             watch_max_attempts,
             watch_backoff_ms,
+            watch_full_list_ms,
             watch_lease_ttl_ms,
             functions_customhandler_port,
             metrics_addr,
@@ -198,6 +211,8 @@ pub struct WatchSettings {
     pub backoff: Duration,
     /// Listed prefix.
     pub prefix: Option<String>,
+    /// Longest time between full listings (probes by name in between).
+    pub full_list: Duration,
     /// Lease lifetime; renewed every third of it while a blob is worked on.
     pub lease_ttl: Duration,
 }
@@ -262,6 +277,15 @@ impl Settings {
                 "must be at least 1",
             ));
         }
+        if !(10..=MAX_WATCH_FULL_LIST_MS).contains(&c.watch_full_list_ms) {
+            return Err(ConfigError::invalid(
+                "WATCH_FULL_LIST_MS",
+                format!(
+                    "must be between 10 and {MAX_WATCH_FULL_LIST_MS} (ms), got {}",
+                    c.watch_full_list_ms
+                ),
+            ));
+        }
         if !(MIN_WATCH_LEASE_TTL_MS..=MAX_WATCH_LEASE_TTL_MS).contains(&c.watch_lease_ttl_ms) {
             return Err(ConfigError::invalid(
                 "WATCH_LEASE_TTL_MS",
@@ -298,6 +322,7 @@ impl Settings {
                 max_attempts: c.watch_max_attempts,
                 backoff: Duration::from_millis(c.watch_backoff_ms),
                 prefix: c.watch_prefix.filter(|p| !p.is_empty()),
+                full_list: Duration::from_millis(c.watch_full_list_ms),
                 lease_ttl: Duration::from_millis(c.watch_lease_ttl_ms),
             },
             port: c.functions_customhandler_port,
@@ -377,6 +402,7 @@ mod tests {
             (4, 5, None)
         );
         assert_eq!(s.watch.lease_ttl, Duration::from_millis(30_000));
+        assert_eq!(s.watch.full_list, Duration::from_millis(30_000));
         assert_eq!(s.port, 8080);
         assert_eq!(s.metrics_addr.to_string(), "127.0.0.1:9465");
         assert_eq!(s.shutdown_grace, Duration::from_millis(10_000));
@@ -422,6 +448,14 @@ mod tests {
                 "WATCH_LEASE_TTL_MS is invalid: must be between 1000 and 86400000 (ms), got 86400001",
             ),
             (
+                ("WATCH_FULL_LIST_MS", "9"),
+                "WATCH_FULL_LIST_MS is invalid: must be between 10 and 86400000 (ms), got 9",
+            ),
+            (
+                ("WATCH_FULL_LIST_MS", "86400001"),
+                "WATCH_FULL_LIST_MS is invalid: must be between 10 and 86400000 (ms), got 86400001",
+            ),
+            (
                 ("METRICS_ADDR", "nowhere"),
                 "METRICS_ADDR is invalid: `nowhere` is not host:port",
             ),
@@ -451,12 +485,15 @@ mod tests {
             "lib.server.game/",
             "--watch-lease-ttl-ms",
             "1500",
+            "--watch-full-list-ms",
+            "5000",
         ])
         .expect("flags");
         let s = Settings::validate(c.with_overrides(p.o)).expect("valid");
         assert_eq!(s.watch.concurrency, 7);
         assert_eq!(s.watch.prefix.as_deref(), Some("lib.server.game/"));
         assert_eq!(s.watch.lease_ttl, Duration::from_millis(1500));
+        assert_eq!(s.watch.full_list, Duration::from_millis(5000));
         assert_eq!(s.transform.compression, Compression::Snappy);
     }
 }

@@ -1,16 +1,30 @@
-//! `transformer watch`: polls the raw container and processes each new blob version once.
+//! `transformer watch`: finds each new raw blob version and processes it once.
 //!
-//! Run loop (one task; blob work in a bounded `JoinSet`):
+//! Finding blobs (a background task, so that blob work never waits on a listing):
 //! ```text
-//! every WATCH_POLL_MS: list raw (under WATCH_PREFIX) → queue (name, etag) not done, not queued,
-//!                      not in flight, not backing off; warn once per non-raw name
-//! while in flight < WATCH_CONCURRENCY: spawn the next queued blob:
-//!     receipt has this etag? → done          (lazy: one GET per new name, no bulk load)
-//!     poison entry has this etag? → skip
-//!     claim _leases/{name}@{etag} (Create, expiry now + WATCH_LEASE_TTL_MS; take over if
-//!       expired) → busy? → retry next poll
-//!     receipt again (another watcher may have finished just before our claim) → done
-//!     process_blob, renewing the lease every TTL/3 → write receipt → release lease
+//! full listing of raw (under WATCH_PREFIX) + listing of _poison/: at start, then again after
+//!     max(WATCH_POLL_MS, 10 × the last full listing's duration), at most WATCH_FULL_LIST_MS
+//! every WATCH_POLL_MS in between: probe each partition's next blob by name. A worker blob
+//!     carries `last_offset` metadata, so the next blob of (topic, partition) is
+//!     `{topic}/{hour}/{topic}+{partition}+{last_offset + 1}`; a HEAD (get with `head`) of that
+//!     name in the tail's hour, the next hour and the current hour finds it, and its own
+//!     metadata gives the one after (a burst is walked in one poll)
+//! ```
+//! Probes cost a few HEADs per partition and poll however full the container is; the full
+//! listing is the safety net for what they cannot predict (new partitions or topics, rewritten
+//! blobs, blobs without metadata, offset gaps), and costs at most ~1/10 of the time.
+//!
+//! Processing (bounded `JoinSet`, WATCH_CONCURRENCY at once), per blob version (name, ETag)
+//! not done, queued, in flight or waiting for a retry:
+//! ```text
+//! receipt has this etag? → done          (only for listed blobs, which may be old: probed ones
+//!                                          are new, and their receipt is read after the claim)
+//! poison entry has this etag? → skip     (only if the last _poison/ listing has the name or the
+//!                                          blob failed here before)
+//! claim _leases/{name}@{etag} (Create, expiry now + WATCH_LEASE_TTL_MS; take over if
+//!   expired) → busy? → retry next poll
+//! receipt (again) has this etag? → done  (another watcher may have finished before our claim)
+//! process_blob, renewing the lease every TTL/3 → write receipt → release lease
 //! on failure: backoff WATCH_BACKOFF_MS·2^(n-1) (≤ 60 s); after WATCH_MAX_ATTEMPTS → poison entry
 //! ```
 //! Outputs are deterministic overwrites, so even a lost race only rewrites identical bytes.
@@ -20,10 +34,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use futures::TryStreamExt;
-use model::naming::RawBlobName;
-use object_store::ObjectMeta;
+use chrono::{DateTime, DurationRound, NaiveDate, TimeDelta, Utc};
+use futures::{StreamExt, TryStreamExt};
+use model::naming::{META_LAST_OFFSET, RawBlobName, raw_blob_name};
 use object_store::path::Path;
+use object_store::{Attribute, GetOptions, ObjectMeta};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -33,6 +48,15 @@ use crate::ledger::{self, LedgerError};
 use crate::process::{ProcessError, Stores, process_blob};
 use crate::telemetry;
 use crate::transform::TransformOptions;
+
+/// A full listing happens at most once per this many times its own duration.
+const FULL_LIST_DUTY: u32 = 10;
+/// Partitions probed at once.
+const PROBE_CONCURRENCY: usize = 16;
+/// Blobs one partition's probe walks per poll (a burst beyond waits for the next poll).
+const PROBE_WALK: usize = 64;
+/// The next hour is probed from this long before it starts (clocks differ a little).
+const NEXT_HOUR_EARLY: TimeDelta = TimeDelta::minutes(15);
 
 /// What a watcher has done, for tests and the summary log.
 #[derive(Debug, Default)]
@@ -47,6 +71,10 @@ pub struct WatchStats {
     pub failures: AtomicU64,
     /// Poison entries written.
     pub poisoned: AtomicU64,
+    /// Full listings of the raw container.
+    pub full_listings: AtomicU64,
+    /// Blobs found by a probe (by name, without a listing).
+    pub probed: AtomicU64,
 }
 
 /// A watcher's set-up.
@@ -76,10 +104,58 @@ enum Outcome {
     Transient(String),
 }
 
+/// Which reads a blob gets before its claim.
+#[derive(Debug, Clone, Copy)]
+struct Checks {
+    /// Read the receipt before claiming: the blob may well be done (found by a listing, or
+    /// retried after another watcher held it).
+    receipt_first: bool,
+    /// Read the poison entry: the name is in the last `_poison/` listing, or failed here.
+    poison: bool,
+}
+
+/// A blob to process and how it was found.
+struct Job {
+    meta: ObjectMeta,
+    receipt_first: bool,
+}
+
+/// Where (topic, partition)'s next blob is expected.
+#[derive(Debug, Clone)]
+struct Tail {
+    topic: String,
+    partition: i32,
+    /// First offset of the newest blob seen.
+    first: i64,
+    /// Hour of that blob's name.
+    hour: DateTime<Utc>,
+    /// First offset of the next blob (`last_offset + 1`); `None` without metadata.
+    next: Option<i64>,
+}
+
+/// State of blob discovery, owned by one discovery step at a time.
 #[derive(Debug, Default)]
-struct Attempts {
-    count: u32,
-    next_at: Option<Instant>,
+struct Discovery {
+    tails: HashMap<(String, i32), Tail>,
+    /// When the next full listing is due (`None`: now).
+    next_full: Option<Instant>,
+}
+
+/// What one discovery step found.
+#[derive(Default)]
+struct Scan {
+    /// Blobs, oldest first for a full listing.
+    metas: Vec<ObjectMeta>,
+    /// Found by a full listing (else by probes).
+    full: bool,
+    /// Raw names with a poison entry (after a full listing).
+    poisoned: Option<HashSet<String>>,
+}
+
+/// A blob waiting to be queued again.
+struct Waiting {
+    at: Instant,
+    meta: ObjectMeta,
 }
 
 impl Watcher {
@@ -98,47 +174,59 @@ impl Watcher {
     pub async fn run(self, shutdown: CancellationToken) {
         let me = Arc::new(self);
         let mut done: HashMap<String, String> = HashMap::new();
-        let mut attempts: HashMap<Key, Attempts> = HashMap::new();
-        let mut queued: VecDeque<ObjectMeta> = VecDeque::new();
+        let mut failures: HashMap<Key, u32> = HashMap::new();
+        let mut waiting: HashMap<Key, Waiting> = HashMap::new();
+        let mut queued: VecDeque<Job> = VecDeque::new();
         let mut queued_keys: HashSet<Key> = HashSet::new();
         let mut in_flight: HashSet<Key> = HashSet::new();
         let mut ignored: HashSet<String> = HashSet::new();
-        let mut tasks: JoinSet<(Key, Outcome)> = JoinSet::new();
+        let mut poisoned: HashSet<String> = HashSet::new();
+        let mut tasks: JoinSet<(Key, ObjectMeta, Outcome)> = JoinSet::new();
+        let mut scans: JoinSet<(Discovery, Scan)> = JoinSet::new();
+        let mut discovery = Some(Discovery::default());
         let mut tick = tokio::time::interval(me.settings.poll);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tracing::info!(event = "watch_started", owner = %me.owner, prefix = ?me.settings.prefix);
 
         loop {
             while tasks.len() < me.settings.concurrency {
-                let Some(meta) = queued.pop_front() else {
+                let Some(job) = queued.pop_front() else {
                     break;
                 };
-                let key = key_of(&meta);
+                let key = key_of(&job.meta);
                 queued_keys.remove(&key);
                 in_flight.insert(key.clone());
+                let checks = Checks {
+                    receipt_first: job.receipt_first,
+                    poison: poisoned.contains(&key.0) || failures.contains_key(&key),
+                };
                 let w = me.clone();
                 tasks.spawn(async move {
-                    let outcome = w.handle(&meta, &key.1).await;
-                    (key, outcome)
+                    let outcome = w.handle(&job.meta, &key.1, checks).await;
+                    (key, job.meta, outcome)
                 });
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 Some(joined) = tasks.join_next() => {
-                    let Ok((key, outcome)) = joined else { continue };
+                    let Ok((key, meta, outcome)) = joined else { continue };
                     in_flight.remove(&key);
-                    me.settle(key, outcome, &mut done, &mut attempts).await;
+                    let retry = me.settle(&key, outcome, &mut done, &mut failures).await;
+                    if let Some(after) = retry {
+                        waiting.insert(key, Waiting { at: Instant::now() + after, meta });
+                    }
                 }
-                _ = tick.tick() => {
-                    let listing = match me.list().await {
-                        Ok(l) => l,
-                        Err(e) => {
-                            tracing::warn!(event = "watch_list_failed", error = %e);
-                            continue;
-                        }
-                    };
-                    let now = Instant::now();
-                    for meta in listing {
+                Some(joined) = scans.join_next() => {
+                    let (state, scan) = joined.unwrap_or_else(|e| {
+                        // A panicked step loses its state: start over with a full listing.
+                        tracing::error!(event = "watch_list_failed", error = %e);
+                        (Discovery::default(), Scan::default())
+                    });
+                    discovery = Some(state);
+                    if let Some(p) = scan.poisoned {
+                        poisoned = p;
+                    }
+                    for meta in scan.metas {
                         let name = meta.location.to_string();
                         if let Err(e) = RawBlobName::parse(&name) {
                             if ignored.insert(name.clone()) {
@@ -148,17 +236,36 @@ impl Watcher {
                         }
                         let key = key_of(&meta);
                         let finished = done.get(&name).is_some_and(|e| *e == key.1);
-                        let waiting = attempts.get(&key).and_then(|a| a.next_at).is_some_and(|t| t > now);
-                        if finished || waiting || in_flight.contains(&key) || queued_keys.contains(&key) {
+                        if finished
+                            || waiting.contains_key(&key)
+                            || in_flight.contains(&key)
+                            || queued_keys.contains(&key)
+                        {
                             continue;
                         }
                         queued_keys.insert(key);
-                        queued.push_back(meta);
+                        queued.push_back(Job { meta, receipt_first: scan.full });
+                    }
+                }
+                _ = tick.tick() => {
+                    let now = Instant::now();
+                    let due: Vec<Key> =
+                        waiting.iter().filter(|(_, w)| w.at <= now).map(|(k, _)| k.clone()).collect();
+                    for key in due {
+                        if let Some(w) = waiting.remove(&key) {
+                            queued_keys.insert(key);
+                            queued.push_back(Job { meta: w.meta, receipt_first: true });
+                        }
+                    }
+                    if let Some(state) = discovery.take() {
+                        let w = me.clone();
+                        scans.spawn(async move { w.discover(state).await });
                     }
                 }
             }
         }
         while tasks.join_next().await.is_some() {}
+        scans.abort_all();
         tracing::info!(
             event = "watch_stopped",
             owner = %me.owner,
@@ -167,18 +274,193 @@ impl Watcher {
         );
     }
 
-    async fn list(&self) -> Result<Vec<ObjectMeta>, object_store::Error> {
+    /// One discovery step: a full listing when due, else probes of every partition's next blob.
+    async fn discover(&self, mut state: Discovery) -> (Discovery, Scan) {
+        let started = Instant::now();
+        if state.next_full.is_none_or(|t| t <= started) {
+            match self.full_listing(&mut state).await {
+                Ok(scan) => {
+                    let every = started.elapsed().saturating_mul(FULL_LIST_DUTY).clamp(
+                        self.settings.poll,
+                        self.settings.full_list.max(self.settings.poll),
+                    );
+                    state.next_full = Some(started + every);
+                    self.stats.full_listings.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(
+                        event = "watch_listed",
+                        blobs = scan.metas.len(),
+                        partitions = state.tails.len(),
+                        duration_ms = started.elapsed().as_millis() as u64,
+                        next_in_ms = every.as_millis() as u64,
+                    );
+                    return (state, scan);
+                }
+                Err(e) => {
+                    // Due again at the next poll; probes keep finding new blobs meanwhile.
+                    tracing::warn!(event = "watch_list_failed", error = %e);
+                }
+            }
+        }
+        let tails: Vec<Tail> = state.tails.drain().map(|(_, t)| t).collect();
+        let probed: Vec<(Tail, Vec<ObjectMeta>)> = futures::stream::iter(tails)
+            .map(|t| self.probe(t))
+            .buffer_unordered(PROBE_CONCURRENCY)
+            .collect()
+            .await;
+        let mut scan = Scan::default();
+        for (tail, metas) in probed {
+            state
+                .tails
+                .insert((tail.topic.clone(), tail.partition), tail);
+            scan.metas.extend(metas);
+        }
+        self.stats
+            .probed
+            .fetch_add(scan.metas.len() as u64, Ordering::Relaxed);
+        (state, scan)
+    }
+
+    /// Lists the raw container and `_poison/`, and moves each partition's tail to its newest blob.
+    async fn full_listing(&self, state: &mut Discovery) -> Result<Scan, object_store::Error> {
         let prefix = self.settings.prefix.as_deref().map(Path::from);
         let mut metas: Vec<ObjectMeta> =
             self.stores.raw.list(prefix.as_ref()).try_collect().await?;
         // Oldest first, so a backlog drains in arrival order.
         metas.sort_by(|a, b| (a.last_modified, &a.location).cmp(&(b.last_modified, &b.location)));
-        Ok(metas)
+        let poison_prefix = Path::from(ledger::POISON_PREFIX);
+        let poisoned: HashSet<String> = self
+            .stores
+            .standard
+            .list(Some(&poison_prefix))
+            .map_ok(|m| {
+                let name = m.location.to_string();
+                let raw = name.strip_prefix(ledger::POISON_PREFIX).unwrap_or(&name);
+                let raw = raw.trim_start_matches('/');
+                raw.strip_suffix(".json").unwrap_or(raw).to_owned()
+            })
+            .try_collect()
+            .await?;
+
+        // The newest blob of each partition in this listing, as a tail still without its next.
+        let mut newest: HashMap<(String, i32), (Tail, Path)> = HashMap::new();
+        for meta in &metas {
+            let Ok(n) = RawBlobName::parse(meta.location.as_ref()) else {
+                continue;
+            };
+            let Some(hour) = hour_of(&n) else { continue };
+            let tail = Tail {
+                topic: n.topic.clone(),
+                partition: n.partition,
+                first: n.first_offset,
+                hour,
+                next: None,
+            };
+            let key = (n.topic, n.partition);
+            if newest.get(&key).is_none_or(|(t, _)| t.first < tail.first) {
+                newest.insert(key, (tail, meta.location.clone()));
+            }
+        }
+        let moved: Vec<(Tail, Path)> = newest
+            .into_iter()
+            .filter(|(k, (tail, _))| {
+                // Moved, or still without a next offset (no metadata, or its HEAD failed).
+                state
+                    .tails
+                    .get(k)
+                    .is_none_or(|t| t.first < tail.first || t.next.is_none())
+            })
+            .map(|(_, v)| v)
+            .collect();
+        // A HEAD of each moved tail reads its `last_offset`, which names the next blob.
+        let heads: Vec<Tail> = futures::stream::iter(moved)
+            .map(|(mut tail, path)| async move {
+                // Gone or unreadable: no next, so probes wait for the next listing.
+                tail.next = self.head(&path).await.ok().flatten().and_then(|(_, n)| n);
+                tail
+            })
+            .buffer_unordered(PROBE_CONCURRENCY)
+            .collect()
+            .await;
+        for tail in heads {
+            state
+                .tails
+                .insert((tail.topic.clone(), tail.partition), tail);
+        }
+        Ok(Scan {
+            metas,
+            full: true,
+            poisoned: Some(poisoned),
+        })
     }
 
-    async fn handle(&self, meta: &ObjectMeta, etag: &str) -> Outcome {
+    /// Follows `tail`: HEADs of its expected next name in the likely hours, and on a hit the
+    /// one after, up to [`PROBE_WALK`] blobs.
+    async fn probe(&self, mut tail: Tail) -> (Tail, Vec<ObjectMeta>) {
+        let mut found = Vec::new();
+        'walk: while found.len() < PROBE_WALK {
+            let Some(next) = tail.next else { break };
+            for hour in probe_hours(tail.hour, Utc::now()) {
+                let name = raw_blob_name(
+                    &tail.topic,
+                    tail.partition,
+                    next,
+                    Some(hour.timestamp_millis()),
+                );
+                if self
+                    .settings
+                    .prefix
+                    .as_deref()
+                    .is_some_and(|p| !name.starts_with(p))
+                {
+                    continue;
+                }
+                match self.head(&Path::from(name.as_str())).await {
+                    Ok(Some((meta, after))) => {
+                        found.push(meta);
+                        tail.first = next;
+                        tail.hour = hour;
+                        tail.next = after;
+                        continue 'walk;
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::debug!(event = "watch_probe_failed", blob = name, error = %e);
+                        break 'walk;
+                    }
+                }
+            }
+            break;
+        }
+        (tail, found)
+    }
+
+    /// HEAD of a raw blob: its metadata and the first offset of the blob after it (from its
+    /// `last_offset` metadata); `None` when it does not exist.
+    async fn head(
+        &self,
+        path: &Path,
+    ) -> Result<Option<(ObjectMeta, Option<i64>)>, object_store::Error> {
+        let opts = GetOptions {
+            head: true,
+            ..GetOptions::default()
+        };
+        match self.stores.raw.get_opts(path, opts).await {
+            Ok(got) => {
+                let next = got
+                    .attributes
+                    .get(&Attribute::Metadata(META_LAST_OFFSET.into()))
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .and_then(|last| last.checked_add(1));
+                Ok(Some((got.meta, next)))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn handle(&self, meta: &ObjectMeta, etag: &str, checks: Checks) -> Outcome {
         let name = meta.location.to_string();
-        match self.try_handle(meta, &name, etag).await {
+        match self.try_handle(meta, &name, etag, checks).await {
             Ok(o) => o,
             Err(e) => Outcome::Transient(e.to_string()),
         }
@@ -189,12 +471,18 @@ impl Watcher {
         meta: &ObjectMeta,
         name: &str,
         etag: &str,
+        checks: Checks,
     ) -> Result<Outcome, LedgerError> {
         let standard = self.stores.standard.as_ref();
-        if ledger::receipt_etag(standard, name).await?.as_deref() == Some(etag) {
+        if checks.receipt_first
+            && ledger::receipt_etag(standard, name).await?.as_deref() == Some(etag)
+        {
             return Ok(Outcome::AlreadyDone);
         }
-        if ledger::poison_etag(standard, name).await?.as_deref() == Some(etag) {
+        // Skipped for a name absent from the last `_poison/` listing that never failed here:
+        // if another watcher poisoned it since, this blob fails here once and its retry reads
+        // the entry (a poisoned blob costs one attempt more, never a missing one).
+        if checks.poison && ledger::poison_etag(standard, name).await?.as_deref() == Some(etag) {
             return Ok(Outcome::Poisoned);
         }
         let Some(mut lease) = ledger::claim(
@@ -208,6 +496,11 @@ impl Watcher {
         else {
             return Ok(Outcome::Busy);
         };
+        // The receipt read that decides, after the claim: every watcher writes its receipt
+        // before it releases its lease, so a watcher that finished before our claim succeeded
+        // has a receipt we see here, and one that has not finished still holds the lease (our
+        // claim would have failed) unless its lease expired, the take-over case. Reading it only
+        // before the claim would let a watcher finish between that read and our claim.
         if ledger::receipt_etag(standard, name).await?.as_deref() == Some(etag) {
             lease.release().await?;
             return Ok(Outcome::AlreadyDone);
@@ -241,13 +534,14 @@ impl Watcher {
         Ok(outcome)
     }
 
+    /// Books an outcome; `Some(delay)` when the blob is to be tried again after `delay`.
     async fn settle(
         &self,
-        key: Key,
+        key: &Key,
         outcome: Outcome,
         done: &mut HashMap<String, String>,
-        attempts: &mut HashMap<Key, Attempts>,
-    ) {
+        failures: &mut HashMap<Key, u32>,
+    ) -> Option<Duration> {
         let s = &self.stats;
         match outcome {
             Outcome::Processed | Outcome::AlreadyDone | Outcome::Poisoned => {
@@ -257,41 +551,41 @@ impl Watcher {
                     _ => &s.poisoned,
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
-                attempts.remove(&key);
-                done.insert(key.0, key.1);
+                failures.remove(key);
+                done.insert(key.0.clone(), key.1.clone());
+                None
             }
             Outcome::Busy => {
                 s.busy.fetch_add(1, Ordering::Relaxed);
+                Some(self.settings.poll)
             }
             Outcome::Transient(error) => {
                 tracing::warn!(event = "watch_bookkeeping_failed", blob = %key.0, error);
-                let a = attempts.entry(key).or_default();
-                a.next_at = Some(Instant::now() + self.backoff(a.count.max(1)));
+                let count = failures.get(key).copied().unwrap_or(0);
+                Some(self.backoff(count.max(1)))
             }
             Outcome::Failed(error) => {
                 s.failures.fetch_add(1, Ordering::Relaxed);
-                let a = attempts.entry(key.clone()).or_default();
-                a.count += 1;
-                if a.count < self.settings.max_attempts {
-                    a.next_at = Some(Instant::now() + self.backoff(a.count));
-                    tracing::warn!(event = "blob_retry", blob = %key.0, attempt = a.count, error);
-                    return;
+                let count = failures.entry(key.clone()).or_default();
+                *count += 1;
+                let count = *count;
+                if count < self.settings.max_attempts {
+                    tracing::warn!(event = "blob_retry", blob = %key.0, attempt = count, error);
+                    return Some(self.backoff(count));
                 }
-                let count = a.count;
                 let standard = self.stores.standard.as_ref();
                 match ledger::write_poison(standard, &key.0, &key.1, count, &error, &self.owner)
                     .await
                 {
                     Ok(()) => {
                         s.poisoned.fetch_add(1, Ordering::Relaxed);
-                        attempts.remove(&key);
-                        done.insert(key.0, key.1);
+                        failures.remove(key);
+                        done.insert(key.0.clone(), key.1.clone());
+                        None
                     }
                     Err(e) => {
                         tracing::warn!(event = "watch_bookkeeping_failed", blob = %key.0, error = %e);
-                        if let Some(a) = attempts.get_mut(&key) {
-                            a.next_at = Some(Instant::now() + self.backoff(count));
-                        }
+                        Some(self.backoff(count))
                     }
                 }
             }
@@ -307,10 +601,76 @@ impl Watcher {
     }
 }
 
+/// The hour a raw name is dated by.
+fn hour_of(n: &RawBlobName) -> Option<DateTime<Utc>> {
+    let mut it = n.hour_path.split('/').map(str::parse::<u32>);
+    let (Some(Ok(y)), Some(Ok(m)), Some(Ok(d)), Some(Ok(h))) =
+        (it.next(), it.next(), it.next(), it.next())
+    else {
+        return None;
+    };
+    let date = NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, m, d)?;
+    Some(date.and_hms_opt(h, 0, 0)?.and_utc())
+}
+
+/// Hours a partition's next blob may be dated by, most likely first: its newest blob's hour,
+/// the hour after (once `now` is near or past it) and the current hour (after an idle spell).
+fn probe_hours(tail: DateTime<Utc>, now: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+    let mut hours = vec![tail];
+    let after = tail + TimeDelta::hours(1);
+    if after <= now + NEXT_HOUR_EARLY {
+        hours.push(after);
+    }
+    if let Some(c) = now
+        .duration_trunc(TimeDelta::hours(1))
+        .ok()
+        .filter(|c| *c > after)
+    {
+        hours.push(c);
+    }
+    hours
+}
+
 fn key_of(meta: &ObjectMeta) -> Key {
     let etag = meta.e_tag.as_deref().map_or_else(
         || meta.last_modified.timestamp_micros().to_string(),
         |e| ledger::normalize_etag(e).to_owned(),
     );
     (meta.location.to_string(), etag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().expect("RFC 3339")
+    }
+
+    #[test]
+    fn a_name_gives_its_hour() {
+        let n = RawBlobName::parse(
+            "lib.server.game/2024/01/14/18/lib.server.game+3+00000000000000000042.json.gz",
+        )
+        .expect("raw name");
+        assert_eq!(hour_of(&n), Some(at("2024-01-14T18:00:00Z")));
+    }
+
+    #[test]
+    fn probes_look_in_the_tail_hour_the_next_one_near_its_start_and_the_current_one() {
+        let tail = at("2024-01-14T18:00:00Z");
+        assert_eq!(probe_hours(tail, at("2024-01-14T18:20:00Z")), vec![tail]);
+        assert_eq!(
+            probe_hours(tail, at("2024-01-14T18:50:00Z")),
+            vec![tail, at("2024-01-14T19:00:00Z")]
+        );
+        assert_eq!(
+            probe_hours(tail, at("2024-01-14T19:10:00Z")),
+            vec![tail, at("2024-01-14T19:00:00Z")]
+        );
+        assert_eq!(
+            probe_hours(tail, at("2024-01-15T02:10:00Z")),
+            vec![tail, at("2024-01-14T19:00:00Z"), at("2024-01-15T02:00:00Z")]
+        );
+    }
 }

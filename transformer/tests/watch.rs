@@ -24,6 +24,7 @@ fn watcher(stores: &Stores, max_attempts: u32) -> Watcher {
         max_attempts,
         backoff: Duration::from_millis(100),
         prefix: None,
+        full_list: Duration::from_millis(200),
         lease_ttl: Duration::from_secs(30),
     };
     Watcher::new(stores.clone(), settings, TransformOptions::default())
@@ -268,7 +269,9 @@ async fn a_slow_blob_keeps_its_renewed_lease_and_is_not_processed_twice() {
     let sa = a.stats.clone();
     let stop = CancellationToken::new();
     let ra = tokio::spawn(a.run(stop.clone()));
-    testkit::wait_for("A's lease", Duration::from_secs(5), || {
+    // A's first full listing HEADs the blob (to learn where the partition's next one starts)
+    // through the same slow store before queuing it: 3 TTLs before the claim.
+    testkit::wait_for("A's lease", Duration::from_secs(20), || {
         let s = stores.clone();
         async move { (!names(&s.standard, Some("_leases")).await.is_empty()).then_some(()) }
     })
@@ -308,4 +311,119 @@ async fn a_slow_blob_keeps_its_renewed_lease_and_is_not_processed_twice() {
     ra.await.expect("A stops");
     rb.await.expect("B stops");
     assert!(names(&stores.standard, Some("_leases")).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_partitions_next_blobs_are_found_by_name_between_full_listings() {
+    let (stores, _, _) = containers();
+    // Listing the raw container takes 1 s, so full listings come at most every 10 s; the
+    // blobs after the first one must be found by probing their names.
+    let slow_list: Arc<dyn ObjectStore> = Arc::new(ThrottledStore::new(
+        stores.raw.clone(),
+        ThrottleConfig {
+            wait_list_per_call: Duration::from_secs(1),
+            ..ThrottleConfig::default()
+        },
+    ));
+    let requests = Arc::new(Requests::default());
+    let counted: Arc<dyn ObjectStore> = Arc::new(Counting {
+        inner: stores.standard.clone(),
+        requests: requests.clone(),
+    });
+    let watched = Stores {
+        raw: slow_list,
+        standard: counted,
+    };
+    let hour = 3_600_000;
+    let now = chrono::Utc::now().timestamp_millis();
+    let recs = [Rec::value(ATTACK_1), Rec::value(ATTACK_2)];
+    let (first, next) =
+        upload_worker_blob(&stores.raw, model::TOPIC_GAME, 5, 0, now - 3 * hour, &recs).await;
+
+    let mut w = watcher(&watched, 5);
+    w.settings.poll = Duration::from_millis(100);
+    w.settings.full_list = Duration::from_secs(60);
+    let stats = w.stats.clone();
+    let stop = CancellationToken::new();
+    let run = tokio::spawn(w.run(stop.clone()));
+    testkit::wait_for("first receipt", Duration::from_secs(10), || {
+        receipt(&stores, &first)
+    })
+    .await
+    .expect("listed and processed");
+    let gets_before = requests.gets();
+
+    // The next blob is dated the hour after, the one after that the current hour (the
+    // partition was idle for two hours).
+    let (second, next) = upload_worker_blob(
+        &stores.raw,
+        model::TOPIC_GAME,
+        5,
+        next,
+        now - 2 * hour,
+        &recs,
+    )
+    .await;
+    let (third, _) = upload_worker_blob(&stores.raw, model::TOPIC_GAME, 5, next, now, &recs).await;
+    for name in [&second, &third] {
+        testkit::wait_for("probed receipt", Duration::from_secs(5), || {
+            receipt(&stores, name)
+        })
+        .await
+        .expect("found by name");
+    }
+    assert_eq!(
+        stats.full_listings.load(Ordering::Relaxed),
+        1,
+        "no full listing needed"
+    );
+    assert_eq!(stats.probed.load(Ordering::Relaxed), 2);
+    assert_eq!(stats.processed.load(Ordering::Relaxed), 3);
+    assert_eq!(
+        requests.gets() - gets_before,
+        2,
+        "a probed blob reads only its receipt, after the claim (no poison entry, no second read)"
+    );
+    stop.cancel();
+    run.await.expect("watcher stops");
+}
+
+#[tokio::test]
+async fn a_blob_poisoned_by_another_watcher_is_skipped() {
+    let (stores, _, _) = containers();
+    let (name, _) = upload_worker_blob(
+        &stores.raw,
+        model::TOPIC_GAME,
+        6,
+        0,
+        T0_MS,
+        &[Rec::value(ATTACK_1)],
+    )
+    .await;
+    let etag = stores
+        .raw
+        .head(&object_store::path::Path::from(name.as_str()))
+        .await
+        .expect("head")
+        .e_tag
+        .expect("Azurite gives ETags");
+    transformer::ledger::write_poison(stores.standard.as_ref(), &name, &etag, 5, "boom", "other")
+        .await
+        .expect("poison entry");
+
+    let w = watcher(&stores, 5);
+    let stats = w.stats.clone();
+    let stop = CancellationToken::new();
+    let run = tokio::spawn(w.run(stop.clone()));
+    testkit::wait_for("skipped", Duration::from_secs(5), || {
+        let stats = stats.clone();
+        async move { (stats.poisoned.load(Ordering::Relaxed) == 1).then_some(()) }
+    })
+    .await
+    .expect("poison entry honoured");
+    assert_eq!(stats.processed.load(Ordering::Relaxed), 0);
+    assert!(receipt(&stores, &name).await.is_none());
+    assert!(outputs(&stores.standard).await.is_empty());
+    stop.cancel();
+    run.await.expect("watcher stops");
 }

@@ -232,3 +232,175 @@ pub fn invocation(name: &str, blob: &[u8], with_name: bool) -> serde_json::Value
         "Metadata": metadata,
     })
 }
+
+/// Uploads a raw blob as the worker does: create-only, with its offsets as metadata (which the
+/// watcher reads to name a partition's next blob). Returns its name and the next first offset.
+pub async fn upload_worker_blob(
+    store: &Arc<dyn ObjectStore>,
+    topic: &str,
+    partition: i32,
+    first_offset: i64,
+    t0_ms: i64,
+    recs: &[Rec],
+) -> (String, i64) {
+    use model::naming::{META_FIRST_OFFSET, META_LAST_OFFSET, META_RECORD_COUNT};
+    use object_store::{Attribute, Attributes, PutMode, PutOptions};
+    let (name, gz) = raw_blob_at(topic, partition, first_offset, t0_ms, recs);
+    let last = first_offset + recs.len() as i64 - 1;
+    let mut attributes = Attributes::new();
+    for (k, v) in [
+        (META_FIRST_OFFSET, first_offset),
+        (META_LAST_OFFSET, last),
+        (META_RECORD_COUNT, recs.len() as i64),
+    ] {
+        attributes.insert(Attribute::Metadata(k.into()), v.to_string().into());
+    }
+    let opts = PutOptions {
+        mode: PutMode::Create,
+        attributes,
+        ..PutOptions::default()
+    };
+    store
+        .put_opts(&Path::from(name.as_str()), gz.into(), opts)
+        .await
+        .expect("upload");
+    (name, last + 1)
+}
+
+/// Requests made through a [`Counting`] store, by kind.
+#[derive(Debug, Default)]
+pub struct Requests {
+    pub gets: std::sync::atomic::AtomicU64,
+    pub heads: std::sync::atomic::AtomicU64,
+    pub puts: std::sync::atomic::AtomicU64,
+    pub deletes: std::sync::atomic::AtomicU64,
+    pub lists: std::sync::atomic::AtomicU64,
+}
+
+impl Requests {
+    pub fn gets(&self) -> u64 {
+        self.gets.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// An object store that counts the requests it passes on.
+#[derive(Debug)]
+pub struct Counting {
+    pub inner: Arc<dyn ObjectStore>,
+    pub requests: Arc<Requests>,
+}
+
+impl std::fmt::Display for Counting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Counting({})", self.inner)
+    }
+}
+
+fn bump(c: &std::sync::atomic::AtomicU64) {
+    c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+type Fut<'a, T> = futures::future::BoxFuture<'a, object_store::Result<T>>;
+
+// The trait is `#[async_trait]`; these are its desugared signatures (no async-trait dependency).
+impl ObjectStore for Counting {
+    fn put_opts<'a, 'b, 'c>(
+        &'a self,
+        location: &'b Path,
+        payload: PutPayload,
+        opts: object_store::PutOptions,
+    ) -> Fut<'c, object_store::PutResult>
+    where
+        'a: 'c,
+        'b: 'c,
+        Self: 'c,
+    {
+        bump(&self.requests.puts);
+        self.inner.put_opts(location, payload, opts)
+    }
+
+    fn put_multipart_opts<'a, 'b, 'c>(
+        &'a self,
+        location: &'b Path,
+        opts: object_store::PutMultipartOptions,
+    ) -> Fut<'c, Box<dyn object_store::MultipartUpload>>
+    where
+        'a: 'c,
+        'b: 'c,
+        Self: 'c,
+    {
+        bump(&self.requests.puts);
+        self.inner.put_multipart_opts(location, opts)
+    }
+
+    fn get_opts<'a, 'b, 'c>(
+        &'a self,
+        location: &'b Path,
+        options: object_store::GetOptions,
+    ) -> Fut<'c, object_store::GetResult>
+    where
+        'a: 'c,
+        'b: 'c,
+        Self: 'c,
+    {
+        bump(if options.head {
+            &self.requests.heads
+        } else {
+            &self.requests.gets
+        });
+        self.inner.get_opts(location, options)
+    }
+
+    fn delete<'a, 'b, 'c>(&'a self, location: &'b Path) -> Fut<'c, ()>
+    where
+        'a: 'c,
+        'b: 'c,
+        Self: 'c,
+    {
+        bump(&self.requests.deletes);
+        self.inner.delete(location)
+    }
+
+    fn list(
+        &self,
+        prefix: Option<&Path>,
+    ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>> {
+        bump(&self.requests.lists);
+        self.inner.list(prefix)
+    }
+
+    fn list_with_delimiter<'a, 'b, 'c>(
+        &'a self,
+        prefix: Option<&'b Path>,
+    ) -> Fut<'c, object_store::ListResult>
+    where
+        'a: 'c,
+        'b: 'c,
+        Self: 'c,
+    {
+        bump(&self.requests.lists);
+        self.inner.list_with_delimiter(prefix)
+    }
+
+    fn copy<'a, 'b, 'c, 'd>(&'a self, from: &'b Path, to: &'c Path) -> Fut<'d, ()>
+    where
+        'a: 'd,
+        'b: 'd,
+        'c: 'd,
+        Self: 'd,
+    {
+        bump(&self.requests.puts);
+        self.inner.copy(from, to)
+    }
+
+    fn copy_if_not_exists<'a, 'b, 'c, 'd>(&'a self, from: &'b Path, to: &'c Path) -> Fut<'d, ()>
+    where
+        'a: 'd,
+        'b: 'd,
+        'c: 'd,
+        Self: 'd,
+    {
+        bump(&self.requests.puts);
+        self.inner.copy_if_not_exists(from, to)
+    }
+}
