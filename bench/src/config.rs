@@ -15,11 +15,13 @@ use serde::Deserialize;
 use service::config::ConfigError;
 
 /// Default of `BENCH_RESULTS`: the JSON-line results file `bench/run` collects.
-pub const DEFAULT_RESULTS: &str = "bench/out/results.jsonl";
+pub const DEFAULT_RESULTS: &str = "bench/results.jsonl";
 /// Default of `BENCH_SVG`.
 pub const DEFAULT_SVG: &str = "docs/bench/throughput-vs-batch-size.svg";
 /// Default of `BENCH_MARKDOWN`.
 pub const DEFAULT_MARKDOWN: &str = "docs/BENCHMARKS.md";
+/// Default of `BENCH_TEMPLATE`: the hand-written report template, read when the report is made.
+pub const DEFAULT_TEMPLATE: &str = "bench/BENCHMARKS.template.md";
 
 /// `bench-latency`'s variables.
 #[derive(Debug, Clone, Deserialize)]
@@ -137,7 +139,7 @@ pub struct LatencyCli {
     /// Folder with the worker and transformer binaries; default target/release, else target/debug. [env: DATAFLOW_BIN_DIR]
     #[arg(long, value_name = "DIR")]
     pub dataflow_bin_dir: Option<String>,
-    /// JSON-lines file the result is appended to; default bench/out/results.jsonl. [env: BENCH_RESULTS]
+    /// JSON-lines file the result is appended to; default bench/results.jsonl. [env: BENCH_RESULTS]
     #[arg(long, value_name = "PATH")]
     pub bench_results: Option<String>,
     /// Folder for the children's logs; default bench/out/logs. [env: BENCH_LOG_DIR]
@@ -336,7 +338,7 @@ pub struct BacklogCli {
     /// Folder with the worker binary; default target/release, else target/debug. [env: DATAFLOW_BIN_DIR]
     #[arg(long, value_name = "DIR")]
     pub dataflow_bin_dir: Option<String>,
-    /// JSON-lines file the result is appended to; default bench/out/results.jsonl. [env: BENCH_RESULTS]
+    /// JSON-lines file the result is appended to; default bench/results.jsonl. [env: BENCH_RESULTS]
     #[arg(long, value_name = "PATH")]
     pub bench_results: Option<String>,
     /// Folder for the worker's log; default bench/out/logs. [env: BENCH_LOG_DIR]
@@ -415,7 +417,7 @@ pub struct BaselineCli {
     /// Seconds before giving up; default 900. [env: BENCH_TIMEOUT_S]
     #[arg(long, value_name = "SECONDS")]
     pub bench_timeout_s: Option<String>,
-    /// JSON-lines file the result is appended to; default bench/out/results.jsonl. [env: BENCH_RESULTS]
+    /// JSON-lines file the result is appended to; default bench/results.jsonl. [env: BENCH_RESULTS]
     #[arg(long, value_name = "PATH")]
     pub bench_results: Option<String>,
 }
@@ -484,7 +486,7 @@ pub struct CollectCli {
     /// Run id every line is tagged with (bench/run uses the UTC start time); required. [env: BENCH_RUN]
     #[arg(long, value_name = "ID")]
     pub bench_run: Option<String>,
-    /// JSON-lines file appended to; default bench/out/results.jsonl. [env: BENCH_RESULTS]
+    /// JSON-lines file appended to; default bench/results.jsonl. [env: BENCH_RESULTS]
     #[arg(long, value_name = "PATH")]
     pub bench_results: Option<String>,
 }
@@ -501,6 +503,9 @@ pub struct ReportConfig {
     /// `BENCH_MARKDOWN`: the generated report.
     #[serde(default = "default_markdown")]
     pub bench_markdown: PathBuf,
+    /// `BENCH_TEMPLATE`: the template the report is rendered from.
+    #[serde(default = "default_template")]
+    pub bench_template: PathBuf,
 }
 
 fn default_svg() -> PathBuf {
@@ -509,11 +514,14 @@ fn default_svg() -> PathBuf {
 fn default_markdown() -> PathBuf {
     PathBuf::from(DEFAULT_MARKDOWN)
 }
+fn default_template() -> PathBuf {
+    PathBuf::from(DEFAULT_TEMPLATE)
+}
 
 /// Files of `bench-plot` and `bench-report`; every flag overrides the variable in brackets.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// JSON-lines results to read; default bench/out/results.jsonl. [env: BENCH_RESULTS]
+    /// JSON-lines results to read; default bench/results.jsonl. [env: BENCH_RESULTS]
     #[arg(long, value_name = "PATH")]
     pub bench_results: Option<String>,
     /// SVG plot of throughput against batch size; default docs/bench/throughput-vs-batch-size.svg. [env: BENCH_SVG]
@@ -522,6 +530,9 @@ pub struct ReportArgs {
     /// Markdown report; default docs/BENCHMARKS.md. [env: BENCH_MARKDOWN]
     #[arg(long, value_name = "PATH")]
     pub bench_markdown: Option<String>,
+    /// Template the report is rendered from, read at run time (edit it, not the report); default bench/BENCHMARKS.template.md. [env: BENCH_TEMPLATE]
+    #[arg(long, value_name = "PATH")]
+    pub bench_template: Option<String>,
 }
 
 /// Throughput plot from the results file (records/s of the consume-and-discard baseline and

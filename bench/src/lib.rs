@@ -1,7 +1,7 @@
 //! The benchmark harness of the superhero dataflow: the end-to-end latency bench, the throughput
 //! plot and the generator of `docs/BENCHMARKS.md`. `bench/run` drives these binaries together
 //! with the crates' own benches (`worker-bench`, `transformer-bench`, `simulator flood`) and
-//! `kcat`, collecting every result as a JSON line in `bench/out/results.jsonl`.
+//! `kcat`, collecting every result as a JSON line in `bench/results.jsonl`.
 //!
 //! # Layout
 //! - [`config`]: the knobs of each binary (env first, CLI flags as overrides), validated once.

@@ -14,9 +14,6 @@ use crate::config::ReportConfig;
 use crate::plot::Series;
 use crate::results::{num, of, text};
 
-/// The report's template.
-pub const TEMPLATE: &str = include_str!("../BENCHMARKS.template.md");
-
 type Line = Map<String, Value>;
 
 /// The template with every placeholder replaced.
@@ -704,7 +701,25 @@ mod tests {
             bench_results: PathBuf::from("r.jsonl"),
             bench_svg: PathBuf::from("docs/bench/t.svg"),
             bench_markdown: PathBuf::from("docs/BENCHMARKS.md"),
+            bench_template: PathBuf::from("bench/BENCHMARKS.template.md"),
         }
+    }
+
+    #[test]
+    fn the_shipped_template_renders_every_section_and_leaves_no_placeholder() {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.template.md");
+        let template = std::fs::read_to_string(&path).expect("bench/BENCHMARKS.template.md");
+        for key in [
+            "{{machine}}",
+            "{{worker}}",
+            "{{latency}}",
+            "{{transformer}}",
+            "{{other}}",
+        ] {
+            assert!(template.contains(key), "the template lost {key}");
+        }
+        let doc = render(&template, &parse(RESULTS), &config());
+        assert!(!doc.contains("{{"), "a placeholder was left unrendered");
     }
 
     const RESULTS: &str = r#"

@@ -5,7 +5,14 @@ use bench::config::{ReportCli, ReportConfig, load};
 fn main() -> anyhow::Result<()> {
     let config = load::<ReportCli, ReportConfig>()?;
     let lines = bench::results::read(&config.bench_results)?;
-    let markdown = bench::report::render(bench::report::TEMPLATE, &lines, &config);
+    // Read now, not built in: an edited template must show without rebuilding this binary.
+    let template = std::fs::read_to_string(&config.bench_template).map_err(|e| {
+        anyhow::anyhow!(
+            "reading the report template {} (BENCH_TEMPLATE): {e}",
+            config.bench_template.display()
+        )
+    })?;
+    let markdown = bench::report::render(&template, &lines, &config);
     std::fs::write(&config.bench_markdown, markdown)
         .map_err(|e| anyhow::anyhow!("writing {}: {e}", config.bench_markdown.display()))?;
     eprintln!("bench-report: wrote {}", config.bench_markdown.display());
