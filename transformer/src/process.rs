@@ -73,6 +73,18 @@ impl ProcessError {
             ProcessError::Write { .. } => "write_failed",
         }
     }
+
+    /// Storage failed, not the blob: reading it (other than "not found") or writing an output.
+    /// The blob is fine, so a watcher retries it without counting towards its poison entry.
+    pub fn is_storage(&self) -> bool {
+        match self {
+            ProcessError::Read { source, .. } => {
+                !matches!(source, object_store::Error::NotFound { .. })
+            }
+            ProcessError::Write { .. } => true,
+            ProcessError::Name(_) | ProcessError::Transform(_) | ProcessError::Join { .. } => false,
+        }
+    }
 }
 
 /// The result of one processed blob.

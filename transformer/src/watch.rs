@@ -26,6 +26,8 @@
 //! receipt (again) has this etag? → done  (another watcher may have finished before our claim)
 //! process_blob, renewing the lease every TTL/3 → write receipt → release lease
 //! on failure: backoff WATCH_BACKOFF_MS·2^(n-1) (≤ 60 s); after WATCH_MAX_ATTEMPTS → poison entry
+//! on storage errors (bookkeeping, reading the blob, writing an output): the same backoff, not
+//!   counted towards the poison entry (the blob is fine; storage is down or overloaded)
 //! ```
 //! Outputs are deterministic overwrites, so even a lost race only rewrites identical bytes.
 
@@ -67,8 +69,10 @@ pub struct WatchStats {
     pub already_done: AtomicU64,
     /// Claims lost to another live watcher.
     pub busy: AtomicU64,
-    /// Failed attempts.
+    /// Failed attempts (the blob's fault: towards its poison entry).
     pub failures: AtomicU64,
+    /// Tries that hit a storage error (retried, never poisoned).
+    pub storage_errors: AtomicU64,
     /// Poison entries written.
     pub poisoned: AtomicU64,
     /// Full listings of the raw container.
@@ -94,13 +98,24 @@ pub struct Watcher {
 
 type Key = (String, String);
 
+/// A blob version's unsuccessful tries so far.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tries {
+    /// Failures of the blob itself (towards WATCH_MAX_ATTEMPTS and its poison entry).
+    failed: u32,
+    /// Storage errors (only space out the retries).
+    storage: u32,
+}
+
 enum Outcome {
     Processed,
     AlreadyDone,
     Poisoned,
     Busy,
+    /// The blob failed (content, name, panic): counts towards its poison entry.
     Failed(String),
-    /// Bookkeeping I/O failed: retried with backoff, not counted as an attempt.
+    /// Storage failed (bookkeeping, or the blob's read or output writes): retried with
+    /// backoff, never counted towards a poison entry.
     Transient(String),
 }
 
@@ -174,7 +189,7 @@ impl Watcher {
     pub async fn run(self, shutdown: CancellationToken) {
         let me = Arc::new(self);
         let mut done: HashMap<String, String> = HashMap::new();
-        let mut failures: HashMap<Key, u32> = HashMap::new();
+        let mut failures: HashMap<Key, Tries> = HashMap::new();
         let mut waiting: HashMap<Key, Waiting> = HashMap::new();
         let mut queued: VecDeque<Job> = VecDeque::new();
         let mut queued_keys: HashSet<Key> = HashSet::new();
@@ -198,7 +213,8 @@ impl Watcher {
                 in_flight.insert(key.clone());
                 let checks = Checks {
                     receipt_first: job.receipt_first,
-                    poison: poisoned.contains(&key.0) || failures.contains_key(&key),
+                    poison: poisoned.contains(&key.0)
+                        || failures.get(&key).is_some_and(|t| t.failed > 0),
                 };
                 let w = me.clone();
                 tasks.spawn(async move {
@@ -271,6 +287,7 @@ impl Watcher {
             owner = %me.owner,
             processed = me.stats.processed.load(Ordering::Relaxed),
             poisoned = me.stats.poisoned.load(Ordering::Relaxed),
+            storage_errors = me.stats.storage_errors.load(Ordering::Relaxed),
         );
     }
 
@@ -528,6 +545,7 @@ impl Watcher {
                 tracing::info!(event = "blob_vanished", blob = name, error = %e);
                 Outcome::AlreadyDone
             }
+            Err(e) if e.is_storage() => Outcome::Transient(e.to_string()),
             Err(e) => Outcome::Failed(e.to_string()),
         };
         lease.release().await?;
@@ -540,7 +558,7 @@ impl Watcher {
         key: &Key,
         outcome: Outcome,
         done: &mut HashMap<String, String>,
-        failures: &mut HashMap<Key, u32>,
+        failures: &mut HashMap<Key, Tries>,
     ) -> Option<Duration> {
         let s = &self.stats;
         match outcome {
@@ -560,15 +578,17 @@ impl Watcher {
                 Some(self.settings.poll)
             }
             Outcome::Transient(error) => {
-                tracing::warn!(event = "watch_bookkeeping_failed", blob = %key.0, error);
-                let count = failures.get(key).copied().unwrap_or(0);
-                Some(self.backoff(count.max(1)))
+                s.storage_errors.fetch_add(1, Ordering::Relaxed);
+                let tries = failures.entry(key.clone()).or_default();
+                tries.storage += 1;
+                tracing::warn!(event = "watch_storage_failed", blob = %key.0, retry = tries.storage, error);
+                Some(self.backoff(tries.storage))
             }
             Outcome::Failed(error) => {
                 s.failures.fetch_add(1, Ordering::Relaxed);
-                let count = failures.entry(key.clone()).or_default();
-                *count += 1;
-                let count = *count;
+                let tries = failures.entry(key.clone()).or_default();
+                tries.failed += 1;
+                let count = tries.failed;
                 if count < self.settings.max_attempts {
                     tracing::warn!(event = "blob_retry", blob = %key.0, attempt = count, error);
                     return Some(self.backoff(count));
@@ -584,7 +604,8 @@ impl Watcher {
                         None
                     }
                     Err(e) => {
-                        tracing::warn!(event = "watch_bookkeeping_failed", blob = %key.0, error = %e);
+                        s.storage_errors.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(event = "watch_storage_failed", blob = %key.0, error = %e);
                         Some(self.backoff(count))
                     }
                 }

@@ -1,6 +1,7 @@
 //! `transformer watch`: new blobs are transformed within seconds, a failing blob ends in the
-//! poison list, a rewritten blob is processed again, two watchers never duplicate work, a killed
-//! watcher's blob is taken over after the lease TTL, and a slow blob keeps its renewed lease.
+//! poison list (storage errors never put it there), a rewritten blob is processed again, two
+//! watchers never duplicate work, a killed watcher's blob is taken over after the lease TTL,
+//! and a slow blob keeps its renewed lease.
 
 mod common;
 
@@ -129,6 +130,60 @@ async fn a_failing_blob_is_poisoned_with_its_error_after_max_attempts() {
             .iter()
             .any(|(n, _)| n.contains("+1+")),
         "no outputs for the poisoned blob"
+    );
+    stop.cancel();
+    run.await.expect("watcher stops");
+}
+
+#[tokio::test]
+async fn storage_errors_are_retried_without_ever_poisoning_the_blob() {
+    let (stores, _, _) = containers();
+    let requests = Arc::new(Requests::default());
+    // The blob's game output fails to write four times: more than WATCH_MAX_ATTEMPTS (2).
+    *requests.failing_puts.lock().expect("lock") = Some(("lib_server_game/".into(), 4));
+    let watched = Stores {
+        raw: stores.raw.clone(),
+        standard: Arc::new(Counting {
+            inner: stores.standard.clone(),
+            requests: requests.clone(),
+        }),
+    };
+    let (name, gz) = raw_blob(model::TOPIC_GAME, 3, 0, &[Rec::value(ATTACK_1)]);
+    upload(&stores.raw, &name, gz).await;
+    let w = watcher(&watched, 2);
+    let stats = w.stats.clone();
+    let stop = CancellationToken::new();
+    let run = tokio::spawn(w.run(stop.clone()));
+
+    testkit::wait_for(
+        "receipt after the storage errors",
+        Duration::from_secs(15),
+        || receipt(&stores, &name),
+    )
+    .await
+    .expect("processed once storage recovers");
+    assert_eq!(
+        requests
+            .failing_puts
+            .lock()
+            .expect("lock")
+            .as_ref()
+            .map(|f| f.1),
+        Some(0),
+        "every injected failure was hit"
+    );
+    assert_eq!(stats.storage_errors.load(Ordering::Relaxed), 4);
+    assert_eq!(
+        stats.failures.load(Ordering::Relaxed),
+        0,
+        "not the blob's fault"
+    );
+    assert_eq!(stats.poisoned.load(Ordering::Relaxed), 0);
+    assert!(
+        get(&stores.standard, &format!("_poison/{name}.json"))
+            .await
+            .is_none(),
+        "no poison entry"
     );
     stop.cancel();
     run.await.expect("watcher stops");

@@ -275,6 +275,8 @@ pub struct Requests {
     pub puts: std::sync::atomic::AtomicU64,
     pub deletes: std::sync::atomic::AtomicU64,
     pub lists: std::sync::atomic::AtomicU64,
+    /// Puts under this prefix fail (as a storage error) while the count is above zero.
+    pub failing_puts: std::sync::Mutex<Option<(String, u64)>>,
 }
 
 impl Requests {
@@ -316,6 +318,17 @@ impl ObjectStore for Counting {
         Self: 'c,
     {
         bump(&self.requests.puts);
+        if let Some((prefix, left)) = self.requests.failing_puts.lock().expect("lock").as_mut()
+            && *left > 0
+            && location.as_ref().starts_with(prefix.as_str())
+        {
+            *left -= 1;
+            let error = object_store::Error::Generic {
+                store: "Counting",
+                source: format!("injected failure of the put of {location}").into(),
+            };
+            return Box::pin(futures::future::ready(Err(error)));
+        }
         self.inner.put_opts(location, payload, opts)
     }
 
