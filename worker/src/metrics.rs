@@ -32,6 +32,9 @@ pub const CONSUMER_LAG: &str = "worker_consumer_lag";
 pub const BUFFERED_BYTES: &str = "worker_buffered_bytes";
 /// 1 while fetching is paused because the buffer is full.
 pub const PAUSED: &str = "worker_fetch_paused";
+/// Times the loop stopped taking records because the buffers were full (a hold; see
+/// `pipeline::pressure`).
+pub const HOLDS: &str = "worker_fetch_holds_total";
 /// Rebalance events, by `kind` (assign, revoke, error).
 pub const REBALANCES: &str = "worker_rebalances_total";
 /// Redis clean-ups done, by `scope` (user, game).
@@ -86,6 +89,10 @@ pub fn describe() {
         "Uncompressed bytes held in memory."
     );
     describe_gauge!(PAUSED, "1 while fetching is paused by BUFFER_MAX_BYTES.");
+    describe_counter!(
+        HOLDS,
+        "Times the worker stopped taking records because its buffers were full (paused if it lasts 2 s)."
+    );
     describe_counter!(REBALANCES, "Rebalance events.");
     describe_counter!(CLEANUPS, "Redis clean-ups done.");
     describe_counter!(CLEANUP_ERRORS, "Failed Redis clean-up attempts (retried).");

@@ -107,6 +107,8 @@ pub struct Pipeline {
     in_flight: usize,
     buffered: usize,
     paused: bool,
+    /// Since when records are not taken from the consumer (buffers full, see [`pressure`]).
+    holding: Option<Instant>,
     seen_changes: u64,
     next_deadline: Option<Instant>,
     deadline_dirty: bool,
@@ -146,6 +148,7 @@ impl Pipeline {
             in_flight: 0,
             buffered: 0,
             paused: false,
+            holding: None,
             seen_changes: 0,
             next_deadline: None,
             deadline_dirty: false,
@@ -181,7 +184,7 @@ impl Pipeline {
                 }
                 _ = tick.tick() => self.committer.moved_frontiers(),
                 _ = &mut sleep, if self.next_deadline.is_some() => self.expire(Instant::now()),
-                msg = consumer.recv() => {
+                msg = consumer.recv(), if self.holding.is_none() => {
                     let before = self.report.consumed;
                     // One clock read per drain (microseconds apart) opens the batches it starts.
                     let now = Instant::now();

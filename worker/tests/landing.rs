@@ -214,3 +214,50 @@ async fn byte_budget_is_respected_except_for_a_single_bigger_record() {
         );
     }
 }
+
+/// Storage unavailable (the raw container does not exist yet): the buffers fill, the loop stops
+/// taking records (a hold) and, when that lasts `pressure::HOLD_MAX` (2 s), pauses the
+/// assignment so that polling (and rebalances) go on; once the container exists every record
+/// lands exactly once and fetching resumes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storage_outage_turns_the_hold_into_a_pause_and_loses_nothing() {
+    let topic = testkit::unique("wpause");
+    testkit::create_topic(&topic, 1).await.expect("topic");
+    let container = testkit::unique("wpause");
+    // ~520-byte values: ~300 KB of raw lines against a 64 KiB buffer cap.
+    let expected = produce_many(&topic, 1, 400).await;
+    let mut env = base_env(&[&topic], &format!("az://{container}"));
+    set(&mut env, "BATCH_SIZE", "50");
+    set(&mut env, "BATCH_MAX_BYTES", "32768");
+    set(&mut env, "BUFFER_MAX_BYTES", "65536");
+    let metrics = metrics_handle();
+    let metric = |name: &str| metric_sum(&metrics.render(), name, &[]);
+    let w = InProcess::start(&env).await;
+
+    let held_at = testkit::wait_for("a hold", Duration::from_secs(60), || async {
+        (metric("worker_fetch_holds_total") >= 1.0).then(Instant::now)
+    })
+    .await
+    .expect("the loop holds when its buffers are full");
+    testkit::wait_for("fetching paused", Duration::from_secs(30), || async {
+        (metric("worker_fetch_paused") == 1.0).then_some(())
+    })
+    .await
+    .expect("a long hold becomes a pause");
+    assert!(
+        held_at.elapsed() >= Duration::from_millis(1500),
+        "paused {:?} after the hold began, before HOLD_MAX",
+        held_at.elapsed()
+    );
+
+    testkit::create_container(&container).expect("container");
+    let store = testkit::container_store(&container).expect("store");
+    let landed = wait_landed(&store, &topic, expected.len(), Duration::from_secs(90)).await;
+    testkit::wait_for("fetching resumed", Duration::from_secs(30), || async {
+        (metric("worker_fetch_paused") == 0.0).then_some(())
+    })
+    .await
+    .expect("resumed once the buffers drained");
+    w.stop().await;
+    assert_exactly_once(&landed, &topic, &expected);
+}

@@ -1,9 +1,22 @@
-//! Back-pressure: fetching pauses while the buffers hold more than `BUFFER_MAX_BYTES` (after
-//! cutting the largest open batch so uploads free memory) or while [`QUEUE_CAPACITY`]
-//! clean-ups wait for Redis, and resumes when both are down to ¾. Polling goes on while paused,
-//! so rebalance callbacks still run.
+//! Back-pressure, in two stages.
+//!
+//! While the buffers hold more than `BUFFER_MAX_BYTES` (after cutting the largest open batch so
+//! uploads free memory), the loop first **holds**: it stops taking records from the consumer,
+//! and librdkafka stops fetching once its pre-fetch queue (`queued.max.messages.kbytes`) is
+//! full. Uploads normally bring the buffers down to ¾ within milliseconds, and taking records
+//! again resumes where the loop stopped. Only a hold that lasts [`HOLD_MAX`] (storage slow or
+//! down) becomes a **pause** of the assignment (`Consumer::pause`), under which polling goes on
+//! so that rebalance callbacks run. Pausing at once was what the worker did first: librdkafka
+//! drops a paused partition's pre-fetched records and, on resume, fetches them again after a
+//! 0.4–0.8 s stall, which behind a backlog happened about once a second.
+//!
+//! While [`QUEUE_CAPACITY`] clean-ups wait for Redis (an outage: long), fetching pauses at once.
+//! Both resume when buffers and backlog are down to ¾.
 
 use std::collections::HashMap;
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use rdkafka::consumer::Consumer as _;
 
@@ -11,6 +24,10 @@ use super::Pipeline;
 use crate::batch::FlushReason;
 use crate::cleanup::{Cleaner, QUEUE_CAPACITY};
 use crate::metrics as m;
+
+/// How long the loop may stop polling the consumer before it pauses the assignment instead
+/// (far below `max.poll.interval.ms`; a rebalance waits at most this long plus one commit tick).
+pub(super) const HOLD_MAX: Duration = Duration::from_secs(2);
 
 impl Pipeline {
     /// Pauses fetching while memory (`BUFFER_MAX_BYTES`) or the clean-up backlog
@@ -50,10 +67,23 @@ impl Pipeline {
                 }
             }
             if !self.paused {
-                self.set_paused(true, false);
+                match self.holding {
+                    None => {
+                        self.holding = Some(Instant::now());
+                        metrics::counter!(m::HOLDS).increment(1);
+                    }
+                    Some(since) if since.elapsed() >= HOLD_MAX => {
+                        self.holding = None;
+                        self.set_paused(true, false);
+                    }
+                    Some(_) => {}
+                }
             }
-        } else if self.paused && self.buffered <= max / 4 * 3 && backlog <= QUEUE_CAPACITY / 4 * 3 {
-            self.set_paused(false, false);
+        } else if self.buffered <= max / 4 * 3 {
+            self.holding = None;
+            if self.paused && backlog <= QUEUE_CAPACITY / 4 * 3 {
+                self.set_paused(false, false);
+            }
         }
     }
 
