@@ -8,7 +8,9 @@
 //!     carries `last_offset` metadata, so the next blob of (topic, partition) is
 //!     `{topic}/{hour}/{topic}+{partition}+{last_offset + 1}`; a HEAD (get with `head`) of that
 //!     name in the tail's hour, the next hour and the current hour finds it, and its own
-//!     metadata gives the one after (a burst is walked in one poll)
+//!     metadata gives the one after (a burst is walked in one poll); a full listing only notes
+//!     each partition's newest blob, whose metadata the next probe round reads, so listed blobs
+//!     are queued without waiting for those reads
 //! ```
 //! Probes cost a few HEADs per partition and poll however full the container is; the full
 //! listing is the safety net for what they cannot predict (new partitions or topics, rewritten
@@ -146,6 +148,9 @@ struct Tail {
     hour: DateTime<Utc>,
     /// First offset of the next blob (`last_offset + 1`); `None` without metadata.
     next: Option<i64>,
+    /// The newest blob, still to be read (HEAD) for `next`: set by a full listing, read by the
+    /// next probe round, so that listed blobs are queued without waiting for these reads.
+    unread: Option<Path>,
 }
 
 /// State of blob discovery, owned by one discovery step at a time.
@@ -359,7 +364,7 @@ impl Watcher {
             .await?;
 
         // The newest blob of each partition in this listing, as a tail still without its next.
-        let mut newest: HashMap<(String, i32), (Tail, Path)> = HashMap::new();
+        let mut newest: HashMap<(String, i32), Tail> = HashMap::new();
         for meta in &metas {
             let Ok(n) = RawBlobName::parse(meta.location.as_ref()) else {
                 continue;
@@ -371,37 +376,23 @@ impl Watcher {
                 first: n.first_offset,
                 hour,
                 next: None,
+                unread: Some(meta.location.clone()),
             };
             let key = (n.topic, n.partition);
-            if newest.get(&key).is_none_or(|(t, _)| t.first < tail.first) {
-                newest.insert(key, (tail, meta.location.clone()));
+            if newest.get(&key).is_none_or(|t| t.first < tail.first) {
+                newest.insert(key, tail);
             }
         }
-        let moved: Vec<(Tail, Path)> = newest
-            .into_iter()
-            .filter(|(k, (tail, _))| {
-                // Moved, or still without a next offset (no metadata, or its HEAD failed).
-                state
-                    .tails
-                    .get(k)
-                    .is_none_or(|t| t.first < tail.first || t.next.is_none())
-            })
-            .map(|(_, v)| v)
-            .collect();
-        // A HEAD of each moved tail reads its `last_offset`, which names the next blob.
-        let heads: Vec<Tail> = futures::stream::iter(moved)
-            .map(|(mut tail, path)| async move {
-                // Gone or unreadable: no next, so probes wait for the next listing.
-                tail.next = self.head(&path).await.ok().flatten().and_then(|(_, n)| n);
-                tail
-            })
-            .buffer_unordered(PROBE_CONCURRENCY)
-            .collect()
-            .await;
-        for tail in heads {
-            state
+        for (key, tail) in newest {
+            // Moved, or still without a next offset (no metadata, or its HEAD failed): the next
+            // probe round reads its `last_offset`, which names the next blob.
+            if state
                 .tails
-                .insert((tail.topic.clone(), tail.partition), tail);
+                .get(&key)
+                .is_none_or(|t| t.first < tail.first || t.next.is_none())
+            {
+                state.tails.insert(key, tail);
+            }
         }
         Ok(Scan {
             metas,
@@ -414,6 +405,19 @@ impl Watcher {
     /// one after, up to [`PROBE_WALK`] blobs.
     async fn probe(&self, mut tail: Tail) -> (Tail, Vec<ObjectMeta>) {
         let mut found = Vec::new();
+        if tail.next.is_none()
+            && let Some(path) = tail.unread.take()
+        {
+            match self.head(&path).await {
+                // Gone, or without metadata: the next full listing moves this tail.
+                Ok(got) => tail.next = got.and_then(|(_, next)| next),
+                Err(e) => {
+                    tracing::debug!(event = "watch_probe_failed", blob = %path, error = %e);
+                    tail.unread = Some(path);
+                    return (tail, found);
+                }
+            }
+        }
         'walk: while found.len() < PROBE_WALK {
             let Some(next) = tail.next else { break };
             for hour in probe_hours(tail.hour, Utc::now()) {
