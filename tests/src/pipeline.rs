@@ -332,11 +332,12 @@ impl Drop for Proc {
     }
 }
 
-/// A workspace binary: `$DATAFLOW_BIN_DIR/{name}` when set (release runs of the long chaos),
-/// else `testkit::bin` (target/debug).
+/// A workspace binary: `$DATAFLOW_BIN_DIR/{name}` when set (release runs of the long chaos; a
+/// relative folder is the workspace's, since tests run from their crate's folder), else
+/// `testkit::bin` (target/debug).
 pub fn bin(name: &str) -> PathBuf {
     match std::env::var("DATAFLOW_BIN_DIR") {
-        Ok(dir) if !dir.is_empty() => PathBuf::from(dir).join(name),
+        Ok(dir) if !dir.is_empty() => testkit::root().join(dir).join(name),
         _ => testkit::bin(name),
     }
 }
