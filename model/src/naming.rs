@@ -20,6 +20,16 @@ pub const META_FIRST_OFFSET: &str = "first_offset";
 pub const META_LAST_OFFSET: &str = "last_offset";
 /// Blob user-metadata key holding the record count of a raw blob.
 pub const META_RECORD_COUNT: &str = "record_count";
+
+/// The user metadata of a raw blob holding offsets `first..=last` (`records` of them): what the
+/// worker writes and what readers (the watcher's probes, the worker's chain walk) rely on.
+pub fn raw_blob_metadata(first: i64, last: i64, records: usize) -> [(&'static str, String); 3] {
+    [
+        (META_FIRST_OFFSET, first.to_string()),
+        (META_LAST_OFFSET, last.to_string()),
+        (META_RECORD_COUNT, records.to_string()),
+    ]
+}
 /// Prefix of dead-letter files in `standard`.
 pub const DEADLETTER_PREFIX: &str = "_deadletter";
 

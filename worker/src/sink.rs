@@ -18,7 +18,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use model::naming::{META_FIRST_OFFSET, META_LAST_OFFSET, META_RECORD_COUNT, raw_blob_name};
+use model::naming::{META_LAST_OFFSET, raw_blob_metadata, raw_blob_name};
 use model::raw::RawLine;
 use object_store::path::Path;
 use object_store::{Attribute, Attributes, GetOptions, ObjectStore, PutMode, PutOptions};
@@ -289,18 +289,9 @@ impl Sink {
             let mut attributes = Attributes::new();
             if self.metadata.load(Ordering::Relaxed) {
                 attributes.insert(Attribute::ContentType, CONTENT_TYPE.into());
-                attributes.insert(
-                    Attribute::Metadata(META_FIRST_OFFSET.into()),
-                    first.to_string().into(),
-                );
-                attributes.insert(
-                    Attribute::Metadata(META_LAST_OFFSET.into()),
-                    last.to_string().into(),
-                );
-                attributes.insert(
-                    Attribute::Metadata(META_RECORD_COUNT.into()),
-                    records.to_string().into(),
-                );
+                for (key, value) in raw_blob_metadata(first, last, records) {
+                    attributes.insert(Attribute::Metadata(key.into()), value.into());
+                }
             }
             let opts = PutOptions {
                 mode: PutMode::Create,
@@ -376,6 +367,7 @@ pub fn last_offset_in_body(gz: &[u8]) -> Result<i64, String> {
 mod tests {
     use super::*;
     use crate::batch::{FlushReason, Limits, PartitionBuffer, Record};
+    use model::naming::{META_FIRST_OFFSET, META_RECORD_COUNT};
     use model::raw::{RecordPosition, TimestampType};
     use object_store::memory::InMemory;
     use std::time::Duration;

@@ -27,7 +27,7 @@ use chrono::{DateTime, Utc};
 use clap::Parser;
 use flate2::write::GzEncoder;
 use futures::{StreamExt, TryStreamExt};
-use model::naming::{META_FIRST_OFFSET, META_LAST_OFFSET, META_RECORD_COUNT, raw_blob_name};
+use model::naming::{raw_blob_metadata, raw_blob_name};
 use model::raw::{RecordPosition, TimestampType, encode_line};
 use object_store::path::Path;
 use object_store::{Attribute, Attributes, ObjectStore, PutMode, PutOptions};
@@ -174,13 +174,8 @@ async fn put(
 ) -> anyhow::Result<String> {
     let mut attributes = Attributes::new();
     attributes.insert(Attribute::ContentType, "application/x-ndjson".into());
-    let meta = [
-        (META_FIRST_OFFSET, first),
-        (META_LAST_OFFSET, first + records as i64 - 1),
-        (META_RECORD_COUNT, records as i64),
-    ];
-    for (k, v) in meta {
-        attributes.insert(Attribute::Metadata(k.into()), v.to_string().into());
+    for (k, v) in raw_blob_metadata(first, first + records as i64 - 1, records) {
+        attributes.insert(Attribute::Metadata(k.into()), v.into());
     }
     let opts = PutOptions {
         mode: PutMode::Create,

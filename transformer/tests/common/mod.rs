@@ -243,17 +243,12 @@ pub async fn upload_worker_blob(
     t0_ms: i64,
     recs: &[Rec],
 ) -> (String, i64) {
-    use model::naming::{META_FIRST_OFFSET, META_LAST_OFFSET, META_RECORD_COUNT};
     use object_store::{Attribute, Attributes, PutMode, PutOptions};
     let (name, gz) = raw_blob_at(topic, partition, first_offset, t0_ms, recs);
     let last = first_offset + recs.len() as i64 - 1;
     let mut attributes = Attributes::new();
-    for (k, v) in [
-        (META_FIRST_OFFSET, first_offset),
-        (META_LAST_OFFSET, last),
-        (META_RECORD_COUNT, recs.len() as i64),
-    ] {
-        attributes.insert(Attribute::Metadata(k.into()), v.to_string().into());
+    for (k, v) in model::naming::raw_blob_metadata(first_offset, last, recs.len()) {
+        attributes.insert(Attribute::Metadata(k.into()), v.into());
     }
     let opts = PutOptions {
         mode: PutMode::Create,
