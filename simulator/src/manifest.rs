@@ -182,12 +182,17 @@ impl Manifest {
     }
 
     /// Writes the manifest as pretty JSON (through a temporary file, so readers never see half).
+    /// A path that exists and is not a regular file (`/dev/null`, a FIFO) is written to directly:
+    /// renaming over it would replace the device node with a file.
     pub fn write(&self, path: &Path) -> Result<(), ManifestError> {
         let err = |source| ManifestError::Write {
             path: path.to_owned(),
             source,
         };
         let json = serde_json::to_vec_pretty(self).map_err(|e| err(std::io::Error::other(e)))?;
+        if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+            return std::fs::write(path, json).map_err(err);
+        }
         let tmp = path.with_extension("json.tmp");
         std::fs::write(&tmp, json).map_err(err)?;
         std::fs::rename(&tmp, path).map_err(err)
@@ -238,6 +243,19 @@ mod tests {
         );
         assert_eq!(m.log_messages["Starting Match"], 2);
         assert_eq!(m.failed_deliveries, 1);
+    }
+
+    #[test]
+    fn writing_to_dev_null_keeps_the_device() {
+        use std::os::unix::fs::FileTypeExt as _;
+        let null = Path::new("/dev/null");
+        let is_device = || std::fs::metadata(null).is_ok_and(|m| m.file_type().is_char_device());
+        if !is_device() {
+            return; // not a Unix machine with a /dev/null device: nothing to protect
+        }
+        Manifest::default().write(null).expect("written");
+        assert!(is_device(), "/dev/null was replaced by a regular file");
+        assert!(!Path::new("/dev/null.json.tmp").exists());
     }
 
     #[test]
