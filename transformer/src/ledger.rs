@@ -64,6 +64,14 @@ pub fn poison_path(raw: &str) -> Path {
     Path::from(format!("{POISON_PREFIX}/{raw}.json"))
 }
 
+/// The raw name a poison entry's path stands for (the inverse of [`poison_path`]); `None` for a
+/// path that is not `_poison/{raw}.json`.
+pub fn poisoned_raw_name(path: &str) -> Option<&str> {
+    path.strip_prefix(POISON_PREFIX)?
+        .strip_prefix('/')?
+        .strip_suffix(".json")
+}
+
 /// `_leases/{raw}@{etag}` with the ETag reduced to `[A-Za-z0-9]` (ETags carry quotes).
 pub fn lease_path(raw: &str, etag: &str) -> Path {
     let tag: String = etag.chars().filter(char::is_ascii_alphanumeric).collect();
@@ -389,6 +397,14 @@ mod tests {
         assert_eq!(normalize_etag("\"0x8DB1\""), "0x8DB1");
         assert_eq!(normalize_etag("0x8DB1"), "0x8DB1");
         assert_eq!(normalize_etag("W/\"x\""), "x");
+    }
+
+    #[test]
+    fn poison_paths_give_back_their_raw_name() {
+        let raw = "t/2024/01/14/18/t+0+00000000000000000001.json.gz";
+        assert_eq!(poisoned_raw_name(poison_path(raw).as_ref()), Some(raw));
+        assert_eq!(poisoned_raw_name("_receipts/x.json"), None);
+        assert_eq!(poisoned_raw_name("_poison/x.txt"), None);
     }
 
     #[test]

@@ -354,11 +354,9 @@ impl Watcher {
             .stores
             .standard
             .list(Some(&poison_prefix))
-            .map_ok(|m| {
-                let name = m.location.to_string();
-                let raw = name.strip_prefix(ledger::POISON_PREFIX).unwrap_or(&name);
-                let raw = raw.trim_start_matches('/');
-                raw.strip_suffix(".json").unwrap_or(raw).to_owned()
+            .try_filter_map(|m| {
+                let raw = ledger::poisoned_raw_name(m.location.as_ref()).map(str::to_owned);
+                futures::future::ready(Ok(raw))
             })
             .try_collect()
             .await?;

@@ -30,8 +30,9 @@ use crate::metrics as m;
 pub(super) const HOLD_MAX: Duration = Duration::from_secs(2);
 
 impl Pipeline {
-    /// Pauses fetching while memory (`BUFFER_MAX_BYTES`) or the clean-up backlog
-    /// ([`QUEUE_CAPACITY`]) is full, and resumes at ¾ of both.
+    /// Holds (then, after [`HOLD_MAX`], pauses) while memory (`BUFFER_MAX_BYTES`) is full,
+    /// pauses at once while the clean-up backlog ([`QUEUE_CAPACITY`]) is, and takes records again
+    /// at ¾ of both.
     pub(super) fn relieve_pressure(&mut self) {
         let max = self.settings.buffer_max_bytes;
         metrics::gauge!(m::BUFFERED_BYTES).set(self.buffered as f64);
