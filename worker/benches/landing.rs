@@ -143,7 +143,7 @@ fn gzip_table(seed_records: usize) -> Vec<(u32, f64, f64)> {
         let t = Instant::now();
         let mut gz = Vec::new();
         for _ in 0..3 {
-            gz = worker::sink::gzip(&body, flate2::Compression::new(level))
+            gz = worker::gzip::compress(&body, flate2::Compression::new(level))
                 .expect("gzip")
                 .to_vec();
         }

@@ -12,6 +12,8 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use bytes::Bytes;
+
+use crate::buffers::BufferPool;
 use memchr::memmem;
 use model::envelope::{CLEANING_GAME_RECORDS, CleaningTask, Envelope};
 use model::raw::{Encoding, RecordPosition, encode_line};
@@ -224,18 +226,19 @@ impl Batch {
         tail
     }
 
-    /// Seals the batch for upload.
-    pub fn seal(mut self, reason: FlushReason) -> Sealed {
+    /// Seals the batch for upload; its buffer goes back to `pool` once the upload is done with it.
+    pub fn seal(mut self, reason: FlushReason, pool: &Arc<BufferPool>) -> Sealed {
         let base = self.buf.len();
         // The body stays in memory until it is durable, with its whole allocation: give back
-        // what the last growth over-reserved (an in-place shrink, no copy).
-        if self.buf.capacity() > base + base / 8 {
+        // what a doubling growth over-reserved (an in-place shrink, no copy). A buffer reserved
+        // from the last batch's size, or reused from the pool, is at most twice what it holds.
+        if self.buf.capacity() > 2 * base + SHRINK_SLACK {
             self.buf.shrink_to_fit();
         }
         Sealed {
             topic: self.topic,
             partition: self.partition,
-            body: Bytes::from(self.buf),
+            body: pool.freeze(self.buf),
             lines: self.lines,
             start: 0,
             cleanups: self.cleanups,
@@ -245,6 +248,9 @@ impl Batch {
         }
     }
 }
+
+/// Spare capacity a sealed body may keep without being shrunk, beyond twice its length.
+const SHRINK_SLACK: usize = 64 * 1024;
 
 /// Finds the clean-up marker in a value (SIMD substring search, built once: it runs on every
 /// record).
@@ -345,17 +351,20 @@ pub struct PartitionBuffer {
     /// Bytes of the last batch cut: the next one reserves that much up front instead of
     /// doubling its way there (each doubling copies, and leaves up to half the capacity unused).
     size_hint: usize,
+    /// Where batch buffers come from and go back to.
+    pool: Arc<BufferPool>,
 }
 
 impl PartitionBuffer {
-    /// An empty buffer.
-    pub fn new(topic: Arc<str>, partition: i32) -> Self {
+    /// An empty buffer whose batches take their memory from `pool`.
+    pub fn new(topic: Arc<str>, partition: i32, pool: Arc<BufferPool>) -> Self {
         PartitionBuffer {
             topic,
             partition,
             open: None,
             cleanups_found: 0,
             size_hint: 0,
+            pool,
         }
     }
 
@@ -380,7 +389,7 @@ impl PartitionBuffer {
     ) -> (Vec<Sealed>, usize) {
         let batch = self.open.get_or_insert_with(|| {
             let mut b = Batch::new(self.topic.clone(), self.partition, now);
-            b.buf.reserve(self.size_hint.min(limits.max_bytes) / 8 * 9);
+            b.buf = self.pool.take(self.size_hint.min(limits.max_bytes) / 8 * 9);
             b
         });
         let before = batch.bytes();
@@ -394,7 +403,7 @@ impl PartitionBuffer {
             // next batch with it, so a blob exceeds BATCH_MAX_BYTES only for one huge record.
             let tail = batch.split_last(now);
             let full = std::mem::replace(batch, tail);
-            let sealed = full.seal(FlushReason::Bytes);
+            let sealed = full.seal(FlushReason::Bytes, &self.pool);
             self.size_hint = sealed.original_bytes;
             out.push(sealed);
         }
@@ -430,7 +439,7 @@ impl PartitionBuffer {
 
     /// Cuts the open batch for `reason`.
     pub fn take(&mut self, reason: FlushReason) -> Option<Sealed> {
-        let sealed = self.open.take().map(|b| b.seal(reason))?;
+        let sealed = self.open.take().map(|b| b.seal(reason, &self.pool))?;
         self.size_hint = sealed.original_bytes;
         Some(sealed)
     }
@@ -476,7 +485,36 @@ mod tests {
     }
 
     fn buffer() -> PartitionBuffer {
-        PartitionBuffer::new(Arc::from("t"), 1)
+        PartitionBuffer::new(Arc::from("t"), 1, BufferPool::new(1 << 24))
+    }
+
+    #[test]
+    fn a_landed_batch_buffer_carries_a_later_batch() {
+        let pool = BufferPool::new(1 << 24);
+        let mut b = PartitionBuffer::new(Arc::from("t"), 1, pool.clone());
+        let limits = Limits {
+            max_records: 50,
+            max_bytes: 1 << 20,
+            ..LIMITS
+        };
+        let value = [b'7'; 300];
+        let mut cut = |from: i64| {
+            let mut sealed = Vec::new();
+            for offset in from..from + 50 {
+                sealed.extend(b.push(&record(offset, &value), &limits, Instant::now()).0);
+            }
+            assert_eq!(sealed.len(), 1);
+            sealed.pop().expect("one batch")
+        };
+        let first = cut(0);
+        let memory = first.body().as_ptr();
+        let second = cut(50);
+        assert_ne!(second.body().as_ptr(), memory, "the first is still held");
+        drop(first);
+        assert!(pool.free_bytes() > 0, "given back once dropped");
+        let third = cut(100);
+        assert_eq!(third.body().as_ptr(), memory, "and reused");
+        assert_eq!(offsets(&third), (100..150).collect::<Vec<_>>());
     }
 
     #[tokio::test(start_paused = true)]

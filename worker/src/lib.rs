@@ -13,6 +13,8 @@
 //! - [`consumer`]: rdkafka consumer settings and the rebalance context (ownership epochs,
 //!   commit on revoke, lag from statistics).
 //! - [`batch`]: per-partition batches encoded as raw lines as records arrive; cut rules.
+//! - [`buffers`]: batch bodies' and gzip buffers, reused instead of faulted in afresh.
+//! - [`gzip`]: a batch body's gzip, with the deflate state reused per thread.
 //! - [`sink`]: gzip + create-only upload with offset metadata; walking the blob chain.
 //! - [`pipeline`]: the consume loop: routing, timers, memory cap, scheduling, shutdown.
 //! - [`upload`]: one upload task with retries and the ownership (epoch) check.
@@ -24,11 +26,13 @@
 //! - [`metrics`]: metric names.
 
 pub mod batch;
+pub mod buffers;
 pub mod cleanup;
 pub mod commit;
 pub mod config;
 pub mod consumer;
 pub mod frontier;
+pub mod gzip;
 pub mod health;
 pub mod metrics;
 pub mod pipeline;

@@ -34,6 +34,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::batch::{FlushReason, Limits, PartitionBuffer, Record, Sealed, ValueKind};
+use crate::buffers::BufferPool;
 use crate::cleanup::{Cleaner, Job};
 use crate::commit::Committer;
 use crate::consumer::WorkerConsumer;
@@ -102,6 +103,8 @@ pub struct Pipeline {
     cleaner: Option<Cleaner>,
     committer: Committer,
     parts: HashMap<String, HashMap<i32, Part>>,
+    /// Batch buffers, reused once their upload is done.
+    buffers: Arc<BufferPool>,
     ready: VecDeque<(Arc<str>, i32)>,
     uploads: JoinSet<UploadDone>,
     in_flight: usize,
@@ -143,6 +146,8 @@ impl Pipeline {
             sink,
             cleaner,
             parts: HashMap::new(),
+            // Freed batch buffers kept for reuse: a quarter of the memory cap on top of it.
+            buffers: BufferPool::new(settings.buffer_max_bytes / 4),
             ready: VecDeque::new(),
             uploads: JoinSet::new(),
             in_flight: 0,
@@ -310,7 +315,7 @@ impl Pipeline {
                 Part {
                     topic: name.clone(),
                     epoch,
-                    buffer: PartitionBuffer::new(name, partition),
+                    buffer: PartitionBuffer::new(name, partition, self.buffers.clone()),
                     waiting: VecDeque::new(),
                     uploading: false,
                     frontier: None,

@@ -10,20 +10,18 @@
 //! `last_offset`, the frontier moves past it and the walk tries again. Every writer therefore
 //! walks the same chain and at most one blob starts at any offset.
 
-use std::io::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use bytes::Bytes;
 use flate2::Compression;
-use flate2::write::GzEncoder;
 use model::naming::{META_LAST_OFFSET, raw_blob_metadata, raw_blob_name};
 use model::raw::RawLine;
 use object_store::path::Path;
 use object_store::{Attribute, Attributes, GetOptions, ObjectStore, PutMode, PutOptions};
 
 use crate::batch::Sealed;
+use crate::buffers::BufferPool;
 use crate::metrics as m;
 
 /// Content type of raw blobs (the body is gzip; the name says `.json.gz`, so no Content-Encoding).
@@ -113,11 +111,16 @@ pub struct Landed {
     pub skipped: usize,
 }
 
+/// Freed gzip outputs kept for reuse (a few dozen at `BATCH_SIZE` 1 000).
+const GZ_POOL_BYTES: usize = 8 * 1024 * 1024;
+
 /// The raw container.
 #[derive(Debug)]
 pub struct Sink {
     store: Arc<dyn ObjectStore>,
     level: Compression,
+    /// Gzip output buffers, reused once the upload is done with them.
+    gz_buffers: Arc<BufferPool>,
     /// Cleared after a store refuses user metadata (local folders); readers then fall back to
     /// the last line of the blob.
     metadata: AtomicBool,
@@ -129,6 +132,7 @@ impl Sink {
         Sink {
             store,
             level: Compression::new(level),
+            gz_buffers: BufferPool::new(GZ_POOL_BYTES),
             metadata: AtomicBool::new(true),
         }
     }
@@ -272,7 +276,8 @@ impl Sink {
         let body = batch.body();
         let bytes = body.len();
         let level = self.level;
-        let gz = tokio::task::spawn_blocking(move || gzip(&body, level))
+        let out = self.gz_buffers.take(crate::gzip::capacity_for(bytes));
+        let gz = tokio::task::spawn_blocking(move || crate::gzip::compress_into(&body, level, out))
             .await
             .map_err(|e| SinkError::Gzip {
                 blob: blob.to_owned(),
@@ -282,6 +287,7 @@ impl Sink {
                 blob: blob.to_owned(),
                 why: e.to_string(),
             })?;
+        let gz = self.gz_buffers.freeze(gz);
         let stored_bytes = gz.len();
         let records = batch.records();
         let started = Instant::now();
@@ -342,13 +348,6 @@ fn first_offset_in_name(blob: &str) -> Option<i64> {
         .map(|n| n.first_offset)
 }
 
-/// Gzip of `body` at `level`.
-pub fn gzip(body: &[u8], level: Compression) -> std::io::Result<Bytes> {
-    let mut enc = GzEncoder::new(Vec::with_capacity(body.len() / 4 + 64), level);
-    enc.write_all(body)?;
-    Ok(Bytes::from(enc.finish()?))
-}
-
 /// The offset of the last line of a gzipped raw blob.
 pub fn last_offset_in_body(gz: &[u8]) -> Result<i64, String> {
     let mut text = Vec::new();
@@ -378,7 +377,7 @@ mod tests {
             max_bytes: 1 << 30,
             max_wait: Duration::from_secs(1),
         };
-        let mut b = PartitionBuffer::new(Arc::from("t"), 0);
+        let mut b = PartitionBuffer::new(Arc::from("t"), 0, BufferPool::new(0));
         for o in offsets {
             let rec = Record {
                 position: RecordPosition {
