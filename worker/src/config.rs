@@ -106,10 +106,11 @@ fn default_buffer_max_bytes() -> usize {
     64 * 1024 * 1024
 }
 fn default_gzip_level() -> u32 {
-    // Measured with the zlib-rs backend (docs/BENCHMARKS.md, gzip-level table): level 2 lands as
-    // fast as level 1 (zlib-rs's level 1 is its "quick" strategy) with blobs ~25 % smaller;
-    // levels 6 and 9 shave a further ~15 % at a clearly lower landing rate.
-    2
+    // Measured with the zlib-rs backend (docs/BENCHMARKS.md, gzip-level table): behind a backlog
+    // gzip is the worker's largest CPU cost, and level 1 (zlib-rs's "quick" strategy) lands
+    // ~5-10 % more records/s at BATCH_SIZE 10 000 than level 2 for blobs ~33 % bigger; levels 6
+    // and 9 land clearly slower. Raise it where stored bytes cost more than worker CPU.
+    1
 }
 fn default_upload_concurrency() -> usize {
     4
@@ -172,7 +173,7 @@ pub struct Cli {
     /// Uncompressed bytes buffered across partitions before fetching pauses (default 67108864). [env: BUFFER_MAX_BYTES]
     #[arg(long)]
     pub buffer_max_bytes: Option<usize>,
-    /// Gzip level 0-9 (default 2: as fast as 1 with the zlib-rs backend, ~13x on simulator logs). [env: GZIP_LEVEL]
+    /// Gzip level 0-9 (default 1: fastest; ~9.6x on simulator logs, level 2 ~13x). [env: GZIP_LEVEL]
     #[arg(long)]
     pub gzip_level: Option<u32>,
     /// Uploads in flight, at most one per partition (default 4). [env: UPLOAD_CONCURRENCY]
