@@ -173,7 +173,7 @@ pub struct Cli {
     /// Uncompressed bytes buffered across partitions before fetching pauses (default 67108864). [env: BUFFER_MAX_BYTES]
     #[arg(long)]
     pub buffer_max_bytes: Option<usize>,
-    /// Gzip level 0-9 (default 1: fastest; ~9.6x on simulator logs, level 2 ~13x). [env: GZIP_LEVEL]
+    /// Gzip level 0-9 (default 1: fastest; ~10x on simulator logs, level 2 ~14x). [env: GZIP_LEVEL]
     #[arg(long)]
     pub gzip_level: Option<u32>,
     /// Uploads in flight, at most one per partition (default 4). [env: UPLOAD_CONCURRENCY]
