@@ -4,7 +4,8 @@
 //! (`VmHWM` of the child) is the memory with that much lag, its rate is measured from the first
 //! consumed record to the last landed one (so Tansu's ~5 s group join is not counted, but the
 //! final partial batches' `BATCH_MAX_WAIT_MS` is), and its sustained rate between 10 % and 90 %
-//! of the backlog landed.
+//! of the backlog landed. Over that same window it reads the CPU time the worker, the broker and
+//! the storage emulator spent per landed record, and how busy the machine was ([`crate::cpu`]).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::children::{self, ChildError};
+use crate::cpu::{self, Snapshot};
 use crate::stats::{WINDOW_FROM, WINDOW_TO, window_rate};
 
 /// Metric the worker counts landed records in.
@@ -81,6 +83,10 @@ pub struct BacklogPlan {
     pub log_dir: PathBuf,
     /// Give up after this long.
     pub timeout: Duration,
+    /// The broker's process (for its CPU per record), when known.
+    pub broker_pid: Option<u32>,
+    /// The storage emulator's process, when known.
+    pub storage_pid: Option<u32>,
 }
 
 /// The result line (`bench` = `worker_lag`).
@@ -121,6 +127,21 @@ pub struct BacklogResult {
     pub records_per_blob: f64,
     /// Peak resident memory of the worker process (`VmHWM`), MB.
     pub peak_rss_mb: f64,
+    /// CPU microseconds the worker spent per landed record over the sustained window.
+    #[serde(default)]
+    pub worker_cpu_us_per_record: Option<f64>,
+    /// CPU microseconds the broker spent per landed record over the same window.
+    #[serde(default)]
+    pub broker_cpu_us_per_record: Option<f64>,
+    /// CPU microseconds the storage emulator spent per landed record over the same window.
+    #[serde(default)]
+    pub storage_cpu_us_per_record: Option<f64>,
+    /// Share of the machine's cores busy over the same window, percent.
+    #[serde(default)]
+    pub machine_busy_pct: Option<f64>,
+    /// Cores of the machine.
+    #[serde(default)]
+    pub cores: Option<usize>,
     /// `release` or `debug`.
     pub binaries: String,
 }
@@ -209,6 +230,8 @@ pub async fn run(
     let client = reqwest::Client::new();
     let mut first_consumed: Option<Instant> = None;
     let mut samples: Vec<(f64, f64)> = Vec::new();
+    let mut cpu_samples: Vec<Snapshot> = Vec::new();
+    let watched = [pid, plan.broker_pid, plan.storage_pid];
     let mut peak = 0.0f64;
     let (mut bytes, mut batches) = ((0.0, 0.0), 0u64);
     let outcome = loop {
@@ -225,6 +248,7 @@ pub async fn run(
             first_consumed = Some(Instant::now());
         }
         samples.push((started.elapsed().as_secs_f64(), n as f64));
+        cpu_samples.push(Snapshot::take(&watched, n));
         if n >= plan.records {
             break Ok(n);
         }
@@ -249,6 +273,8 @@ pub async fn run(
     worker.kill().await?;
     let landed = outcome?;
     let landing = first_consumed.map_or(Duration::ZERO, |t| done.saturating_duration_since(t));
+    let window = cpu::window_of(&cpu_samples, landed, WINDOW_FROM, WINDOW_TO).unwrap_or_default();
+    let per_record = |i: usize| window.us_per_record.get(i).copied().flatten();
     Ok(BacklogResult {
         bench: plan.label.clone(),
         lag_records: plan.records,
@@ -266,6 +292,11 @@ pub async fn run(
         batches,
         records_per_blob: landed as f64 / batches.max(1) as f64,
         peak_rss_mb: peak,
+        worker_cpu_us_per_record: per_record(0),
+        broker_cpu_us_per_record: per_record(1),
+        storage_cpu_us_per_record: per_record(2),
+        machine_busy_pct: window.machine_busy_pct,
+        cores: Some(cpu::cores()),
         binaries: plan
             .bin_dir
             .file_name()

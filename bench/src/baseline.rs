@@ -1,7 +1,10 @@
 //! The consume-and-discard baseline: an rdkafka consumer with the worker's own consumer settings
 //! (fresh group, manual commits, `earliest`, eager `range`, the same pre-fetch budget) reading the
 //! same backlog and dropping every record. Its rate is what the broker and librdkafka allow on
-//! this machine; the worker's rate is read against it.
+//! this machine; the worker's rate is read against it. `bench/run` reads it before and after each
+//! worker run (labels `worker_baseline` and `worker_baseline_after`): the broker's speed drifts
+//! between runs, and the report compares the worker with the mean of the two. Over the sustained
+//! window it also reads the CPU the consumer (this process) and the broker spent per record.
 
 use std::time::{Duration, Instant};
 
@@ -11,6 +14,7 @@ use rdkafka::error::KafkaError;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
+use crate::cpu::{self, Snapshot};
 use crate::stats::{WINDOW_FROM, WINDOW_TO};
 
 /// The worker's pre-fetch budget with its default `BUFFER_MAX_BYTES` (64 MiB / 4), in kB.
@@ -54,10 +58,29 @@ pub enum BaselineError {
     Interrupted,
 }
 
-/// The result line (`bench` = `worker_baseline`).
+/// What a baseline run reads.
+#[derive(Debug, Clone)]
+pub struct BaselinePlan {
+    /// Kafka bootstrap servers.
+    pub brokers: String,
+    /// Topics holding the backlog.
+    pub topics: Vec<String>,
+    /// Records in them.
+    pub records: u64,
+    /// The worker `BATCH_SIZE` this baseline is paired with.
+    pub batch_size: usize,
+    /// Give up after this long.
+    pub timeout: Duration,
+    /// The result's `bench` field (`worker_baseline`, or `worker_baseline_after`).
+    pub label: String,
+    /// The broker's process (for its CPU per record), when known.
+    pub broker_pid: Option<u32>,
+}
+
+/// The result line (`bench` = `worker_baseline` or `worker_baseline_after`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BaselineResult {
-    /// Always `worker_baseline`.
+    /// `worker_baseline` (before the worker run) or `worker_baseline_after`.
     pub bench: String,
     /// The worker `BATCH_SIZE` this baseline is paired with in the report (the baseline itself
     /// does not batch; it is rerun next to each worker run so both see the same machine state).
@@ -76,17 +99,24 @@ pub struct BaselineResult {
     pub sustained_records_per_s: Option<f64>,
     /// Value MB per second.
     pub mb_per_s: f64,
+    /// CPU microseconds the consumer (this process) spent per record over the sustained window.
+    #[serde(default)]
+    pub consumer_cpu_us_per_record: Option<f64>,
+    /// CPU microseconds the broker spent per record over the same window.
+    #[serde(default)]
+    pub broker_cpu_us_per_record: Option<f64>,
+    /// Share of the machine's cores busy over the same window, percent.
+    #[serde(default)]
+    pub machine_busy_pct: Option<f64>,
 }
 
 /// Reads `expected` records from `topics` with a fresh group and drops them.
 pub async fn run(
-    brokers: &str,
-    topics: &[String],
-    expected: u64,
-    batch_size: usize,
-    timeout: Duration,
+    plan: &BaselinePlan,
     shutdown: &CancellationToken,
 ) -> Result<BaselineResult, BaselineError> {
+    let (brokers, topics, expected, timeout) =
+        (&plan.brokers, &plan.topics, plan.records, plan.timeout);
     let names = topics.join(",");
     let consumer_err = |source| BaselineError::Consumer {
         topics: names.clone(),
@@ -94,7 +124,7 @@ pub async fn run(
         source,
     };
     let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
+        .set("bootstrap.servers", brokers.as_str())
         .set("group.id", testkit::unique("bench-baseline"))
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
@@ -114,6 +144,8 @@ pub async fn run(
         (WINDOW_TO * expected as f64).ceil() as u64,
     );
     let (mut from, mut to) = (None::<Instant>, None::<Instant>);
+    let watched = [Some(std::process::id()), plan.broker_pid];
+    let (mut cpu_from, mut cpu_to) = (None::<Snapshot>, None::<Snapshot>);
     while records < expected {
         let left = timeout.saturating_sub(started.elapsed());
         let msg = tokio::select! {
@@ -127,9 +159,11 @@ pub async fn run(
                 bytes += m.payload_len() as u64;
                 if records == marks.0 {
                     from = Some(Instant::now());
+                    cpu_from = Some(Snapshot::take(&watched, records));
                 }
                 if records == marks.1 {
                     to = Some(Instant::now());
+                    cpu_to = Some(Snapshot::take(&watched, records));
                 }
             }
             Ok(Err(source)) => {
@@ -149,9 +183,14 @@ pub async fn run(
         }
     }
     let seconds = first.map_or(0.0, |t| t.elapsed().as_secs_f64()).max(1e-3);
+    let window = cpu_from
+        .zip(cpu_to)
+        .and_then(|(a, b)| cpu::window(&a, &b))
+        .unwrap_or_default();
+    let per_record = |i: usize| window.us_per_record.get(i).copied().flatten();
     Ok(BaselineResult {
-        bench: "worker_baseline".into(),
-        batch_size,
+        bench: plan.label.clone(),
+        batch_size: plan.batch_size,
         records,
         bytes,
         seconds,
@@ -161,5 +200,8 @@ pub async fn run(
             (secs > 0.0).then(|| (marks.1 - marks.0) as f64 / secs)
         }),
         mb_per_s: bytes as f64 / seconds / 1e6,
+        consumer_cpu_us_per_record: per_record(0),
+        broker_cpu_us_per_record: per_record(1),
+        machine_busy_pct: window.machine_busy_pct,
     })
 }

@@ -296,6 +296,12 @@ pub struct BacklogConfig {
     /// `BENCH_LOG_DIR`: where the worker's stdout/stderr go.
     #[serde(default = "default_log_dir")]
     pub bench_log_dir: PathBuf,
+    /// `BENCH_BROKER_PID`: the broker's process, for its CPU per record (unset: not measured).
+    #[serde(default)]
+    pub bench_broker_pid: Option<u32>,
+    /// `BENCH_STORAGE_PID`: the storage emulator's process, for its CPU per record.
+    #[serde(default)]
+    pub bench_storage_pid: Option<u32>,
 }
 
 fn default_backlog_timeout() -> u64 {
@@ -344,6 +350,12 @@ pub struct BacklogCli {
     /// Folder for the worker's log; default bench/out/logs. [env: BENCH_LOG_DIR]
     #[arg(long, value_name = "DIR")]
     pub bench_log_dir: Option<String>,
+    /// The broker's pid, to read its CPU per landed record; default: not measured. [env: BENCH_BROKER_PID]
+    #[arg(long, value_name = "PID")]
+    pub bench_broker_pid: Option<String>,
+    /// The storage emulator's pid, to read its CPU per landed record; default: not measured. [env: BENCH_STORAGE_PID]
+    #[arg(long, value_name = "PID")]
+    pub bench_storage_pid: Option<String>,
 }
 
 impl BacklogConfig {
@@ -372,6 +384,8 @@ impl BacklogConfig {
             bin_dir: resolve_bin_dir(self.dataflow_bin_dir.as_deref(), &testkit::root())?,
             log_dir: self.bench_log_dir,
             timeout: Duration::from_secs(self.bench_timeout_s),
+            broker_pid: self.bench_broker_pid,
+            storage_pid: self.bench_storage_pid,
         })
     }
 }
@@ -395,6 +409,17 @@ pub struct BaselineConfig {
     /// `BENCH_RESULTS`: JSON-lines file the result line is appended to.
     #[serde(default = "default_results")]
     pub bench_results: PathBuf,
+    /// `BENCH_LABEL`: the result's `bench` field (`worker_baseline_after` for the run after the
+    /// worker's).
+    #[serde(default = "default_baseline_label")]
+    pub bench_label: String,
+    /// `BENCH_BROKER_PID`: the broker's process, for its CPU per record (unset: not measured).
+    #[serde(default)]
+    pub bench_broker_pid: Option<u32>,
+}
+
+fn default_baseline_label() -> String {
+    "worker_baseline".to_owned()
 }
 
 /// Consume-and-discard baseline: the worker's consumer settings with a fresh group, reading
@@ -420,6 +445,12 @@ pub struct BaselineCli {
     /// JSON-lines file the result is appended to; default bench/results.jsonl. [env: BENCH_RESULTS]
     #[arg(long, value_name = "PATH")]
     pub bench_results: Option<String>,
+    /// The result's `bench` field; default worker_baseline (bench/run uses worker_baseline_after for the run after the worker). [env: BENCH_LABEL]
+    #[arg(long, value_name = "NAME")]
+    pub bench_label: Option<String>,
+    /// The broker's pid, to read its CPU per record; default: not measured. [env: BENCH_BROKER_PID]
+    #[arg(long, value_name = "PID")]
+    pub bench_broker_pid: Option<String>,
 }
 
 /// `bench-topic`'s variables.

@@ -12,6 +12,7 @@
 //! - [`backlog`]: the worker binary behind a backlog: peak RSS and landing rate (`bench-backlog`).
 //! - [`baseline`]: consume-and-discard with the worker's consumer settings (`bench-baseline`).
 //! - [`stats`]: nearest-rank percentiles.
+//! - [`cpu`]: CPU per record of the worker, the broker and the emulator, from `/proc`.
 //! - [`topics`]: topic creation on the configured broker (`bench-topic`).
 //! - [`collect`]: a tool's stdout (JSON lines or Markdown tables) → tagged result lines (`bench-collect`).
 //! - [`results`]: the JSON-lines results file.
@@ -23,6 +24,7 @@ pub mod baseline;
 pub mod children;
 pub mod collect;
 pub mod config;
+pub mod cpu;
 pub mod latency;
 pub mod load;
 pub mod plot;

@@ -23,9 +23,10 @@ pub fn render(template: &str, lines: &[Line], config: &ReportConfig) -> String {
         .strip_prefix("docs")
         .map(|p| p.display().to_string().trim_start_matches('/').to_owned())
         .unwrap_or_else(|_| config.bench_svg.display().to_string());
-    let sections: [(&str, String); 11] = [
+    let sections: [(&str, String); 12] = [
         ("{{machine}}", machine(lines)),
         ("{{simulator}}", simulator(lines)),
+        ("{{worker_cpu}}", worker_cpu(lines)),
         ("{{worker}}", worker(lines)),
         ("{{worker_lag}}", worker_lag(lines)),
         ("{{worker_gzip}}", worker_gzip(lines)),
@@ -203,19 +204,39 @@ fn simulator(lines: &[Line]) -> String {
     ) + &provenance(lines, &runs)
 }
 
-/// The worker section pairs, per `BATCH_SIZE`, a `worker_baseline` line (consume-and-discard,
-/// `bench-baseline`) with a `worker_lag` line (the worker binary landing the same backlog,
-/// `bench-backlog`), both read from the same flood topics in the same run; `kcat` is the outside
-/// reference on those topics.
+/// The worker runs' benches: the worker, the baseline before it and the baseline after it.
+const WORKER_RUN: [&str; 4] = [
+    "worker_lag",
+    "worker_baseline",
+    "worker_baseline_after",
+    "kcat",
+];
+
+/// The mean of the values present (the baseline before and after a worker run; older runs have
+/// only the one before).
+fn mean(values: &[Option<f64>]) -> Option<f64> {
+    let present: Vec<f64> = values.iter().flatten().copied().collect();
+    (!present.is_empty()).then(|| present.iter().sum::<f64>() / present.len() as f64)
+}
+
+/// The worker section pairs, per `BATCH_SIZE`, a `worker_lag` line (the worker binary landing
+/// the backlog, `bench-backlog`) with the `worker_baseline` and `worker_baseline_after` lines
+/// (consume-and-discard, `bench-baseline`, just before and just after it), all read from the same
+/// flood topics in the same run; the baseline figures are the mean of the two. `kcat` is the
+/// outside reference on those topics.
 fn worker(lines: &[Line]) -> String {
-    let runs = latest(lines, &["worker_lag", "worker_baseline", "kcat"]);
+    let runs = latest(lines, &WORKER_RUN);
     let of_bench = |b: &str| -> Vec<&Line> {
         runs.iter()
             .copied()
             .filter(|l| text(l, "bench") == Some(b))
             .collect()
     };
-    let (work, base) = (of_bench("worker_lag"), of_bench("worker_baseline"));
+    let (work, base, after) = (
+        of_bench("worker_lag"),
+        of_bench("worker_baseline"),
+        of_bench("worker_baseline_after"),
+    );
     if work.is_empty() && base.is_empty() {
         return not_run("worker_lag` or `worker_baseline", "bench/run worker");
     }
@@ -230,21 +251,27 @@ fn worker(lines: &[Line]) -> String {
     let rows: Vec<Vec<String>> = batches
         .iter()
         .map(|&b| {
-            let (base, work) = (find(&base, b), find(&work, b));
+            let (before, after, work) = (find(&base, b), find(&after, b), find(&work, b));
             let get = |l: Option<&Line>, k| l.and_then(|l| num(l, k));
+            let base = |k| mean(&[get(before, k), get(after, k)]);
             vec![
                 fmt_num(Some(b)),
-                fmt_num(get(work, "landed").or(get(base, "records"))),
-                fmt_num(get(base, "records_per_s")),
+                fmt_num(get(work, "landed").or(get(before, "records"))),
+                fmt_num(base("records_per_s")),
                 fmt_num(get(work, "records_per_s")),
-                ratio(get(work, "records_per_s"), get(base, "records_per_s")),
-                fmt_num(get(base, "sustained_records_per_s")),
+                ratio(get(work, "records_per_s"), base("records_per_s")),
+                format!(
+                    "{} / {}",
+                    fmt_num(get(before, "sustained_records_per_s")),
+                    fmt_num(get(after, "sustained_records_per_s"))
+                ),
+                fmt_num(base("sustained_records_per_s")),
                 fmt_num(get(work, "sustained_records_per_s")),
                 ratio(
                     get(work, "sustained_records_per_s"),
-                    get(base, "sustained_records_per_s"),
+                    base("sustained_records_per_s"),
                 ),
-                fmt_num(get(base, "mb_per_s")),
+                fmt_num(base("mb_per_s")),
                 fmt_num(get(work, "landed_mb_per_s")),
                 match (get(work, "landed_mb"), get(work, "stored_mb")) {
                     (Some(l), Some(s)) if s > 0.0 => format!("{:.1} ×", l / s),
@@ -266,6 +293,7 @@ fn worker(lines: &[Line]) -> String {
             "baseline records/s",
             "worker records/s",
             "worker / baseline",
+            "baseline sustained, before / after the worker",
             "baseline records/s, sustained (10–90 %)",
             "worker records/s, sustained (10–90 %)",
             "worker / baseline, sustained",
@@ -290,6 +318,86 @@ fn worker(lines: &[Line]) -> String {
         );
     }
     out + &provenance(lines, &runs)
+}
+
+/// Where the CPU went over the sustained window of each worker run and of its baselines: CPU
+/// microseconds per record of the worker, the broker and the emulator (`bench-backlog`), of the
+/// baseline consumer and the broker (`bench-baseline`, mean of before and after), how busy the
+/// machine was, and the ceiling: the rate a worker costing no CPU at all could reach on these
+/// cores with the broker and the emulator costing what they did ([`crate::cpu`]).
+fn worker_cpu(lines: &[Line]) -> String {
+    let runs = latest(lines, &WORKER_RUN);
+    let of_bench = |b: &str| -> Vec<&Line> {
+        runs.iter()
+            .copied()
+            .filter(|l| text(l, "bench") == Some(b))
+            .collect()
+    };
+    let (work, base, after) = (
+        of_bench("worker_lag"),
+        of_bench("worker_baseline"),
+        of_bench("worker_baseline_after"),
+    );
+    if !work
+        .iter()
+        .any(|l| num(l, "worker_cpu_us_per_record").is_some())
+    {
+        return not_run(
+            "worker_lag` with `worker_cpu_us_per_record",
+            "bench/run worker",
+        );
+    }
+    let mut batches: Vec<f64> = work.iter().filter_map(|l| num(l, "batch_size")).collect();
+    batches.sort_by(f64::total_cmp);
+    batches.dedup();
+    let us = |v: Option<f64>| v.map_or("–".to_owned(), |v| format!("{v:.2}"));
+    let pct = |v: Option<f64>| v.map_or("–".to_owned(), |v| format!("{v:.0} %"));
+    let rows: Vec<Vec<String>> = batches
+        .iter()
+        .map(|&b| {
+            let (before, after, work) = (find(&base, b), find(&after, b), find(&work, b));
+            let get = |l: Option<&Line>, k| l.and_then(|l| num(l, k));
+            let base = |k| mean(&[get(before, k), get(after, k)]);
+            let others = match (
+                get(work, "broker_cpu_us_per_record"),
+                get(work, "storage_cpu_us_per_record"),
+            ) {
+                (Some(a), Some(b)) => Some(a + b),
+                _ => None,
+            };
+            let cores = get(work, "cores").map(|c| c as usize);
+            let ceiling = cores
+                .zip(others)
+                .and_then(|(c, o)| crate::cpu::ceiling_records_per_s(c, o));
+            vec![
+                fmt_num(Some(b)),
+                us(get(work, "worker_cpu_us_per_record")),
+                us(get(work, "broker_cpu_us_per_record")),
+                us(get(work, "storage_cpu_us_per_record")),
+                pct(get(work, "machine_busy_pct")),
+                us(base("consumer_cpu_us_per_record")),
+                us(base("broker_cpu_us_per_record")),
+                pct(base("machine_busy_pct")),
+                fmt_num(ceiling),
+                ratio(ceiling, base("sustained_records_per_s")),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "BATCH_SIZE",
+            "worker µs/record",
+            "broker µs/record (worker run)",
+            "emulator µs/record",
+            "machine busy (worker run)",
+            "baseline consumer µs/record",
+            "broker µs/record (baseline)",
+            "machine busy (baseline)",
+            "ceiling: records/s of a worker costing 0 CPU",
+            "ceiling / baseline",
+        ],
+        &rows,
+    ) + &provenance(lines, &runs)
 }
 
 fn find<'a>(ls: &[&'a Line], batch: f64) -> Option<&'a Line> {
@@ -347,6 +455,7 @@ fn worker_gzip(lines: &[Line]) -> String {
                     _ => "–".to_owned(),
                 },
                 fmt_num(num(l, "peak_rss_mb")),
+                num(l, "worker_cpu_us_per_record").map_or("–".to_owned(), |v| format!("{v:.2}")),
             ]
         })
         .collect();
@@ -360,6 +469,7 @@ fn worker_gzip(lines: &[Line]) -> String {
             "stored gzip (MB)",
             "ratio",
             "peak RSS (MB)",
+            "worker CPU µs/record (sustained)",
         ],
         &rows,
     ) + &provenance(lines, &runs)
@@ -600,7 +710,7 @@ fn runs_provenance(all: &[Line], rows: &[&Line]) -> String {
     out
 }
 
-const KNOWN: [&str; 12] = [
+const KNOWN: [&str; 13] = [
     "machine",
     "produce",
     "baseline",
@@ -608,6 +718,7 @@ const KNOWN: [&str; 12] = [
     "gzip",
     "simulator_flood",
     "worker_baseline",
+    "worker_baseline_after",
     "kcat",
     "worker_lag",
     "worker_gzip",
@@ -650,7 +761,7 @@ fn other(lines: &[Line]) -> String {
 /// The plot's series: baseline and worker records/s per batch size from the latest worker run,
 /// plus kcat's rate as a flat reference line.
 pub fn throughput_series(lines: &[Line]) -> Vec<Series> {
-    let runs = latest(lines, &["worker_lag", "worker_baseline", "kcat"]);
+    let runs = latest(lines, &WORKER_RUN);
     let series_of = |bench: &str, name: &str| {
         let mut points: Vec<(f64, f64)> = runs
             .iter()
@@ -725,7 +836,8 @@ mod tests {
     const RESULTS: &str = r#"
 {"run":"r1","bench":"machine","date":"2026-11-21T19:00:00Z","cores":2,"memory_gib":24,"cpu":"Test CPU","broker":"Tansu","binaries":"release","command":"bench/run all"}
 {"run":"r1","bench":"worker_baseline","batch_size":1000,"records":1000000,"records_per_s":200000,"sustained_records_per_s":210000,"mb_per_s":100}
-{"run":"r1","bench":"worker_lag","batch_size":1000,"landed":1000000,"records_per_s":150000,"sustained_records_per_s":168000,"landed_mb_per_s":75.5,"landed_mb":700,"stored_mb":100,"peak_rss_mb":90}
+{"run":"r1","bench":"worker_lag","batch_size":1000,"landed":1000000,"records_per_s":150000,"sustained_records_per_s":168000,"landed_mb_per_s":75.5,"landed_mb":700,"stored_mb":100,"peak_rss_mb":90,"worker_cpu_us_per_record":5.2,"broker_cpu_us_per_record":2.5,"storage_cpu_us_per_record":2.5,"machine_busy_pct":91,"cores":2}
+{"run":"r1","bench":"worker_baseline_after","batch_size":1000,"records":1000000,"records_per_s":220000,"sustained_records_per_s":230000,"mb_per_s":110,"consumer_cpu_us_per_record":1.5,"broker_cpu_us_per_record":2.0,"machine_busy_pct":60}
 {"run":"r1","bench":"kcat","kcat":"kcat 1.7.1","records":1000000,"seconds":4,"records_per_s":250000,"mb_per_s":125}
 {"run":"r0","bench":"worker_lag","batch_size":1000,"records_per_s":1}
 "#;
@@ -736,7 +848,8 @@ mod tests {
         let doc = render("{{worker}}", &lines, &config());
         assert!(
             doc.contains(
-                "| 1 000 | 1 000 000 | 200 000 | 150 000 | 75 % | 210 000 | 168 000 | 80 % | 100 | 75.5 | 7.0 × | – | 90 | 60 % |"
+                // Baseline = mean of before (200 000, 210 000 sustained) and after (220 000, 230 000).
+                "| 1 000 | 1 000 000 | 210 000 | 150 000 | 71 % | 210 000 / 230 000 | 220 000 | 168 000 | 76 % | 105 | 75.5 | 7.0 × | – | 90 | 60 % |"
             ),
             "{doc}"
         );
@@ -745,6 +858,26 @@ mod tests {
             doc.contains("Run `r1`: 2026-11-21T19:00:00Z, release binaries, 2 cores, 24 GiB"),
             "{doc}"
         );
+    }
+
+    #[test]
+    fn the_cpu_table_bounds_the_ratio_by_what_broker_and_emulator_cost() {
+        let doc = render("{{worker_cpu}}", &parse(RESULTS), &config());
+        // Broker 2.5 + emulator 2.5 µs a record on 2 cores: a free worker reaches 400 000/s, 182 %
+        // of the 220 000 sustained baseline; the baseline's own CPU comes from the after line only.
+        assert!(
+            doc.contains(
+                "| 1 000 | 5.20 | 2.50 | 2.50 | 91 % | 1.50 | 2.00 | 60 % | 400 000 | 182 % |"
+            ),
+            "{doc}"
+        );
+        let old = parse(
+            RESULTS
+                .replace("\"worker_cpu_us_per_record\":5.2,", "")
+                .as_str(),
+        );
+        let doc = render("{{worker_cpu}}", &old, &config());
+        assert!(doc.contains("Not measured yet"), "{doc}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use bench::backlog::BacklogPlan;
+use bench::baseline::BaselinePlan;
 use tokio_util::sync::CancellationToken;
 
 const RECORDS: u64 = 3000;
@@ -33,21 +34,32 @@ async fn baseline_and_worker_both_account_for_the_whole_backlog() {
         .expect("backlog produced");
 
     let shutdown = CancellationToken::new();
-    let base = bench::baseline::run(
-        &testkit::brokers(),
-        &topics,
-        RECORDS,
-        1000,
-        Duration::from_secs(120),
-        &shutdown,
-    )
-    .await
-    .expect("baseline");
+    let baseline = BaselinePlan {
+        brokers: testkit::brokers(),
+        topics: topics.to_vec(),
+        records: RECORDS,
+        batch_size: 1000,
+        timeout: Duration::from_secs(120),
+        label: "worker_baseline_after".into(),
+        broker_pid: None,
+    };
+    let base = bench::baseline::run(&baseline, &shutdown)
+        .await
+        .expect("baseline");
     assert_eq!(
         (base.records, base.bytes),
         (RECORDS, RECORDS * value.len() as u64)
     );
+    assert_eq!(base.bench, "worker_baseline_after");
     assert!(base.records_per_s > 0.0);
+    // The consumer is this process: its CPU over the window between the 300th and the 2700th
+    // record is read (maybe 0 at 10 ms ticks); the broker's is not, no pid was given.
+    assert!(
+        base.consumer_cpu_us_per_record.is_some_and(|c| c >= 0.0),
+        "{base:?}"
+    );
+    assert!(base.machine_busy_pct.is_some(), "{base:?}");
+    assert_eq!(base.broker_cpu_us_per_record, None);
 
     let out = std::env::temp_dir().join(testkit::unique("bench-backlog-test"));
     let plan = BacklogPlan {
@@ -64,6 +76,8 @@ async fn baseline_and_worker_both_account_for_the_whole_backlog() {
             .to_path_buf(),
         log_dir: out.join("logs"),
         timeout: Duration::from_secs(120),
+        broker_pid: None,
+        storage_pid: None,
     };
     let worker = bench::backlog::run(&plan, shutdown)
         .await
@@ -79,5 +93,14 @@ async fn baseline_and_worker_both_account_for_the_whole_backlog() {
         "gzip shrinks JSON lines: {worker:?}"
     );
     assert!(worker.peak_rss_mb > 1.0, "{worker:?}");
+    // No broker or emulator pid given: no figure for them is made up.
+    assert_eq!(
+        (
+            worker.broker_cpu_us_per_record,
+            worker.storage_cpu_us_per_record
+        ),
+        (None, None)
+    );
+    assert_eq!(worker.cores, Some(bench::cpu::cores()));
     let _ = std::fs::remove_dir_all(&out);
 }

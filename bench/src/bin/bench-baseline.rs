@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
+use bench::baseline::BaselinePlan;
 use bench::config::{BaselineCli, BaselineConfig, load};
 
 #[tokio::main]
@@ -15,16 +16,16 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     let shutdown = service::shutdown::on_signals();
-    let timeout = Duration::from_secs(c.bench_timeout_s);
-    let result = bench::baseline::run(
-        &c.kafka_brokers,
-        &c.bench_topics,
-        c.bench_records,
-        c.batch_size,
-        timeout,
-        &shutdown,
-    )
-    .await?;
+    let plan = BaselinePlan {
+        brokers: c.kafka_brokers,
+        topics: c.bench_topics,
+        records: c.bench_records,
+        batch_size: c.batch_size,
+        timeout: Duration::from_secs(c.bench_timeout_s),
+        label: c.bench_label,
+        broker_pid: c.bench_broker_pid,
+    };
+    let result = bench::baseline::run(&plan, &shutdown).await?;
     println!(
         "{}",
         serde_json::to_string(&result).context("encoding the result")?
