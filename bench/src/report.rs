@@ -219,31 +219,93 @@ fn mean(values: &[Option<f64>]) -> Option<f64> {
     (!present.is_empty()).then(|| present.iter().sum::<f64>() / present.len() as f64)
 }
 
+/// The latest worker run's lines, by bench.
+struct WorkerRun<'a> {
+    runs: Vec<&'a Line>,
+    work: Vec<&'a Line>,
+    before: Vec<&'a Line>,
+    after: Vec<&'a Line>,
+}
+
+/// One `BATCH_SIZE` of a worker run: the worker line and the baselines around it.
+struct Pair<'a> {
+    work: Option<&'a Line>,
+    before: Option<&'a Line>,
+    after: Option<&'a Line>,
+}
+
+impl<'a> WorkerRun<'a> {
+    fn latest(lines: &'a [Line]) -> Self {
+        let runs = latest(lines, &WORKER_RUN);
+        let of = |b: &str| -> Vec<&'a Line> {
+            runs.iter()
+                .copied()
+                .filter(|l| text(l, "bench") == Some(b))
+                .collect()
+        };
+        let (work, before, after) = (
+            of("worker_lag"),
+            of("worker_baseline"),
+            of("worker_baseline_after"),
+        );
+        WorkerRun {
+            runs,
+            work,
+            before,
+            after,
+        }
+    }
+
+    fn kcat(&self) -> Option<&'a Line> {
+        self.runs
+            .iter()
+            .copied()
+            .find(|l| text(l, "bench") == Some("kcat"))
+    }
+
+    fn pair(&self, batch: f64) -> Pair<'a> {
+        Pair {
+            work: find(&self.work, batch),
+            before: find(&self.before, batch),
+            after: find(&self.after, batch),
+        }
+    }
+}
+
+impl Pair<'_> {
+    fn work(&self, key: &str) -> Option<f64> {
+        self.work.and_then(|l| num(l, key))
+    }
+
+    fn before(&self, key: &str) -> Option<f64> {
+        self.before.and_then(|l| num(l, key))
+    }
+
+    fn after(&self, key: &str) -> Option<f64> {
+        self.after.and_then(|l| num(l, key))
+    }
+
+    /// The baseline's figure: the mean of before and after.
+    fn base(&self, key: &str) -> Option<f64> {
+        mean(&[self.before(key), self.after(key)])
+    }
+}
+
 /// The worker section pairs, per `BATCH_SIZE`, a `worker_lag` line (the worker binary landing
 /// the backlog, `bench-backlog`) with the `worker_baseline` and `worker_baseline_after` lines
 /// (consume-and-discard, `bench-baseline`, just before and just after it), all read from the same
 /// flood topics in the same run; the baseline figures are the mean of the two. `kcat` is the
 /// outside reference on those topics.
 fn worker(lines: &[Line]) -> String {
-    let runs = latest(lines, &WORKER_RUN);
-    let of_bench = |b: &str| -> Vec<&Line> {
-        runs.iter()
-            .copied()
-            .filter(|l| text(l, "bench") == Some(b))
-            .collect()
-    };
-    let (work, base, after) = (
-        of_bench("worker_lag"),
-        of_bench("worker_baseline"),
-        of_bench("worker_baseline_after"),
-    );
-    if work.is_empty() && base.is_empty() {
+    let run = WorkerRun::latest(lines);
+    if run.work.is_empty() && run.before.is_empty() {
         return not_run("worker_lag` or `worker_baseline", "bench/run worker");
     }
-    let kcat = of_bench("kcat").first().copied();
-    let mut batches: Vec<f64> = work
+    let kcat = run.kcat();
+    let mut batches: Vec<f64> = run
+        .work
         .iter()
-        .chain(&base)
+        .chain(&run.before)
         .filter_map(|l| num(l, "batch_size"))
         .collect();
     batches.sort_by(f64::total_cmp);
@@ -251,36 +313,34 @@ fn worker(lines: &[Line]) -> String {
     let rows: Vec<Vec<String>> = batches
         .iter()
         .map(|&b| {
-            let (before, after, work) = (find(&base, b), find(&after, b), find(&work, b));
-            let get = |l: Option<&Line>, k| l.and_then(|l| num(l, k));
-            let base = |k| mean(&[get(before, k), get(after, k)]);
+            let p = run.pair(b);
             vec![
                 fmt_num(Some(b)),
-                fmt_num(get(work, "landed").or(get(before, "records"))),
-                fmt_num(base("records_per_s")),
-                fmt_num(get(work, "records_per_s")),
-                ratio(get(work, "records_per_s"), base("records_per_s")),
+                fmt_num(p.work("landed").or(p.before("records"))),
+                fmt_num(p.base("records_per_s")),
+                fmt_num(p.work("records_per_s")),
+                ratio(p.work("records_per_s"), p.base("records_per_s")),
                 format!(
                     "{} / {}",
-                    fmt_num(get(before, "sustained_records_per_s")),
-                    fmt_num(get(after, "sustained_records_per_s"))
+                    fmt_num(p.before("sustained_records_per_s")),
+                    fmt_num(p.after("sustained_records_per_s"))
                 ),
-                fmt_num(base("sustained_records_per_s")),
-                fmt_num(get(work, "sustained_records_per_s")),
+                fmt_num(p.base("sustained_records_per_s")),
+                fmt_num(p.work("sustained_records_per_s")),
                 ratio(
-                    get(work, "sustained_records_per_s"),
-                    base("sustained_records_per_s"),
+                    p.work("sustained_records_per_s"),
+                    p.base("sustained_records_per_s"),
                 ),
-                fmt_num(base("mb_per_s")),
-                fmt_num(get(work, "landed_mb_per_s")),
-                match (get(work, "landed_mb"), get(work, "stored_mb")) {
+                fmt_num(p.base("mb_per_s")),
+                fmt_num(p.work("landed_mb_per_s")),
+                match (p.work("landed_mb"), p.work("stored_mb")) {
                     (Some(l), Some(s)) if s > 0.0 => format!("{:.1} ×", l / s),
                     _ => "–".to_owned(),
                 },
-                fmt_num(get(work, "records_per_blob")),
-                fmt_num(get(work, "peak_rss_mb")),
+                fmt_num(p.work("records_per_blob")),
+                fmt_num(p.work("peak_rss_mb")),
                 ratio(
-                    get(work, "records_per_s"),
+                    p.work("records_per_s"),
                     kcat.and_then(|k| num(k, "records_per_s")),
                 ),
             ]
@@ -317,7 +377,7 @@ fn worker(lines: &[Line]) -> String {
             fmt_num(num(k, "mb_per_s")),
         );
     }
-    out + &provenance(lines, &runs)
+    out + &provenance(lines, &run.runs)
 }
 
 /// Where the CPU went over the sustained window of each worker run and of its baselines: CPU
@@ -326,19 +386,9 @@ fn worker(lines: &[Line]) -> String {
 /// machine was, and the ceiling: the rate a worker costing no CPU at all could reach on these
 /// cores with the broker and the emulator costing what they did ([`crate::cpu`]).
 fn worker_cpu(lines: &[Line]) -> String {
-    let runs = latest(lines, &WORKER_RUN);
-    let of_bench = |b: &str| -> Vec<&Line> {
-        runs.iter()
-            .copied()
-            .filter(|l| text(l, "bench") == Some(b))
-            .collect()
-    };
-    let (work, base, after) = (
-        of_bench("worker_lag"),
-        of_bench("worker_baseline"),
-        of_bench("worker_baseline_after"),
-    );
-    if !work
+    let run = WorkerRun::latest(lines);
+    if !run
+        .work
         .iter()
         .any(|l| num(l, "worker_cpu_us_per_record").is_some())
     {
@@ -347,7 +397,11 @@ fn worker_cpu(lines: &[Line]) -> String {
             "bench/run worker",
         );
     }
-    let mut batches: Vec<f64> = work.iter().filter_map(|l| num(l, "batch_size")).collect();
+    let mut batches: Vec<f64> = run
+        .work
+        .iter()
+        .filter_map(|l| num(l, "batch_size"))
+        .collect();
     batches.sort_by(f64::total_cmp);
     batches.dedup();
     let us = |v: Option<f64>| v.map_or("–".to_owned(), |v| format!("{v:.2}"));
@@ -355,31 +409,29 @@ fn worker_cpu(lines: &[Line]) -> String {
     let rows: Vec<Vec<String>> = batches
         .iter()
         .map(|&b| {
-            let (before, after, work) = (find(&base, b), find(&after, b), find(&work, b));
-            let get = |l: Option<&Line>, k| l.and_then(|l| num(l, k));
-            let base = |k| mean(&[get(before, k), get(after, k)]);
+            let p = run.pair(b);
             let others = match (
-                get(work, "broker_cpu_us_per_record"),
-                get(work, "storage_cpu_us_per_record"),
+                p.work("broker_cpu_us_per_record"),
+                p.work("storage_cpu_us_per_record"),
             ) {
                 (Some(a), Some(b)) => Some(a + b),
                 _ => None,
             };
-            let cores = get(work, "cores").map(|c| c as usize);
+            let cores = p.work("cores").map(|c| c as usize);
             let ceiling = cores
                 .zip(others)
                 .and_then(|(c, o)| crate::cpu::ceiling_records_per_s(c, o));
             vec![
                 fmt_num(Some(b)),
-                us(get(work, "worker_cpu_us_per_record")),
-                us(get(work, "broker_cpu_us_per_record")),
-                us(get(work, "storage_cpu_us_per_record")),
-                pct(get(work, "machine_busy_pct")),
-                us(base("consumer_cpu_us_per_record")),
-                us(base("broker_cpu_us_per_record")),
-                pct(base("machine_busy_pct")),
+                us(p.work("worker_cpu_us_per_record")),
+                us(p.work("broker_cpu_us_per_record")),
+                us(p.work("storage_cpu_us_per_record")),
+                pct(p.work("machine_busy_pct")),
+                us(p.base("consumer_cpu_us_per_record")),
+                us(p.base("broker_cpu_us_per_record")),
+                pct(p.base("machine_busy_pct")),
                 fmt_num(ceiling),
-                ratio(ceiling, base("sustained_records_per_s")),
+                ratio(ceiling, p.base("sustained_records_per_s")),
             ]
         })
         .collect();
@@ -397,7 +449,7 @@ fn worker_cpu(lines: &[Line]) -> String {
             "ceiling / baseline",
         ],
         &rows,
-    ) + &provenance(lines, &runs)
+    ) + &provenance(lines, &run.runs)
 }
 
 fn find<'a>(ls: &[&'a Line], batch: f64) -> Option<&'a Line> {
