@@ -810,8 +810,8 @@ fn other(lines: &[Line]) -> String {
     table(&keys, &rows)
 }
 
-/// The plot's series: baseline and worker records/s per batch size from the latest worker run,
-/// plus kcat's rate as a flat reference line.
+/// The plot's series: baseline (mean of before and after) and worker records/s per batch size
+/// from the latest worker run, plus kcat's rate as a flat reference line.
 pub fn throughput_series(lines: &[Line]) -> Vec<Series> {
     let runs = latest(lines, &WORKER_RUN);
     let series_of = |bench: &str, name: &str| {
@@ -826,8 +826,17 @@ pub fn throughput_series(lines: &[Line]) -> Vec<Series> {
             points,
         }
     };
+    // The baseline point of a batch size is the mean of the runs before and after the worker's,
+    // as in the tables.
+    let run = WorkerRun::latest(lines);
+    let mut baseline = series_of("worker_baseline", "consume-and-discard baseline (rdkafka)");
+    for point in &mut baseline.points {
+        if let Some(mean) = run.pair(point.0).base("records_per_s") {
+            point.1 = mean;
+        }
+    }
     let mut out = vec![
-        series_of("worker_baseline", "consume-and-discard baseline (rdkafka)"),
+        baseline,
         series_of("worker_lag", "worker landing into Azurite"),
     ];
     let xs: Vec<f64> = out
@@ -956,6 +965,8 @@ mod tests {
     fn the_plot_takes_baseline_and_worker_series_of_the_latest_run() {
         let series = throughput_series(&parse(RESULTS));
         assert_eq!(series.len(), 3, "baseline, worker, kcat");
+        // Mean of the baseline before (200 000) and after (220 000) the worker.
+        assert_eq!(series[0].points, vec![(1000.0, 210_000.0)]);
         assert_eq!(series[1].points, vec![(1000.0, 150_000.0)]);
         assert_eq!(
             series[2].points,
