@@ -813,12 +813,16 @@ fn other(lines: &[Line]) -> String {
 /// The plot's series: baseline (mean of before and after) and worker records/s per batch size
 /// from the latest worker run, plus kcat's rate as a flat reference line.
 pub fn throughput_series(lines: &[Line]) -> Vec<Series> {
-    let runs = latest(lines, &WORKER_RUN);
-    let series_of = |bench: &str, name: &str| {
-        let mut points: Vec<(f64, f64)> = runs
+    let run = WorkerRun::latest(lines);
+    // One point per batch size; the baseline's is the mean of the runs before and after the
+    // worker's, as in the tables.
+    let series_of = |of: &[&Line], name: &str, rate: &dyn Fn(f64) -> Option<f64>| {
+        let mut points: Vec<(f64, f64)> = of
             .iter()
-            .filter(|l| text(l, "bench") == Some(bench))
-            .filter_map(|l| Some((num(l, "batch_size")?, num(l, "records_per_s")?)))
+            .filter_map(|l| {
+                let batch = num(l, "batch_size")?;
+                Some((batch, rate(batch)?))
+            })
             .collect();
         points.sort_by(|a, b| a.0.total_cmp(&b.0));
         Series {
@@ -826,27 +830,21 @@ pub fn throughput_series(lines: &[Line]) -> Vec<Series> {
             points,
         }
     };
-    // The baseline point of a batch size is the mean of the runs before and after the worker's,
-    // as in the tables.
-    let run = WorkerRun::latest(lines);
-    let mut baseline = series_of("worker_baseline", "consume-and-discard baseline (rdkafka)");
-    for point in &mut baseline.points {
-        if let Some(mean) = run.pair(point.0).base("records_per_s") {
-            point.1 = mean;
-        }
-    }
     let mut out = vec![
-        baseline,
-        series_of("worker_lag", "worker landing into Azurite"),
+        series_of(
+            &run.before,
+            "consume-and-discard baseline (rdkafka)",
+            &|b| run.pair(b).base("records_per_s"),
+        ),
+        series_of(&run.work, "worker landing into Azurite", &|b| {
+            run.pair(b).work("records_per_s")
+        }),
     ];
     let xs: Vec<f64> = out
         .iter()
         .flat_map(|s| s.points.iter().map(|p| p.0))
         .collect();
-    let kcat = runs
-        .iter()
-        .find(|l| text(l, "bench") == Some("kcat"))
-        .and_then(|k| num(k, "records_per_s"));
+    let kcat = run.kcat().and_then(|k| num(k, "records_per_s"));
     if let (Some(k), Some(lo), Some(hi)) = (
         kcat,
         xs.iter().copied().reduce(f64::min),

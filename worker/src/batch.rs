@@ -12,12 +12,12 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-
-use crate::buffers::BufferPool;
 use memchr::memmem;
 use model::envelope::{CLEANING_GAME_RECORDS, CleaningTask, Envelope};
 use model::raw::{Encoding, RecordPosition, encode_line};
 use tokio::time::Instant;
+
+use crate::buffers::BufferPool;
 
 /// Flush triggers of one batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

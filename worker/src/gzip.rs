@@ -5,8 +5,8 @@
 //! glibc's mmap threshold (see `service::alloc`), unmapped again each time: behind a backlog at
 //! `BATCH_SIZE` 1 000 that is hundreds of fresh mappings a second, paid in page faults. Here each
 //! thread of tokio's blocking pool keeps one raw-deflate [`Compress`] (made anew only when the
-//! level changes) and resets it between batches; the gzip header and trailer (RFC 1952) are written around it as `GzEncoder`
-//! writes them. The stream is one deflate call over the whole body, so it can differ from
+//! level changes) and resets it between batches; the gzip header and trailer (RFC 1952) are
+//! written around it as `GzEncoder` writes them. The stream is one deflate call over the whole body, so it can differ from
 //! `GzEncoder`'s (which feeds its input in chunks) in where blocks are cut, by a few bytes; the
 //! body is what it holds, deterministically, and the tests hold both to that.
 
