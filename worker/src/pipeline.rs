@@ -25,7 +25,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::FutureExt as _;
+use futures::{FutureExt as _, StreamExt as _};
 use rdkafka::Message as _;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Headers as _, Timestamp};
@@ -165,6 +165,9 @@ impl Pipeline {
     /// Runs until `shutdown`, then lands what is buffered within the grace period.
     pub async fn run(mut self, shutdown: CancellationToken) -> Report {
         let consumer = self.consumer.clone();
+        // One stream for the whole loop: `recv()` makes (and drops) a stream per record, each a
+        // registration in rdkafka's waker slab under its mutex.
+        let mut stream = consumer.stream();
         let far = || Instant::now() + Duration::from_secs(86_400);
         let sleep = tokio::time::sleep_until(far());
         tokio::pin!(sleep);
@@ -189,16 +192,16 @@ impl Pipeline {
                 }
                 _ = tick.tick() => self.committer.moved_frontiers(),
                 _ = &mut sleep, if self.next_deadline.is_some() => self.expire(Instant::now()),
-                msg = consumer.recv(), if self.holding.is_none() => {
+                Some(msg) = stream.next(), if self.holding.is_none() => {
                     let before = self.report.consumed;
                     // One clock read per drain (microseconds apart) opens the batches it starts.
                     let now = Instant::now();
                     self.on_recv(msg, now);
                     // Take what is already fetched without another trip through select.
                     for _ in 0..DRAIN {
-                        match consumer.recv().now_or_never() {
-                            Some(msg) => self.on_recv(msg, now),
-                            None => break,
+                        match stream.next().now_or_never() {
+                            Some(Some(msg)) => self.on_recv(msg, now),
+                            Some(None) | None => break,
                         }
                     }
                     metrics::counter!(m::CONSUMED).increment(self.report.consumed - before);
