@@ -302,14 +302,8 @@ fn worker(lines: &[Line]) -> String {
         return not_run("worker_lag` or `worker_baseline", "bench/run worker");
     }
     let kcat = run.kcat();
-    let mut batches: Vec<f64> = run
-        .work
-        .iter()
-        .chain(&run.before)
-        .filter_map(|l| num(l, "batch_size"))
-        .collect();
-    batches.sort_by(f64::total_cmp);
-    batches.dedup();
+    // A size whose worker run failed still shows its baseline.
+    let batches = batch_sizes(run.work.iter().chain(&run.before));
     let rows: Vec<Vec<String>> = batches
         .iter()
         .map(|&b| {
@@ -397,26 +391,17 @@ fn worker_cpu(lines: &[Line]) -> String {
             "bench/run worker",
         );
     }
-    let mut batches: Vec<f64> = run
-        .work
-        .iter()
-        .filter_map(|l| num(l, "batch_size"))
-        .collect();
-    batches.sort_by(f64::total_cmp);
-    batches.dedup();
+    let batches = batch_sizes(&run.work);
     let us = |v: Option<f64>| v.map_or("–".to_owned(), |v| format!("{v:.2}"));
     let pct = |v: Option<f64>| v.map_or("–".to_owned(), |v| format!("{v:.0} %"));
     let rows: Vec<Vec<String>> = batches
         .iter()
         .map(|&b| {
             let p = run.pair(b);
-            let others = match (
-                p.work("broker_cpu_us_per_record"),
-                p.work("storage_cpu_us_per_record"),
-            ) {
-                (Some(a), Some(b)) => Some(a + b),
-                _ => None,
-            };
+            let others = p
+                .work("broker_cpu_us_per_record")
+                .zip(p.work("storage_cpu_us_per_record"))
+                .map(|(broker, storage)| broker + storage);
             let cores = p.work("cores").map(|c| c as usize);
             let ceiling = cores
                 .zip(others)
@@ -450,6 +435,17 @@ fn worker_cpu(lines: &[Line]) -> String {
         ],
         &rows,
     ) + &provenance(lines, &run.runs)
+}
+
+/// The distinct `batch_size`s of `lines`, ascending.
+fn batch_sizes<'l>(lines: impl IntoIterator<Item = &'l &'l Line>) -> Vec<f64> {
+    let mut batches: Vec<f64> = lines
+        .into_iter()
+        .filter_map(|l| num(l, "batch_size"))
+        .collect();
+    batches.sort_by(f64::total_cmp);
+    batches.dedup();
+    batches
 }
 
 fn find<'a>(ls: &[&'a Line], batch: f64) -> Option<&'a Line> {
