@@ -227,7 +227,8 @@ impl Pipeline {
     }
 
     fn on_message(&mut self, msg: &BorrowedMessage<'_>, now: Instant) {
-        // A rebalance runs inside recv(): notice it before routing this record.
+        // A rebalance runs inside the stream's poll of the consumer: notice it before routing
+        // this record.
         self.check_rebalance();
         let (topic, partition, offset) = (msg.topic(), msg.partition(), msg.offset());
         self.report.consumed += 1;
