@@ -259,6 +259,7 @@ pub fn spawn_azurite(dir: &Path, port: u16) -> anyhow::Result<std::process::Chil
             "--skipApiVersionCheck",
             "--loose",
             "--silent",
+            "--disableTelemetry",
         ])
         .arg("--location")
         .arg(dir)

@@ -15,9 +15,9 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-fn stack(dir: &Path, env_file: &Path, arg: &str) -> Output {
+fn stack(dir: &Path, env_file: &Path, args: &[&str]) -> Output {
     Command::new(testkit::root().join("scripts/stack"))
-        .arg(arg)
+        .args(args)
         .env("STACK_DIR", dir)
         .env("STACK_ENV_FILE", env_file)
         .output()
@@ -32,6 +32,13 @@ fn pids(dir: &Path) -> Vec<u32> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+fn pid_of(dir: &Path, name: &str) -> u32 {
+    std::fs::read_to_string(dir.join("pids").join(format!("{name}.pid")))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no pid file for {name}"))
 }
 
 fn alive(pid: u32) -> bool {
@@ -74,7 +81,7 @@ fn up_twice_is_harmless_and_down_stops_only_our_processes() {
     };
     let env = env_file(&dir, kafka, blob, redis);
 
-    let first = stack(&dir, &env, "up");
+    let first = stack(&dir, &env, &["up"]);
     assert!(
         first.status.success(),
         "{}",
@@ -88,19 +95,52 @@ fn up_twice_is_harmless_and_down_stops_only_our_processes() {
     );
     assert!(started.iter().all(|p| alive(*p)));
 
-    let second = stack(&dir, &env, "up");
+    let second = stack(&dir, &env, &["up"]);
     let log = String::from_utf8_lossy(&second.stderr);
     assert!(second.status.success(), "{log}");
     assert!(log.contains("reused"), "second up reuses what runs: {log}");
     assert_eq!(pids(&dir), started, "no second copy was started");
 
-    let status = stack(&dir, &env, "status");
+    let status = stack(&dir, &env, &["status"]);
     let text = String::from_utf8_lossy(&status.stdout);
     assert_eq!(text.matches(" up ").count(), 3, "{text}");
 
-    let down = stack(&dir, &env, "down");
+    // Restarting Azurite replaces that one process (with telemetry off) and keeps the others.
+    let old_azurite = pid_of(&dir, "azurite");
+    let restart = stack(&dir, &env, &["restart", "azurite"]);
+    assert!(
+        restart.status.success(),
+        "{}",
+        String::from_utf8_lossy(&restart.stderr)
+    );
+    let new_azurite = pid_of(&dir, "azurite");
+    assert_ne!(new_azurite, old_azurite);
+    assert!(!alive(old_azurite), "the old Azurite is stopped");
+    let cmdline = std::fs::read(format!("/proc/{new_azurite}/cmdline")).expect("cmdline");
+    assert!(
+        String::from_utf8_lossy(&cmdline).contains("--disableTelemetry"),
+        "Azurite runs without telemetry"
+    );
+    let mut after = pids(&dir);
+    after.sort_unstable();
+    let mut expected: Vec<u32> = started
+        .iter()
+        .map(|p| if *p == old_azurite { new_azurite } else { *p })
+        .collect();
+    expected.sort_unstable();
+    assert_eq!(after, expected, "only Azurite was replaced");
+    let status = stack(&dir, &env, &["status"]);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert_eq!(text.matches(" up ").count(), 3, "{text}");
+    let started = after;
+
+    let down = stack(&dir, &env, &["down"]);
     assert!(down.status.success());
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    // `down` signals and returns; give the processes time to exit (it kill -9s after 5 s).
+    let gone_by = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while started.iter().any(|p| alive(*p)) && std::time::Instant::now() < gone_by {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     assert!(
         started.iter().all(|p| !alive(*p)),
         "every process we started is gone"
@@ -122,7 +162,7 @@ fn a_service_that_cannot_start_is_named_with_its_address_and_log() {
         }
     });
     let env = env_file(&dir, free_port(), blob, free_port());
-    let out = stack(&dir, &env, "up");
+    let out = stack(&dir, &env, &["up"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
     let line = err
@@ -132,6 +172,6 @@ fn a_service_that_cannot_start_is_named_with_its_address_and_log() {
     assert!(line.contains("azurite"), "{line}");
     assert!(line.contains(&format!("127.0.0.1:{blob}")), "{line}");
     assert!(line.contains("azurite.log"), "{line}");
-    let _ = stack(&dir, &env, "down");
+    let _ = stack(&dir, &env, &["down"]);
     let _ = std::fs::remove_dir_all(&dir);
 }
