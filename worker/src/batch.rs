@@ -232,8 +232,9 @@ impl Batch {
         // The body stays in memory until it is durable, with its whole allocation: give back
         // what a doubling growth over-reserved (an in-place shrink, no copy). A buffer reserved
         // from the last batch's size, or reused from the pool, is at most twice what it holds.
+        // Never below the pool's minimum: a smaller buffer could not be handed out again.
         if self.buf.capacity() > 2 * base + SHRINK_SLACK {
-            self.buf.shrink_to_fit();
+            self.buf.shrink_to(pool.min_capacity());
         }
         Sealed {
             topic: self.topic,
@@ -490,7 +491,16 @@ mod tests {
 
     #[test]
     fn a_landed_batch_buffer_carries_a_later_batch() {
-        let pool = BufferPool::new(1 << 24);
+        a_landed_buffer_is_reused(BufferPool::new(1 << 24));
+    }
+
+    #[test]
+    fn a_small_batch_keeps_the_pools_minimum_so_its_buffer_is_reused() {
+        // ~20 kB of lines in a 128 KiB buffer: sealing must not shrink it below the minimum.
+        a_landed_buffer_is_reused(BufferPool::with_min_capacity(1 << 24, 128 * 1024));
+    }
+
+    fn a_landed_buffer_is_reused(pool: Arc<BufferPool>) {
         let mut b = PartitionBuffer::new(Arc::from("t"), 1, pool.clone());
         let limits = Limits {
             max_records: 50,

@@ -6,8 +6,9 @@
 //! ```text
 //! loop select {
 //!   shutdown            => break
-//!   upload finished     => frontier := landed; queue the batch's clean-ups; commit (async)
-//!   commit tick (1 s)   => commit frontiers that clean-ups released (async)
+//!   upload finished     => frontier := landed; queue the batch's clean-ups; commit (async,
+//!                          unless a commit went out within the last 100 ms)
+//!   commit tick (100 ms) => commit every frontier that moved since (async, one request)
 //!   earliest deadline   => cut expired batches (max_wait)
 //!   record              => hold its clean-up, if any; skip it if below the frontier (and queue
 //!                          its clean-up: it is durable); else encode into the open batch
@@ -36,7 +37,7 @@ use tokio_util::sync::CancellationToken;
 use crate::batch::{FlushReason, Limits, PartitionBuffer, Record, Sealed, ValueKind};
 use crate::buffers::BufferPool;
 use crate::cleanup::{Cleaner, Job};
-use crate::commit::Committer;
+use crate::commit::{COMMIT_GAP, Committer};
 use crate::consumer::WorkerConsumer;
 use crate::frontier::Ownership;
 use crate::metrics as m;
@@ -46,8 +47,6 @@ use model::raw::{RecordPosition, TimestampType};
 
 /// Records taken from the consumer per wake-up before timers and uploads get a turn.
 const DRAIN: usize = 512;
-/// How often frontiers released by finished clean-ups are committed.
-const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What a run did (for logs, tests and the benchmark).
 #[derive(Debug, Clone, Default)]
@@ -147,7 +146,10 @@ impl Pipeline {
             cleaner,
             parts: HashMap::new(),
             // Freed batch buffers kept for reuse: a quarter of the memory cap on top of it.
-            buffers: BufferPool::new(settings.buffer_max_bytes / 4),
+            buffers: BufferPool::with_min_capacity(
+                settings.buffer_max_bytes / 4,
+                service::alloc::MMAP_THRESHOLD_BYTES,
+            ),
             ready: VecDeque::new(),
             uploads: JoinSet::new(),
             in_flight: 0,
@@ -171,7 +173,7 @@ impl Pipeline {
         let far = || Instant::now() + Duration::from_secs(86_400);
         let sleep = tokio::time::sleep_until(far());
         tokio::pin!(sleep);
-        let mut tick = tokio::time::interval(COMMIT_INTERVAL);
+        let mut tick = tokio::time::interval(COMMIT_GAP);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             if self.deadline_dirty {
