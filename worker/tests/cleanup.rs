@@ -7,8 +7,6 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use rdkafka::consumer::{BaseConsumer, Consumer as _};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use redis::AsyncCommands as _;
 
 fn cleaning(game: &str, user: &str) -> Vec<u8> {
@@ -201,32 +199,6 @@ async fn redis_outage_never_stops_landing_and_is_counted() {
     );
 }
 
-/// The offset `group` has committed on partition 0 of `topic`, `None` when it has none.
-fn committed(group: &str, topic: &str) -> Option<i64> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", testkit::brokers())
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition(topic, 0);
-    let tpl = consumer
-        .committed_offsets(tpl, Duration::from_secs(10))
-        .ok()?;
-    match tpl.elements().first()?.offset() {
-        Offset::Offset(o) => Some(o),
-        _ => None,
-    }
-}
-
-fn var(env: &[(String, String)], key: &str) -> String {
-    env.iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.clone())
-        .expect("set")
-}
-
 /// Keys of the seeded games that still have no TTL.
 async fn keys_without_ttl(
     r: &mut redis::aio::MultiplexedConnection,
@@ -384,9 +356,23 @@ async fn cleanups_survive_a_kill_9_while_redis_is_down() {
         .map(|l| l.offset)
         .min();
     assert!(held_at.is_some_and(|o| o > 0), "commits happened before it");
+    // Commits are asynchronous (and may wait for the commit timer): wait until the committed
+    // offset reaches the hold, then check it stopped there.
+    let reached = testkit::wait_for(
+        "the committed offset to reach the hold",
+        Duration::from_secs(10),
+        || {
+            let (group, topic) = (group.clone(), topic.clone());
+            async move {
+                let c = committed(&group, &topic);
+                (c >= held_at).then_some(c)
+            }
+        },
+    )
+    .await
+    .expect("commits up to the hold");
     assert_eq!(
-        committed(&group, &topic),
-        held_at,
+        reached, held_at,
         "the commit passed a record whose clean-up has not run"
     );
     let metrics_addr = var(&env, "METRICS_ADDR");

@@ -118,27 +118,26 @@ async fn flushes_idle_partition_after_max_wait() {
     send(&producer, &topic, 1, None, Some(b"{\"warm\": 1}"), &[]).await;
     wait_landed(&store, &topic, 1, Duration::from_secs(60)).await;
 
-    // Three records and then silence: only the timer can land them.
+    // Three records and then silence: only the timer can land them. Sent together (one produce
+    // request, in practice), so they reach the worker well within the max wait of each other
+    // however long a round trip takes.
     let sent = Instant::now();
-    for i in 0..3 {
-        send(
-            &producer,
-            &topic,
-            1,
-            None,
-            Some(format!("{{\"i\": {i}}}").as_bytes()),
-            &[],
-        )
-        .await;
-    }
-    let landed = wait_landed(&store, &topic, 4, Duration::from_secs(30)).await;
+    let values: Vec<String> = (0..3).map(|i| format!("{{\"i\": {i}}}")).collect();
+    futures::future::join_all(
+        values
+            .iter()
+            .map(|v| send(&producer, &topic, 1, None, Some(v.as_bytes()), &[])),
+    )
+    .await;
+    let landed = wait_landed(&store, &topic, 4, Duration::from_secs(60)).await;
     let waited = sent.elapsed();
     w.stop().await;
     assert!(
         waited >= Duration::from_millis(2000),
         "landed after {waited:?}, before the max wait"
     );
-    assert!(waited < Duration::from_secs(8), "landed after {waited:?}");
+    // Generous: a loaded machine delays the timer's wake-up and the upload, not the cut.
+    assert!(waited < Duration::from_secs(30), "landed after {waited:?}");
     let last_blob = &landed
         .iter()
         .rfind(|l| l.topic == topic)
@@ -176,6 +175,78 @@ async fn busy_partition_flushes_at_batch_size_and_the_rest_on_shutdown() {
         20,
         "shutdown landed the rest"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_behind_a_backlog_are_coalesced_and_catch_up_with_what_landed() {
+    let topic = testkit::unique("wcoalesce");
+    testkit::create_topic(&topic, 1).await.expect("topic");
+    let (url, store) = testkit::new_container("wcoalesce").expect("container");
+    let expected = produce_many(&topic, 1, 3000).await;
+    let mut env = base_env(&[&topic], &url);
+    set(&mut env, "BATCH_SIZE", "20");
+    set(&mut env, "BATCH_MAX_WAIT_MS", "600000");
+    let group = var(&env, "KAFKA_GROUP_ID");
+    let metrics = metrics_handle();
+    let started = Instant::now();
+    let w = InProcess::start(&env).await;
+    // No commit goes out before a batch is durable, so before `empty_at`, when the (new)
+    // container was last listed empty: commits are counted over the time from there to the
+    // metrics read below, the group join left out.
+    let mut empty_at = started;
+    let landed = loop {
+        let listed = Instant::now();
+        let all = read_all(&store).await;
+        let n = all.iter().filter(|l| l.topic == topic).count();
+        if n == 0 {
+            empty_at = listed;
+        }
+        if n >= expected.len() {
+            break all;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "{n} of {} records landed",
+            expected.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_exactly_once(&landed, &topic, &expected);
+    // The last batches landed within the gap of an earlier commit: the timer sends them, with
+    // the worker still running and nothing else to do.
+    testkit::wait_for(
+        "the commit of the last batch",
+        Duration::from_secs(10),
+        || {
+            let (group, topic) = (group.clone(), topic.clone());
+            async move { (committed(&group, &topic) == Some(3000)).then_some(()) }
+        },
+    )
+    .await
+    .expect("the committed offset reaches the end of what landed");
+    let text = metrics.render();
+    let window = empty_at.elapsed();
+    let batches = metric_sum(&text, "worker_batches_total", &["reason=\"count\""]);
+    let ok = metric_sum(&text, "worker_commits_total", &["result=\"ok\""]);
+    // The commits the gap limits (revoke and shutdown commits are not): whatever their result.
+    let sent = metric_sum(&text, "worker_commits_total", &["what=\"batch\""])
+        + metric_sum(&text, "worker_commits_total", &["what=\"timer\""]);
+    assert_eq!(batches, 150.0, "3000 records in batches of 20");
+    // Limited by time, not by batches: a commit after a batch needs the last commit (of either
+    // kind) to be a gap old, and the timer ticks at most once a gap (`MissedTickBehavior::Delay`)
+    // and sends at most one commit a tick. So each kind sends at most window / gap + 1. The gap is
+    // the designed 100 ms (docs/DESIGN.md), not `worker::commit::COMMIT_GAP`: the bound must not
+    // follow a change of the constant that stops commits being coalesced.
+    const GAP: Duration = Duration::from_millis(100);
+    let bound = 2.0 * (window.as_secs_f64() / GAP.as_secs_f64() + 1.0);
+    assert!(ok >= 1.0, "no commit succeeded");
+    assert!(
+        sent <= bound,
+        "{sent} batch/timer commits for {batches} batches in {window:?}: more than two per \
+         {GAP:?} gap ({bound:.0}), commits are not coalesced"
+    );
+    eprintln!("{sent} commits for {batches} batches in {window:?} (at most {bound:.0})");
+    w.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -232,22 +303,35 @@ async fn a_storage_outage_turns_the_hold_into_a_pause_and_loses_nothing() {
     set(&mut env, "BUFFER_MAX_BYTES", "65536");
     let metrics = metrics_handle();
     let metric = |name: &str| metric_sum(&metrics.render(), name, &[]);
+    // Before the hold began: when the metric was last read without it (however late the poll
+    // that saw it came).
+    let mut no_hold_at = Instant::now();
     let w = InProcess::start(&env).await;
 
-    let held_at = testkit::wait_for("a hold", Duration::from_secs(60), || async {
-        (metric("worker_fetch_holds_total") >= 1.0).then(Instant::now)
-    })
-    .await
-    .expect("the loop holds when its buffers are full");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let read = Instant::now();
+        if metric("worker_fetch_holds_total") >= 1.0 {
+            break;
+        }
+        no_hold_at = read;
+        assert!(
+            Instant::now() < deadline,
+            "the loop holds when its buffers are full"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     testkit::wait_for("fetching paused", Duration::from_secs(30), || async {
         (metric("worker_fetch_paused") == 1.0).then_some(())
     })
     .await
     .expect("a long hold becomes a pause");
+    // HOLD_MAX less a margin for the microseconds between the worker's clock read and its
+    // counter increment.
     assert!(
-        held_at.elapsed() >= Duration::from_millis(1500),
-        "paused {:?} after the hold began, before HOLD_MAX",
-        held_at.elapsed()
+        no_hold_at.elapsed() >= Duration::from_millis(1900),
+        "paused {:?} after the hold began (at most), before HOLD_MAX",
+        no_hold_at.elapsed()
     );
 
     testkit::create_container(&container).expect("container");

@@ -79,10 +79,17 @@ async fn two_workers_split_partitions_and_survive_a_kill() {
 
     let mut expected = produce(&topic, 0, 200).await;
     wait_landed(&store, &topic, 200, Duration::from_secs(60)).await;
-    assert!(
-        !landed_partitions(&a).is_empty() && !landed_partitions(&b).is_empty(),
-        "both landed batches"
-    );
+    // A worker logs `batch_landed` after its upload returns, so after the blob is visible.
+    testkit::wait_for(
+        "both workers to log a landed batch",
+        Duration::from_secs(10),
+        || {
+            let both = !landed_partitions(&a).is_empty() && !landed_partitions(&b).is_empty();
+            async move { both.then_some(()) }
+        },
+    )
+    .await
+    .expect("both landed batches");
 
     a.kill();
     expected.extend(produce(&topic, 200, 400).await);

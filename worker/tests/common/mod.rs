@@ -13,8 +13,10 @@ use futures::TryStreamExt as _;
 use metrics_exporter_prometheus::PrometheusHandle;
 use model::raw::{Encoding, RawLine};
 use object_store::ObjectStore;
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
 /// The process-wide Prometheus handle (the recorder can be installed once per process).
@@ -48,6 +50,14 @@ pub fn set(env: &mut Vec<(String, String)>, key: &str, value: impl Into<String>)
         Some(slot) => slot.1 = value,
         None => env.push((key.to_owned(), value)),
     }
+}
+
+/// The value of `key` in `env` (panics when it is not set).
+pub fn var(env: &[(String, String)], key: &str) -> String {
+    env.iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| panic!("{key} is not set"))
 }
 
 /// A worker running in this process.
@@ -211,10 +221,20 @@ pub async fn send(
 /// Produces `n` simulator-like JSON records spread round-robin over `partitions`, fast (many in
 /// flight). Returns every (partition, offset) → value.
 pub async fn produce_many(topic: &str, partitions: i32, n: usize) -> BTreeMap<(i32, i64), Vec<u8>> {
-    let producer = producer();
+    produce_range(&producer(), topic, partitions, 0..n).await
+}
+
+/// [`produce_many`] for the records numbered `range` (value `sample_value(i)` on partition
+/// `i % partitions`), through `producer`.
+pub async fn produce_range(
+    producer: &FutureProducer,
+    topic: &str,
+    partitions: i32,
+    range: std::ops::Range<usize>,
+) -> BTreeMap<(i32, i64), Vec<u8>> {
     let mut out = BTreeMap::new();
     let mut pending = futures::stream::FuturesUnordered::new();
-    for i in 0..n {
+    for i in range {
         let p = (i % partitions as usize) as i32;
         let value = sample_value(i);
         let fut = {
@@ -408,4 +428,23 @@ pub async fn wait_landed(
     )
     .await
     .expect("records land")
+}
+
+/// The offset `group` has committed on partition 0 of `topic`, `None` when it has none.
+pub fn committed(group: &str, topic: &str) -> Option<i64> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", testkit::brokers())
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition(topic, 0);
+    let tpl = consumer
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .ok()?;
+    match tpl.elements().first()?.offset() {
+        Offset::Offset(o) => Some(o),
+        _ => None,
+    }
 }
