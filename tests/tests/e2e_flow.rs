@@ -105,21 +105,27 @@ async fn injected_bad_records_are_dead_lettered_with_their_reason_and_good_ones_
     let m = p
         .simulate(
             "play",
-            &["play", "--bad-ratio", "0.2"],
+            &["play", "--bad-ratio", "0.3"],
             &[
                 ("PLAYERS", "8"),
-                ("CLIENT_GAMES", "5"),
+                ("CLIENT_GAMES", "8"),
                 ("SERVER_SLEEP", "0.01"),
                 ("LOBBY_TIMEOUT", "1"),
                 ("SEED", "7"),
                 ("JOIN_SCOPE", "instance"),
+                // One task without sleeps: the games do not depend on how the players' tasks
+                // are scheduled on a loaded machine (the tokens, and with them the turn order,
+                // still differ per run). The record count still varies with the heroes' fights
+                // (~340 to ~600 records here), so the ratio is chosen to clear the floor below
+                // by far: 0.2 over 5 games each drew 34 to 60 bad records.
+                ("DETERMINISTIC", "true"),
             ],
         )
         .await
         .expect("simulator play");
     assert!(
         m.bad_records >= 40,
-        "a 0.2 ratio over hundreds of records injects dozens: {}",
+        "a 0.3 ratio over hundreds of records injects dozens: {}",
         m.bad_records
     );
     let kinds: std::collections::BTreeSet<&str> = m.bad.iter().map(|b| b.kind.as_str()).collect();
