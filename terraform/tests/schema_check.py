@@ -1,17 +1,19 @@
 """Check argument and block names against the real azurerm provider schema, offline.
 
-The npm package @cdktf/provider-azurerm is generated from the azurerm provider's schema; each
-resource's lib/<name>/index.js maps every argument (and every nested block, recursively) to
-Terraform, and index.d.ts marks which ones are required. That is the provider's schema in
+The CDK Terrain bindings for azurerm (PyPI `cdktn-provider-azurerm`, the maintained fork of the
+deprecated cdktf bindings) are generated from the azurerm provider's schema. The wheel embeds the
+npm package as a jsii tarball; each resource's lib/<name>/index.js maps every argument (and every
+nested block, recursively) to Terraform, index.d.ts marks which ones are required, and
+package.json names the provider version it was generated from. That is the provider's schema in
 JavaScript form, so no provider binary or registry is needed.
 
-Limits, stated in terraform/README.md: the newest package is built from azurerm 4.x (14.23.1 ->
-azurerm 4.55.0) while this tree pins ~> 5.0. Arguments 5.x removed are caught by structure.py's
-removed-arguments rule; arguments 5.x added would show up here as unknown and must be listed in
-FIVE_X_ONLY with a reason. Only names and required-ness are checked, not types or values.
+The pinned package (18.9.0) is generated from azurerm 5.10.0, the major this tree pins; the
+versions.tf pins say `~> 5.10` so that nothing older than the checked schema can be selected
+(test_schema.py asserts that the pin and the schema agree). Only names and required-ness are
+checked, not types, allowed values or cross-argument rules.
 
-    python3 terraform/tests/schema_check.py [terraform_dir]   (needs CDKTF_AZURERM_TGZ or the
-                                                              cached tarball under .stack/cdktf)
+    python3 terraform/tests/schema_check.py [terraform_dir]   (needs AZURERM_SCHEMA_TGZ or the
+                                                              cached tarball under .stack/cdktn)
 """
 
 from __future__ import annotations
@@ -28,20 +30,17 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 from hclmodel import Tree, is_block, load_tree, unquote  # noqa: E402
 
-PACKAGE = "@cdktf/provider-azurerm"
-PACKAGE_VERSION = "14.23.1"
-TGZ_NAME = f"cdktf-provider-azurerm-{PACKAGE_VERSION}.tgz"
+PACKAGE = "cdktn-provider-azurerm"
+PACKAGE_VERSION = "18.9.0"
+# The provider release the package was generated from (its package.json, "cdktn.provider.version").
+PROVIDER_VERSION = "5.10.0"
+TGZ_NAME = f"provider-azurerm-{PACKAGE_VERSION}.jsii.tgz"
 
 RESOURCE_META = {"count", "for_each", "depends_on", "provider", "lifecycle", "provisioner", "connection", "alias"}
 
-# Valid in azurerm 5.x but absent from the 4.x schema the package was generated from.
-FIVE_X_ONLY: dict[str, set[str]] = {
-    # 5.0 replaced the negative flag local_authentication_disabled (upgrade guide, 5.0).
-    "azurerm_application_insights": {"local_authentication_enabled"},
-}
-
-# Required in the 4.x schema but legitimately absent here (none today).
-NOT_REQUIRED_IN_5X: dict[str, set[str]] = {}
+# Arguments accepted by the provider but missing from the generated schema, with a reason
+# (none today: the schema is generated from the pinned major).
+SCHEMA_GAPS: dict[str, set[str]] = {}
 
 
 def repo_root() -> pathlib.Path:
@@ -49,10 +48,18 @@ def repo_root() -> pathlib.Path:
 
 
 def default_tgz() -> pathlib.Path:
-    env = os.environ.get("CDKTF_AZURERM_TGZ")
+    env = os.environ.get("AZURERM_SCHEMA_TGZ")
     if env:
         return pathlib.Path(env)
-    return repo_root() / ".stack" / "cdktf" / TGZ_NAME
+    return repo_root() / ".stack" / "cdktn" / TGZ_NAME
+
+
+def provider_version(tgz: pathlib.Path) -> str:
+    """The azurerm release the tarball was generated from (package.json)."""
+    with tarfile.open(tgz, "r:gz") as tar:
+        meta = json.load(tar.extractfile("package/package.json"))
+    spec = meta.get("cdktn") or meta.get("cdktf") or {}
+    return spec["provider"]["version"]
 
 
 def lib_dir(kind: str, type_name: str) -> str:
@@ -71,6 +78,9 @@ CAMEL_RE = re.compile(r"(?:struct|this)\.?_?(\w+?)(?:\.internalValue)?\)")
 CHILD_RE = re.compile(r"(\w+)ToTerraform\b")
 IFACE_RE = re.compile(r"^export interface (\w+)(?: extends [\w.]+)? \{\n(.*?)^\}", re.S | re.M)
 IFACE_FIELD_RE = re.compile(r"^    readonly (\w+)(\?)?:", re.M)
+# Attribute getters (arguments and computed attributes, top level and nested), e.g.
+# `get primaryBlobEndpoint() { return this.getStringAttribute('primary_blob_endpoint'); }`.
+ATTR_RE = re.compile(r"get\w*Attribute\('([a-z0-9_]+)'\)")
 
 
 def _fields(body: str, known_funcs: set[str]) -> dict[str, tuple[str | None, str | None]]:
@@ -110,7 +120,9 @@ def parse_resource(js: str, dts: str) -> dict:
                 required.append(snake)
         return {"args": args, "required": sorted(required)}
 
-    return node(_fields(top.group(1), set(funcs)), config_iface, 0)
+    root = node(_fields(top.group(1), set(funcs)), config_iface, 0)
+    root["attrs"] = sorted(set(ATTR_RE.findall(js)) | set(root["args"]) | {"id"})
+    return root
 
 
 def load_schemas(tgz: pathlib.Path, wanted: set[tuple[str, str]], cache: pathlib.Path | None = None) -> dict:
@@ -119,7 +131,7 @@ def load_schemas(tgz: pathlib.Path, wanted: set[tuple[str, str]], cache: pathlib
     schemas: dict = {}
     if cache.exists():
         schemas = json.loads(cache.read_text())
-    missing = {(k, t) for k, t in wanted if f"{k}:{t}" not in schemas}
+    missing = {(k, t) for k, t in wanted if f"{k}:{t}" not in schemas or (schemas[f"{k}:{t}"] and "attrs" not in schemas[f"{k}:{t}"])}
     if missing:
         members = {}
         for kind, type_name in missing:
@@ -205,11 +217,55 @@ def check(tree: Tree, tgz: pathlib.Path) -> list[Finding]:
         if node is None:
             out.append(Finding(where, f"{kind} type {block.labels[0]} does not exist in azurerm (per {PACKAGE} {PACKAGE_VERSION})"))
             continue
-        node = {
-            "args": node["args"],
-            "required": [r for r in node["required"] if r not in NOT_REQUIRED_IN_5X.get(block.labels[0], set())],
-        }
-        _check_body(block.body, node, "", where, FIVE_X_ONLY.get(block.labels[0], set()), out)
+        _check_body(block.body, node, "", where, SCHEMA_GAPS.get(block.labels[0], set()), out)
+    return out
+
+
+ATTR_USE = re.compile(r"(?<![\w.])(data\.)?(azurerm_[a-z0-9_]+)\.([A-Za-z_][\w-]*)(?:\[[^\]]*\])?\.([a-z0-9_]+)")
+
+
+def check_attributes(tree: Tree, tgz: pathlib.Path) -> list[Finding]:
+    """Every `azurerm_x.name.attr` / `data.azurerm_x.name.attr` in an expression reads an argument
+    or computed attribute the provider schema has (what `terraform validate` would check)."""
+    uses = []
+    for mod in tree.modules.values():
+        for where, text in mod.all_strings():
+            if "${" not in text:
+                continue
+            for m in ATTR_USE.finditer(text):
+                kind = "data" if m.group(1) else "resource"
+                uses.append((kind, m.group(2), m.group(3), m.group(4), f"{mod.rel}/{where}"))
+    schemas = load_schemas(tgz, {(k, t) for k, t, *_ in uses})
+    out, seen = [], set()
+    for kind, type_name, name, attr, where in uses:
+        node = schemas.get(f"{kind}:{type_name}")
+        if node is None or (where, type_name, name, attr) in seen:
+            continue  # unknown types are reported by check()
+        seen.add((where, type_name, name, attr))
+        if attr not in node.get("attrs", []):
+            prefix = "data." if kind == "data" else ""
+            out.append(Finding(where, f"{prefix}{type_name}.{name}.{attr}: azurerm {PROVIDER_VERSION} has no attribute {attr!r}"))
+    return out
+
+
+def check_pins(tree: Tree, tgz: pathlib.Path) -> list[Finding]:
+    """Every azurerm pin is `~> MAJOR.MINOR` of the schema checked here, so no provider release
+    older than that schema (or of another major) can be selected."""
+    version = provider_version(tgz)
+    major, minor = version.split(".")[:2]
+    want = re.compile(rf"~>\s*{major}\.{minor}")
+    out = []
+    for mod in tree.modules.values():
+        spec = mod.required_providers().get("azurerm")
+        if spec is None:
+            continue
+        pin = str(spec.get("version", ""))
+        if not want.fullmatch(pin):
+            out.append(Finding(
+                f"{mod.rel}/versions.tf",
+                f"azurerm is pinned {pin!r} but the schema checked here is azurerm {version}; pin '~> {major}.{minor}' "
+                f"or bump {PACKAGE} in scripts/terraform-check",
+            ))
     return out
 
 
@@ -217,14 +273,14 @@ def main(argv: list[str]) -> int:
     root = pathlib.Path(argv[1]) if len(argv) > 1 else pathlib.Path(__file__).resolve().parents[1]
     tgz = default_tgz()
     if not tgz.exists():
-        print(f"schema: {tgz} not found (npm pack {PACKAGE}@{PACKAGE_VERSION})", file=sys.stderr)
+        print(f"schema: {tgz} not found (scripts/terraform-check fetches {PACKAGE}=={PACKAGE_VERSION} from PyPI)", file=sys.stderr)
         return 2
     tree = load_tree(root)
-    findings = check(tree, tgz)
+    findings = check(tree, tgz) + check_attributes(tree, tgz) + check_pins(tree, tgz)
     for f in findings:
         print(f)
     count = sum(len(m.resources) + len(m.data) + len(m.providers) for m in tree.modules.values())
-    print(f"schema: {count} resource/data/provider blocks checked against {PACKAGE} {PACKAGE_VERSION}, {len(findings)} findings")
+    print(f"schema: {count} resource/data/provider blocks checked against azurerm {provider_version(tgz)} ({PACKAGE} {PACKAGE_VERSION}), {len(findings)} findings")
     return 1 if findings else 0
 
 

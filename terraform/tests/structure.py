@@ -9,13 +9,34 @@ Rules
   module-inputs      every local module call passes every required variable and no unknown one
   variable-docs      every variable has a type and a description; every output a description
   module-outputs     every module.X.Y reference names a module call X whose module has output Y
+  references         every var.X, local.X, resource and data source reference in an expression
+                     names something declared in that module (part of what `terraform validate`
+                     would say, which cannot run offline for modules using azurerm)
   removed-arguments  no argument that azurerm 5.x removed (storage_account_name on containers...)
   no-account-keys    no storage keys or connection strings anywhere, nor in function app settings
   shared-key         every storage account sets shared_access_key_enabled = false
   hns                every storage account sets is_hns_enabled = true (listed exemptions: false)
-  provider-pin       modules using azurerm pin "~> 5.x"; the naming module stays provider-free
+  provider-pin       modules using azurerm pin "~> 5.x", modules using azapi pin "~> 2.x"; the
+                     naming module stays provider-free
   flex-runtime       the Flex Consumption app runs the custom handler runtime "custom" / "1.0"
-  tfvars             example tfvars set only root variables, and never a sensitive one
+  host-storage       no plain AzureWebJobsStorage app setting (not even ""), the __accountName /
+                     __credential identity settings instead, and an azapi PUT of the app
+                     settings re-run after every change of the app (removes the key azurerm
+                     injects)
+  host-roles         whoever gets data roles on the Functions runtime account gets all three the
+                     host needs: Blob Data Owner, Queue Data Contributor, Table Data Contributor
+  blob-concurrency   host.json caps blob-triggered invocations, the function module sets the cap
+                     per instance size, and host reserve + cap x per-invocation peak fits every
+                     instance size the module allows (host.json = the default size's cap)
+  trigger-path       function.json's blob trigger path is %RAW_CONTAINER%/..., and the function
+                     module sets RAW_CONTAINER from var.raw_container_name
+  flex-limits        maximum_instance_count accepts the provider's whole range, 1-1000
+  local-auth         Log Analytics workspaces and Application Insights set
+                     local_authentication_enabled = false
+  examples-runnable  every directory under examples/ is a root configuration (required_providers,
+                     at least one module or resource, a README.md)
+  tfvars             tfvars set only variables of the configuration in their directory (else the
+                     root), and never a sensitive one
   module-readme      the root and every module under modules/ have a README.md naming each of
                      their variables and outputs in backticks
 """
@@ -23,13 +44,15 @@ Rules
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 import pathlib
 import re
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
-from hclmodel import Module, Tree, is_block, load_tree, resolve, unquote  # noqa: E402
+from hclmodel import Module, Tree, clean, is_block, load_tree, resolve, unquote  # noqa: E402
 
 MODULE_META_ARGS = {"source", "version", "count", "for_each", "providers", "depends_on"}
 
@@ -74,6 +97,22 @@ HNS_EXEMPT = {
 
 PROVIDER_FREE_MODULES = {"modules/naming"}
 AZURERM_PIN = re.compile(r"^~>\s*5\.\d+(\.\d+)?$")
+AZAPI_PIN = re.compile(r"^~>\s*2\.\d+(\.\d+)?$")
+
+# The Functions host's own storage (AzureWebJobsStorage) with an identity: blobs (package, locks,
+# keys, receipts), queues (the Event Grid blob trigger's internal queue), tables (diagnostic
+# events; AZFD0003 without it). Microsoft Learn: functions-reference "Connecting to host storage
+# with an identity", errors-diagnostics/diagnostic-events/azfd0003.
+HOST_STORAGE_ROLES = {"Storage Blob Data Owner", "Storage Queue Data Contributor", "Storage Table Data Contributor"}
+HOST_STORAGE_SCOPE = "${var.runtime_account_id}"
+
+# Memory sum behind the blob-trigger concurrency cap (terraform/README.md, "Concurrency and
+# memory"): the Functions host and the handler's idle baseline, and the worst case of one
+# invocation (the streaming transform's <= 300 MB, plus the host's copies of the blob and of its
+# base64 request body, rounded up).
+HOST_RESERVE_MB = 256
+PER_INVOCATION_MB = 384
+FUNCTION_APP_DIR = pathlib.Path("transformer") / "function"  # relative to the repository root
 
 MODULE_REF = re.compile(r"\bmodule\.([A-Za-z_][A-Za-z0-9_-]*)(?:\[[^\]]*\])?\.([A-Za-z_][A-Za-z0-9_-]*)")
 
@@ -153,6 +192,46 @@ def check_module_outputs(tree: Tree) -> list[Finding]:
                 target = _local_target(tree, mod, call)
                 if target is not None and attr not in target.outputs:
                     out.append(Finding("module-outputs", loc, f"module.{name}.{attr}: {target.rel} has no output {attr!r}"))
+    return out
+
+
+EXPR = re.compile(r"\$\{")
+VAR_USE = re.compile(r"(?<![\w.])var\.([A-Za-z_][\w-]*)")
+LOCAL_USE = re.compile(r"(?<![\w.])local\.([A-Za-z_][\w-]*)")
+RES_USE = re.compile(r"(?<![\w.])((?:azurerm|azapi|terraform)_[a-z0-9_]+)\.([A-Za-z_][\w-]*)")
+DATA_USE = re.compile(r"(?<![\w.])data\.([a-z0-9_]+)\.([A-Za-z_][\w-]*)")
+
+
+def _expressions(mod: Module):
+    """(where, text) of every string that holds an HCL expression (${...})."""
+    for where, text in mod.all_strings():
+        if EXPR.search(text):
+            yield where, text
+
+
+def check_references(tree: Tree) -> list[Finding]:
+    out = []
+    for mod in tree.modules.values():
+        local_names = {k for loc in mod.locals for k in loc if not k.startswith("__")}
+        resources = {(r.labels[0], r.name) for r in mod.resources}
+        data = {(d.labels[0], d.name) for d in mod.data}
+        seen = set()
+        for where, text in _expressions(mod):
+            loc = f"{mod.rel}/{where}"
+            for kind, pattern in (("var", VAR_USE), ("local", LOCAL_USE), ("resource", RES_USE), ("data", DATA_USE)):
+                for m in pattern.finditer(text):
+                    key = (loc, kind, m.groups())
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    if kind == "var" and m.group(1) not in mod.variables:
+                        out.append(Finding("references", loc, f"var.{m.group(1)} is not a variable of {mod.rel}"))
+                    elif kind == "local" and m.group(1) not in local_names:
+                        out.append(Finding("references", loc, f"local.{m.group(1)} is not a local of {mod.rel}"))
+                    elif kind == "resource" and m.groups() not in resources:
+                        out.append(Finding("references", loc, f"{m.group(1)}.{m.group(2)} is not a resource of {mod.rel}"))
+                    elif kind == "data" and m.groups() not in data:
+                        out.append(Finding("references", loc, f"data.{m.group(1)}.{m.group(2)} is not a data source of {mod.rel}"))
     return out
 
 
@@ -267,6 +346,15 @@ def check_provider_pin(tree: Tree) -> list[Finding]:
             out.append(Finding("provider-pin", where, f"azurerm source is {spec.get('source')!r}"))
         if not AZURERM_PIN.match(str(spec.get("version", ""))):
             out.append(Finding("provider-pin", where, f"azurerm version {spec.get('version')!r} is not pinned to '~> 5.x'"))
+    for mod in tree.modules.values():
+        if not any(b.labels[0].startswith("azapi_") for b in mod.resources + mod.data):
+            continue
+        spec = mod.required_providers().get("azapi")
+        where = f"{mod.rel}/versions.tf"
+        if spec is None or spec.get("source") != "Azure/azapi":
+            out.append(Finding("provider-pin", where, "uses azapi but declares no required_providers.azapi with source 'Azure/azapi'"))
+        elif not AZAPI_PIN.match(str(spec.get("version", ""))):
+            out.append(Finding("provider-pin", where, f"azapi version {spec.get('version')!r} is not pinned to '~> 2.x'"))
     return out
 
 
@@ -286,6 +374,259 @@ def check_flex_runtime(tree: Tree) -> list[Finding]:
     return out
 
 
+def _dict_keys(value):
+    """Every (unquoted) key of every dict inside a parsed value."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if k.startswith("__"):
+                continue
+            yield unquote(k)
+            yield from _dict_keys(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _dict_keys(v)
+
+
+def _flex_apps(tree: Tree):
+    for mod in tree.modules.values():
+        for res in mod.resources:
+            if res.labels[0] == "azurerm_function_app_flex_consumption":
+                yield mod, res
+
+
+def check_host_storage(tree: Tree) -> list[Finding]:
+    out = []
+    for mod, app in _flex_apps(tree):
+        where = app.where(tree.root)
+        settings_keys = set(_dict_keys(mod.locals)) | set(_dict_keys(app.body.get("app_settings")))
+        if "AzureWebJobsStorage" in settings_keys:
+            out.append(Finding(
+                "host-storage", where,
+                "sets a plain AzureWebJobsStorage app setting; an empty or key-less value breaks the host "
+                "(Azure/azure-functions-host#11796): use only the AzureWebJobsStorage__* identity settings",
+            ))
+        for needed in ("AzureWebJobsStorage__accountName", "AzureWebJobsStorage__credential"):
+            if needed not in settings_keys:
+                out.append(Finding("host-storage", where, f"no {needed} app setting (identity-based host storage)"))
+        app_ref = f"azurerm_function_app_flex_consumption.{app.name}"
+        fixes = []
+        for res in mod.resources:
+            if res.labels[0] != "azapi_resource_action":
+                continue
+            rid = unquote(res.body.get("resource_id", ""))
+            if isinstance(rid, str) and f"{app_ref}.id}}/config/appsettings" in rid:
+                fixes.append(res)
+        if not fixes:
+            out.append(Finding(
+                "host-storage", where,
+                "no azapi_resource_action PUTting its config/appsettings: azurerm re-injects a key-less "
+                "AzureWebJobsStorage on every create and update (hashicorp/terraform-provider-azurerm#29693)",
+            ))
+        for fix in fixes:
+            fwhere = fix.where(tree.root)
+            if unquote(fix.body.get("method")) != "PUT":
+                out.append(Finding("host-storage", fwhere, "method must be PUT (replaces the whole settings set, dropping the injected key)"))
+            triggers = [
+                unquote(x)
+                for lc in fix.body.get("lifecycle", [])
+                for x in (lc.get("replace_triggered_by") or [])
+            ]
+            if f"${{{app_ref}}}" not in triggers:
+                out.append(Finding(
+                    "host-storage", fwhere,
+                    f"lifecycle.replace_triggered_by must list {app_ref}, so the PUT runs again after every update of the app",
+                ))
+    return out
+
+
+def check_host_roles(tree: Tree) -> list[Finding]:
+    out = []
+    for mod in tree.modules.values():
+        granted: dict[str, set[str]] = {}
+        where: dict[str, str] = {}
+        for res in mod.resources:
+            if res.labels[0] != "azurerm_role_assignment" or res.body.get("scope") != HOST_STORAGE_SCOPE:
+                continue
+            principal = str(res.body.get("principal_id"))
+            granted.setdefault(principal, set()).add(str(resolve(mod, res.body.get("role_definition_name"))))
+            where.setdefault(principal, res.where(tree.root))
+        for principal, roles in granted.items():
+            for role in sorted(HOST_STORAGE_ROLES - roles):
+                out.append(Finding(
+                    "host-roles", where[principal],
+                    f"{principal} has data roles on the Functions runtime account but not {role!r}",
+                ))
+    return out
+
+
+def _repo_root(tree: Tree) -> pathlib.Path:
+    return tree.root.parent
+
+
+def _load_json(path: pathlib.Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8")), None
+    except (OSError, ValueError) as e:
+        return None, str(e)
+
+
+def _memory_sizes(mod: Module) -> list[int]:
+    var = mod.variables.get("instance_memory_in_mb")
+    if var is None:
+        return []
+    for val in var.body.get("validation", []):
+        m = re.search(r"contains\(\[([\d,\s]+)\],\s*var\.instance_memory_in_mb\)", str(val.get("condition", "")))
+        if m:
+            return [int(x) for x in m.group(1).split(",") if x.strip()]
+    return []
+
+
+def check_blob_concurrency(tree: Tree) -> list[Finding]:
+    out = []
+    host_path = _repo_root(tree) / FUNCTION_APP_DIR / "host.json"
+    host, err = _load_json(host_path)
+    if host is None:
+        return [Finding("blob-concurrency", str(host_path), f"cannot read host.json: {err}")]
+    cap = ((host.get("extensions") or {}).get("blobs") or {}).get("maxDegreeOfParallelism")
+    if not isinstance(cap, int) or cap < 1:
+        out.append(Finding(
+            "blob-concurrency", "transformer/function/host.json",
+            f"extensions.blobs.maxDegreeOfParallelism must be a positive integer (got {cap!r}); "
+            "the default, 8 x cores, is not sized for the transform's memory",
+        ))
+    for mod, app in _flex_apps(tree):
+        where = f"{mod.rel}/main.tf"
+        caps = {}
+        for loc in mod.locals:
+            if "blob_parallelism" in loc:
+                caps = {int(unquote(k)): v for k, v in clean(loc["blob_parallelism"]).items()}
+        if not caps:
+            out.append(Finding("blob-concurrency", where, "no local.blob_parallelism (cap per instance_memory_in_mb)"))
+            continue
+        keys = set(_dict_keys(mod.locals))
+        if "AzureFunctionsJobHost__extensions__blobs__maxDegreeOfParallelism" not in keys:
+            out.append(Finding("blob-concurrency", where, "the cap is not set as the AzureFunctionsJobHost__extensions__blobs__maxDegreeOfParallelism app setting"))
+        sizes = _memory_sizes(mod)
+        if not sizes:
+            out.append(Finding("blob-concurrency", where, "instance_memory_in_mb has no contains([...]) validation listing the allowed sizes"))
+        for size in sizes:
+            n = caps.get(size)
+            if not isinstance(n, int) or n < 1:
+                out.append(Finding("blob-concurrency", where, f"no cap for the allowed instance size {size} MB"))
+                continue
+            need = HOST_RESERVE_MB + n * PER_INVOCATION_MB
+            if need > size:
+                out.append(Finding(
+                    "blob-concurrency", where,
+                    f"{size} MB instance: {HOST_RESERVE_MB} MB host + {n} x {PER_INVOCATION_MB} MB per invocation = {need} MB does not fit",
+                ))
+        default = resolve(mod, "${var.instance_memory_in_mb}")
+        if isinstance(cap, int) and caps.get(default) != cap:
+            out.append(Finding(
+                "blob-concurrency", "transformer/function/host.json",
+                f"maxDegreeOfParallelism {cap} differs from the function module's cap {caps.get(default)!r} for its default {default} MB instances",
+            ))
+    return out
+
+
+def check_trigger_path(tree: Tree) -> list[Finding]:
+    out = []
+    app_dir = _repo_root(tree) / FUNCTION_APP_DIR
+    for fn in sorted(app_dir.glob("*/function.json")):
+        doc, err = _load_json(fn)
+        where = str(fn.relative_to(_repo_root(tree)))
+        if doc is None:
+            out.append(Finding("trigger-path", where, f"cannot read: {err}"))
+            continue
+        for b in doc.get("bindings", []):
+            if b.get("type") != "blobTrigger":
+                continue
+            path = str(b.get("path", ""))
+            if not path.startswith("%RAW_CONTAINER%/"):
+                out.append(Finding(
+                    "trigger-path", where,
+                    f"blobTrigger path {path!r} hard-codes the container; use \"%RAW_CONTAINER%/{{name}}\" "
+                    "(an app setting Terraform sets from raw_container_name)",
+                ))
+    example, err = _load_json(app_dir / "local.settings.json.example")
+    if example is not None and "RAW_CONTAINER" not in (example.get("Values") or {}):
+        out.append(Finding("trigger-path", str(FUNCTION_APP_DIR / "local.settings.json.example"), "Values has no RAW_CONTAINER"))
+    for mod, app in _flex_apps(tree):
+        found = False
+        for loc in mod.locals:
+            for value in loc.values():
+                if isinstance(value, dict) and value.get('"RAW_CONTAINER"', value.get("RAW_CONTAINER")) == "${var.raw_container_name}":
+                    found = True
+        if not found:
+            out.append(Finding("trigger-path", app.where(tree.root), "no RAW_CONTAINER = var.raw_container_name app setting for the trigger path"))
+    return out
+
+
+def _eval_condition(condition: str, var: str, value) -> bool:
+    """Evaluate a simple HCL validation condition (comparisons, &&, ||, !, floor, contains)."""
+    expr = condition.strip()
+    if expr.startswith("${") and expr.endswith("}"):
+        expr = expr[2:-1]
+    expr = expr.replace(f"var.{var}", repr(value))
+    expr = expr.replace("&&", " and ").replace("||", " or ")
+    expr = re.sub(r"!(?!=)", " not ", expr)
+    return bool(eval(expr, {"__builtins__": {}}, {"floor": math.floor, "contains": lambda xs, x: x in xs, "true": True, "false": False}))
+
+
+def check_flex_limits(tree: Tree) -> list[Finding]:
+    out = []
+    for mod, app in _flex_apps(tree):
+        ref = app.body.get("maximum_instance_count")
+        m = re.fullmatch(r"\$\{var\.(\w+)\}", str(ref))
+        if not m or m.group(1) not in mod.variables:
+            continue
+        var = mod.variables[m.group(1)]
+        for val in var.body.get("validation", []):
+            cond = str(val.get("condition", ""))
+            for value, ok in ((1, True), (40, True), (1000, True), (0, False), (1001, False)):
+                try:
+                    got = _eval_condition(cond, m.group(1), value)
+                except Exception as e:  # noqa: BLE001 - report any expression we cannot read
+                    out.append(Finding("flex-limits", var.where(tree.root), f"cannot evaluate {cond!r}: {e}"))
+                    break
+                if got != ok:
+                    out.append(Finding(
+                        "flex-limits", var.where(tree.root),
+                        f"{'rejects' if ok else 'accepts'} maximum_instance_count = {value}; the provider accepts 1-1000",
+                    ))
+    return out
+
+
+def check_local_auth(tree: Tree) -> list[Finding]:
+    out = []
+    for mod in tree.modules.values():
+        for res in mod.resources:
+            if res.labels[0] in ("azurerm_log_analytics_workspace", "azurerm_application_insights"):
+                if resolve(mod, res.body.get("local_authentication_enabled")) is not False:
+                    out.append(Finding("local-auth", res.where(tree.root), "local_authentication_enabled must be false (Entra ID only)"))
+    return out
+
+
+def check_examples_runnable(tree: Tree) -> list[Finding]:
+    out = []
+    examples = tree.root / "examples"
+    if not examples.is_dir():
+        return out
+    for d in sorted(p for p in examples.iterdir() if p.is_dir()):
+        rel = str(d.relative_to(tree.root))
+        mod = tree.modules.get(rel)
+        if mod is None:
+            out.append(Finding("examples-runnable", rel, "no .tf files: an example must be a runnable root configuration, not only tfvars"))
+            continue
+        if not mod.required_providers():
+            out.append(Finding("examples-runnable", rel, "no terraform { required_providers } block"))
+        if not mod.module_calls and not mod.resources:
+            out.append(Finding("examples-runnable", rel, "calls no module and declares no resource"))
+        if not (d / "README.md").exists():
+            out.append(Finding("examples-runnable", rel, "no README.md with its commands"))
+    return out
+
+
 def check_tfvars(tree: Tree) -> list[Finding]:
     out = []
     root = tree.modules.get(".")
@@ -293,12 +634,15 @@ def check_tfvars(tree: Tree) -> list[Finding]:
         return out
     for path, doc in tree.tfvars.items():
         where = str(path.relative_to(tree.root))
+        rel_dir = str(path.parent.relative_to(tree.root)) if path.parent != tree.root else "."
+        target = tree.modules.get(rel_dir, root)
         for key in doc:
             if key.startswith("__"):
                 continue
-            var = root.variables.get(key)
+            var = target.variables.get(key)
             if var is None:
-                out.append(Finding("tfvars", where, f"{key!r} is not a variable of the root module"))
+                name = "the root module" if target is root else target.rel
+                out.append(Finding("tfvars", where, f"{key!r} is not a variable of {name}"))
             elif var.body.get("sensitive") is True or var.body.get("ephemeral") is True:
                 out.append(Finding("tfvars", where, f"{key!r} is sensitive: pass it with TF_VAR_{key}, never in a file"))
     return out
@@ -326,12 +670,20 @@ RULES = {
     "module-inputs": check_module_inputs,
     "variable-docs": check_variable_docs,
     "module-outputs": check_module_outputs,
+    "references": check_references,
     "removed-arguments": check_removed_arguments,
     "no-account-keys": check_no_account_keys,
     "shared-key": check_shared_key,
     "hns": check_hns,
     "provider-pin": check_provider_pin,
     "flex-runtime": check_flex_runtime,
+    "host-storage": check_host_storage,
+    "host-roles": check_host_roles,
+    "blob-concurrency": check_blob_concurrency,
+    "trigger-path": check_trigger_path,
+    "flex-limits": check_flex_limits,
+    "local-auth": check_local_auth,
+    "examples-runnable": check_examples_runnable,
     "tfvars": check_tfvars,
     "module-readme": check_module_readme,
 }

@@ -23,12 +23,14 @@ TF_ROOT = HERE.parent
 
 
 def copy_tree(dst: pathlib.Path) -> pathlib.Path:
+    """terraform/ and the function app folder it deploys (transformer/function), side by side."""
     target = dst / "terraform"
     shutil.copytree(
         TF_ROOT,
         target,
         ignore=shutil.ignore_patterns(".terraform", ".terraform.lock.hcl", "__pycache__", ".pytest_cache", "*.tfstate*"),
     )
+    shutil.copytree(TF_ROOT.parent / structure.FUNCTION_APP_DIR, dst / structure.FUNCTION_APP_DIR)
     return target
 
 
@@ -125,8 +127,8 @@ PLANTED = [
     ),
     pytest.param(
         "modules/function/main.tf",
-        '"AzureWebJobsStorage"              = ""',
-        '"AzureWebJobsStorage"              = "DefaultEndpointsProtocol=https;AccountName=x;AccountKey=abc=="',
+        '"AzureWebJobsStorage__accountName" = var.runtime_account_name',
+        '"AzureWebJobsStorage__accountName" = var.runtime_account_name\n    "AzureWebJobsStorage" = "DefaultEndpointsProtocol=https;AccountName=x;AccountKey=abc=="',
         "no-account-keys", "AccountKey",
         id="account_key_in_app_settings",
     ),
@@ -174,7 +176,7 @@ PLANTED = [
     ),
     pytest.param(
         "modules/events/versions.tf",
-        'version = "~> 5.0"',
+        'version = "~> 5.10"',
         'version = "~> 4.0"',
         "provider-pin", "not pinned to '~> 5.x'",
         id="module_pins_azurerm_4",
@@ -182,7 +184,7 @@ PLANTED = [
     pytest.param(
         "modules/naming/versions.tf",
         'required_version = ">= 1.0"\n',
-        'required_version = ">= 1.0"\n  required_providers {\n    azurerm = {\n      source  = "hashicorp/azurerm"\n      version = "~> 5.0"\n    }\n  }\n',
+        'required_version = ">= 1.0"\n  required_providers {\n    azurerm = {\n      source  = "hashicorp/azurerm"\n      version = "~> 5.10"\n    }\n  }\n',
         "provider-pin", "provider-free",
         id="naming_module_gains_a_provider",
     ),
@@ -201,11 +203,169 @@ PLANTED = [
         id="tfvars_unknown_key",
     ),
     pytest.param(
-        "examples/minimal/terraform.tfvars",
+        "examples/with-worker/terraform.tfvars",
         'location    = "westeurope"\n',
         'location    = "westeurope"\nkafka_sasl_password = "hunter2"\n',
         "tfvars", "'kafka_sasl_password' is sensitive",
         id="tfvars_holds_a_secret",
+    ),
+    pytest.param(
+        "examples/minimal/terraform.tfvars",
+        'location    = "westeurope"\n',
+        'location    = "westeurope"\nenable_worker_app = true\n',
+        "tfvars", "'enable_worker_app' is not a variable of examples/minimal",
+        id="example_tfvars_checked_against_the_example",
+    ),
+    pytest.param(
+        "modules/function/main.tf",
+        '"AzureWebJobsStorage__accountName" = var.runtime_account_name',
+        '"AzureWebJobsStorage__accountName" = var.runtime_acount_name',
+        "references", "var.runtime_acount_name is not a variable of modules/function",
+        id="variable_typo",
+    ),
+    pytest.param(
+        "modules/function/main.tf",
+        "    properties = local.effective_app_settings\n",
+        "    properties = local.effective_settings\n",
+        "references", "local.effective_settings is not a local",
+        id="local_typo",
+    ),
+    pytest.param(
+        "modules/storage/main.tf",
+        "  storage_account_id    = azurerm_storage_account.runtime.id\n",
+        "  storage_account_id    = azurerm_storage_account.runtme.id\n",
+        "references", "azurerm_storage_account.runtme is not a resource of modules/storage",
+        id="resource_typo",
+    ),
+    pytest.param(
+        "main.tf",
+        "data.azurerm_client_config.current.subscription_id",
+        "data.azurerm_client_config.this.subscription_id",
+        "references", "data.azurerm_client_config.this is not a data source",
+        id="data_source_typo",
+    ),
+    # Item 1: the host's storage is identity-only.
+    pytest.param(
+        "modules/function/main.tf",
+        '"AzureWebJobsStorage__accountName" = var.runtime_account_name',
+        '"AzureWebJobsStorage"              = ""\n    "AzureWebJobsStorage__accountName" = var.runtime_account_name',
+        "host-storage", "plain AzureWebJobsStorage app setting",
+        id="empty_azurewebjobsstorage_override",
+    ),
+    pytest.param(
+        "modules/function/main.tf",
+        "    replace_triggered_by = [azurerm_function_app_flex_consumption.this]\n",
+        "    create_before_destroy = false\n",
+        "host-storage", "replace_triggered_by must list azurerm_function_app_flex_consumption.this",
+        id="settings_put_not_rerun_after_app_updates",
+    ),
+    pytest.param(
+        "modules/function/main.tf",
+        '  method      = "PUT"\n',
+        '  method      = "PATCH"\n',
+        "host-storage", "method must be PUT",
+        id="settings_patched_not_replaced",
+    ),
+    pytest.param(
+        "modules/function/main.tf",
+        '/config/appsettings"',
+        '/config/web"',
+        "host-storage", "no azapi_resource_action PUTting its config/appsettings",
+        id="no_settings_put",
+    ),
+    pytest.param(
+        "modules/function/main.tf",
+        '"AzureWebJobsStorage__credential"  = "managedidentity"',
+        '"AzureWebJobsStorage__credentials" = "managedidentity"',
+        "host-storage", "no AzureWebJobsStorage__credential app setting",
+        id="identity_setting_misspelt",
+    ),
+    # Item 3: the host's roles on its storage.
+    pytest.param(
+        "modules/identity/main.tf",
+        '  role_definition_name = "Storage Table Data Contributor"\n',
+        '  role_definition_name = "Storage Table Data Reader"\n',
+        "host-roles", "not 'Storage Table Data Contributor'",
+        id="host_without_table_role",
+    ),
+    # Item 5: blob-trigger concurrency sized for memory.
+    pytest.param(
+        "modules/function/main.tf",
+        "    \"2048\" = 4\n",
+        "    \"2048\" = 5\n",
+        "blob-concurrency", "2048 MB instance: 256 MB host + 5 x 384 MB per invocation = 2176 MB does not fit",
+        id="cap_too_high_for_2048",
+    ),
+    pytest.param(
+        "modules/function/variables.tf",
+        "contains([2048, 4096], var.instance_memory_in_mb)",
+        "contains([512, 2048, 4096], var.instance_memory_in_mb)",
+        "blob-concurrency", "no cap for the allowed instance size 512 MB",
+        id="512_allowed_without_a_cap",
+    ),
+    pytest.param(
+        "../transformer/function/host.json",
+        '"maxDegreeOfParallelism": 4',
+        '"maxDegreeOfParallelism": 8',
+        "blob-concurrency", "maxDegreeOfParallelism 8 differs",
+        id="host_json_cap_differs_from_terraform",
+    ),
+    pytest.param(
+        "../transformer/function/host.json",
+        '      "maxDegreeOfParallelism": 4\n',
+        "",
+        "blob-concurrency", "must be a positive integer (got None)",
+        id="host_json_without_cap",
+    ),
+    pytest.param(
+        "modules/function/main.tf",
+        '"AzureFunctionsJobHost__extensions__blobs__maxDegreeOfParallelism"',
+        '"AzureFunctionsJobHost__extensions__blobs__maxDegreeOfParalelism"',
+        "blob-concurrency", "is not set as the AzureFunctionsJobHost__extensions__blobs__maxDegreeOfParallelism app setting",
+        id="cap_override_misspelt",
+    ),
+    # Item 9.
+    pytest.param(
+        "../transformer/function/transform/function.json",
+        '"path": "%RAW_CONTAINER%/{name}"',
+        '"path": "raw/{name}"',
+        "trigger-path", "hard-codes the container",
+        id="trigger_path_hard_coded",
+    ),
+    pytest.param(
+        "modules/function/main.tf",
+        '"RAW_CONTAINER" = var.raw_container_name',
+        '"RAW_CONTAINER" = "raw"',
+        "trigger-path", "no RAW_CONTAINER = var.raw_container_name",
+        id="raw_container_setting_not_from_variable",
+    ),
+    pytest.param(
+        "modules/function/variables.tf",
+        "var.maximum_instance_count >= 1 &&",
+        "var.maximum_instance_count >= 40 &&",
+        "flex-limits", "rejects maximum_instance_count = 1",
+        id="instance_count_stricter_than_provider",
+    ),
+    pytest.param(
+        "modules/function/variables.tf",
+        "var.maximum_instance_count <= 1000 &&",
+        "var.maximum_instance_count <= 5000 &&",
+        "flex-limits", "accepts maximum_instance_count = 1001",
+        id="instance_count_looser_than_provider",
+    ),
+    pytest.param(
+        "modules/monitoring/main.tf",
+        "  local_authentication_enabled = false\n  tags",
+        "  local_authentication_enabled = true\n  tags",
+        "local-auth", "azurerm_log_analytics_workspace.this: local_authentication_enabled must be false",
+        id="log_analytics_local_auth_on",
+    ),
+    pytest.param(
+        "modules/function/versions.tf",
+        'version = "~> 2.0"',
+        'version = ">= 1.0"',
+        "provider-pin", "azapi version '>= 1.0' is not pinned",
+        id="azapi_unpinned",
     ),
 ]
 
@@ -219,6 +379,22 @@ PLANTED += [
         id="variable_missing_from_readme",
     ),
 ]
+
+
+def test_tfvars_only_example_is_reported(tmp_path):
+    root = copy_tree(tmp_path)
+    (root / "examples" / "values-only").mkdir()
+    (root / "examples" / "values-only" / "terraform.tfvars").write_text('location = "westeurope"\n')
+    findings = [f for f in structure.run(root) if f.rule == "examples-runnable"]
+    assert any("examples/values-only" in str(f) and "not only tfvars" in str(f) for f in findings), findings
+
+
+def test_512_mb_with_a_cap_of_one_does_not_fit(tmp_path):
+    root = copy_tree(tmp_path)
+    plant(root, "modules/function/variables.tf", "contains([2048, 4096]", "contains([512, 2048, 4096]")
+    plant(root, "modules/function/main.tf", "    \"2048\" = 4\n", "    \"512\"  = 1\n    \"2048\" = 4\n")
+    findings = [str(f) for f in structure.run(root) if f.rule == "blob-concurrency"]
+    assert any("512 MB instance: 256 MB host + 1 x 384 MB per invocation = 640 MB does not fit" in f for f in findings), findings
 
 
 @pytest.mark.parametrize("rel, old, new, rule, expected", PLANTED)

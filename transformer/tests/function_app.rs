@@ -30,12 +30,14 @@ fn transform_function_is_an_event_grid_blob_trigger_on_raw() {
     let b = &f["bindings"][0];
     assert_eq!(b["type"], "blobTrigger");
     assert_eq!(b["name"], "triggerBlob");
-    assert_eq!(b["path"], format!("{}/{{name}}", model::RAW_CONTAINER));
+    // The container follows the deployment's RAW_CONTAINER app setting (binding expression).
+    assert_eq!(b["path"], "%RAW_CONTAINER%/{name}");
     assert_eq!(b["dataType"], "binary");
     assert_eq!(b["connection"], "RawStorage");
     assert_eq!(b["source"], "EventGrid");
     let settings = json(app().join("local.settings.json.example"));
     assert_eq!(settings["Values"]["FUNCTIONS_WORKER_RUNTIME"], "Custom");
+    assert_eq!(settings["Values"]["RAW_CONTAINER"], model::RAW_CONTAINER);
 }
 
 #[test]

@@ -1,9 +1,5 @@
-# Smallest useful deployment: storage, identities, monitoring and the transformer Function App.
-# The worker runs outside Azure (laptop or VM) with env/azure.env.
-#
-#   terraform -chdir=terraform apply -var-file=examples/minimal/terraform.tfvars
-#   # ... deploy the function package (README step 5), then:
-#   terraform -chdir=terraform apply -var-file=examples/minimal/terraform.tfvars -var enable_blob_trigger_subscription=true
+# Values for this example (terraform.tfvars is loaded automatically). The worker runs outside
+# Azure (laptop or VM) with env/azure.env; README.md has the commands.
 
 location    = "westeurope"
 project     = "superhero"

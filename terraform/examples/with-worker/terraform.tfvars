@@ -1,8 +1,6 @@
-# Everything, including the worker on Azure Container Apps. The Kafka credentials are NOT here:
-# pass them from your shell so they go to Key Vault write-only and never touch state or disk:
-#
-#   export TF_VAR_kafka_sasl_username=... TF_VAR_kafka_sasl_password=...
-#   terraform -chdir=terraform apply -var-file=examples/with-worker/terraform.tfvars
+# Values for this example (terraform.tfvars is loaded automatically). The Kafka credentials are
+# NOT here: pass them from your shell so they go to Key Vault write-only and never touch state or
+# disk (export TF_VAR_kafka_sasl_username / TF_VAR_kafka_sasl_password; README.md).
 
 location    = "westeurope"
 project     = "superhero"
@@ -18,13 +16,12 @@ kafka_group_id          = "superhero-raw-worker"
 kafka_security_protocol = "SASL_SSL"
 kafka_sasl_mechanism    = "PLAIN"
 
-enable_worker_app      = true
 worker_image           = "superheroacr.azurecr.io/superhero-worker:1.0.0"
 worker_registry_server = "superheroacr.azurecr.io"
 # worker_registry_id   = "/subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.ContainerRegistry/registries/superheroacr"
 worker_max_replicas = 3
 
-# Set after the function package is deployed (terraform/README.md, step 6).
+# Set after the function package is deployed (README.md).
 enable_blob_trigger_subscription = false
 
 env_credential = "managed-identity"

@@ -11,11 +11,10 @@ resource "azurerm_service_plan" "this" {
 
 locals {
   # Identity-based connections only. Names follow the Functions "<prefix>__<property>" convention.
+  # There is deliberately no plain "AzureWebJobsStorage" key, not even an empty one: the host
+  # treats an empty or key-less value as the connection and fails (Azure/azure-functions-host
+  # #11796, #11636). The one azurerm injects is removed by azapi_resource_action.app_settings below.
   host_storage_settings = {
-    # The provider injects a key-less "AzureWebJobsStorage=...AccountKey=;..." string even when
-    # storage_authentication_type is an identity (hashicorp/terraform-provider-azurerm#29693);
-    # user app settings win, and an empty value lets the host use the __accountName form below.
-    "AzureWebJobsStorage"              = ""
     "AzureWebJobsStorage__accountName" = var.runtime_account_name
     "AzureWebJobsStorage__credential"  = "managedidentity"
     "AzureWebJobsStorage__clientId"    = var.identity_client_id
@@ -48,13 +47,45 @@ locals {
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING" = "ClientId=${var.identity_client_id};Authorization=AAD"
   }
 
+  # Concurrent blob-triggered invocations per instance (host.json extensions.blobs.
+  # maxDegreeOfParallelism; Microsoft's default is 8 x cores). Sized so that the worst case fits
+  # the instance: 256 MB for the host and the handler's baseline + cap x 384 MB per invocation
+  # (transformer <= 300 MB streaming worst case, plus the host's copies of the blob and its
+  # base64 request body). 2048 MB: 256 + 4 x 384 = 1792; 4096 MB: 256 + 9 x 384 = 3712. The sum
+  # and the measurements it rests on are in terraform/README.md ("Concurrency and memory").
+  # transformer/function/host.json carries the 2048 MB value; this app setting overrides it per
+  # instance size (AzureFunctionsJobHost__path__to__setting, functions-host-json.md).
+  blob_parallelism = {
+    "2048" = 4
+    "4096" = 9
+  }
+
+  concurrency_settings = {
+    "AzureFunctionsJobHost__extensions__blobs__maxDegreeOfParallelism" = tostring(local.blob_parallelism[var.instance_memory_in_mb])
+  }
+
+  # Binding expression in transform/function.json: "path": "%RAW_CONTAINER%/{name}", so the
+  # trigger follows the storage module's raw_container_name.
+  binding_settings = {
+    "RAW_CONTAINER" = var.raw_container_name
+  }
+
   app_settings = merge(
     local.host_storage_settings,
     local.raw_trigger_settings,
     local.transformer_settings,
     local.telemetry_settings,
+    local.concurrency_settings,
+    local.binding_settings,
     var.extra_app_settings,
   )
+
+  # What the app must end up with: the module's settings plus the one azurerm derives from
+  # site_config (its Read moves APPLICATIONINSIGHTS_CONNECTION_STRING back into site_config, so
+  # the provider sees no drift once this set is in place).
+  effective_app_settings = merge(local.app_settings, {
+    "APPLICATIONINSIGHTS_CONNECTION_STRING" = var.application_insights_connection_string
+  })
 }
 
 resource "azurerm_function_app_flex_consumption" "this" {
@@ -98,10 +129,39 @@ resource "azurerm_function_app_flex_consumption" "this" {
   tags         = var.tags
 }
 
+# Identity-only host storage. azurerm writes a key-less "AzureWebJobsStorage=...;AccountKey=;..."
+# app setting on every create and update of a Flex Consumption app, whatever
+# storage_authentication_type says, and hides it from state on read (so it never shows as drift):
+# hashicorp/terraform-provider-azurerm#29693, #29149, #33211 (source: function_app_flex_consumption
+# _resource.go, Create/Update call ExpandSiteConfigFunctionFlexConsumptionApp with the key-less
+# string; unpackFunctionAppFlexConsumptionSettings drops it on Read). The Functions host then
+# prefers that broken string over the AzureWebJobsStorage__* identity settings.
+#
+# After every create or update of the app (replace_triggered_by), PUT the complete app settings
+# without it: "Web Apps - Update Application Settings" replaces the whole set, so the key is
+# gone, and a later `az ... appsettings delete` is never needed. A PUT through
+# azapi_resource_action rather than azapi_update_resource, because the latter merges the body
+# into what it reads back (utils.MergeObject), which cannot drop a key.
+resource "azapi_resource_action" "app_settings" {
+  type        = "Microsoft.Web/sites/config@2024-04-01"
+  resource_id = "${azurerm_function_app_flex_consumption.this.id}/config/appsettings"
+  method      = "PUT"
+
+  body = {
+    properties = local.effective_app_settings
+  }
+
+  lifecycle {
+    replace_triggered_by = [azurerm_function_app_flex_consumption.this]
+  }
+}
+
 # The blobs extension key only exists after the package is deployed and the host has started,
 # so this read is opt-in (blob_webhook_enabled); see terraform/README.md, step 6.
 data "azurerm_function_app_host_keys" "this" {
   count               = var.blob_webhook_enabled ? 1 : 0
   name                = azurerm_function_app_flex_consumption.this.name
   resource_group_name = var.resource_group_name
+
+  depends_on = [azapi_resource_action.app_settings]
 }

@@ -54,23 +54,23 @@ variable "runtime_version" {
 
 variable "instance_memory_in_mb" {
   type        = number
-  description = "Memory per instance: 512, 2048 or 4096 MB. The handler holds a whole raw batch plus its Parquet output in memory."
+  description = "Memory per instance: 2048 or 4096 MB; sets the blob-trigger concurrency cap (4 or 9). Flex also offers 512 MB, which this module refuses: one worst-case invocation (~384 MB) plus the host does not fit (terraform/README.md, \"Concurrency and memory\")."
   default     = 2048
 
   validation {
-    condition     = contains([512, 2048, 4096], var.instance_memory_in_mb)
-    error_message = "instance_memory_in_mb must be 512, 2048 or 4096."
+    condition     = contains([2048, 4096], var.instance_memory_in_mb)
+    error_message = "instance_memory_in_mb must be 2048 or 4096 (512 MB cannot hold the host plus one worst-case transform; see terraform/README.md, \"Concurrency and memory\")."
   }
 }
 
 variable "maximum_instance_count" {
   type        = number
-  description = "Upper bound on scale-out (40-1000); also a cost guard."
+  description = "Upper bound on scale-out (1-1000, the provider's range); also a cost guard."
   default     = 40
 
   validation {
-    condition     = var.maximum_instance_count >= 40 && var.maximum_instance_count <= 1000
-    error_message = "maximum_instance_count must be between 40 and 1000 for Flex Consumption."
+    condition     = var.maximum_instance_count >= 1 && var.maximum_instance_count <= 1000 && floor(var.maximum_instance_count) == var.maximum_instance_count
+    error_message = "maximum_instance_count must be a whole number between 1 and 1000 (azurerm_function_app_flex_consumption accepts 1-1000)."
   }
 }
 

@@ -4,7 +4,12 @@ terraform {
   required_providers {
     azurerm = {
       source  = "hashicorp/azurerm"
-      version = "~> 5.0"
+      version = "~> 5.10"
+    }
+    # azapi_resource_action: removes the key-less AzureWebJobsStorage azurerm injects (main.tf).
+    azapi = {
+      source  = "Azure/azapi"
+      version = "~> 2.0"
     }
   }
 }

@@ -6,6 +6,7 @@
 #                Storage Queue Data Contributor  blob-trigger poison queue (data account)
 #                Storage Blob Data Owner         runtime account           (Functions host storage)
 #                Storage Queue Data Contributor  runtime account           (host's internal blob-trigger queue)
+#                Storage Table Data Contributor  runtime account           (host diagnostic events, AZFD0003)
 #                Monitoring Metrics Publisher    Application Insights      (local auth is off)
 #
 # Not granted: Storage Account Contributor (Microsoft lists it for the *polling* blob trigger only;
@@ -71,6 +72,17 @@ resource "azurerm_role_assignment" "transformer_host_queue" {
   principal_id         = azurerm_user_assigned_identity.transformer.principal_id
   principal_type       = "ServicePrincipal"
   description          = "Functions host storage: internal azure-webjobs-blobtrigger queue fed by the Event Grid webhook."
+}
+
+# The host stores its diagnostic events in a table of AzureWebJobsStorage; without table access
+# it logs AZFD0003 ("Encountered a StorageException while trying to fetch the diagnostic
+# events", which asks for read, write, delete, add and create on table storage).
+resource "azurerm_role_assignment" "transformer_host_table" {
+  scope                = var.runtime_account_id
+  role_definition_name = "Storage Table Data Contributor"
+  principal_id         = azurerm_user_assigned_identity.transformer.principal_id
+  principal_type       = "ServicePrincipal"
+  description          = "Functions host storage: diagnostic events table (AZFD0003 without it)."
 }
 
 resource "azurerm_role_assignment" "transformer_telemetry" {

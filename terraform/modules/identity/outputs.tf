@@ -36,6 +36,7 @@ output "transformer_role_assignment_ids" {
     azurerm_role_assignment.transformer_poison_queue.id,
     azurerm_role_assignment.transformer_host_blob.id,
     azurerm_role_assignment.transformer_host_queue.id,
+    azurerm_role_assignment.transformer_host_table.id,
     azurerm_role_assignment.transformer_telemetry.id,
   ]
 }

@@ -35,7 +35,7 @@ variable "poison_queue_id" {
 
 variable "runtime_account_id" {
   type        = string
-  description = "Resource id of the Functions runtime account; the host needs blob and queue data roles on it."
+  description = "Resource id of the Functions runtime account; the host needs blob, queue and table data roles on it."
 }
 
 variable "application_insights_id" {

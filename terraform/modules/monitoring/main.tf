@@ -1,11 +1,15 @@
+# Entra-only: no workspace shared keys (agents and queries authenticate with Entra ID; diagnostic
+# settings and workspace-based Application Insights do not use the keys). The 5.x name of the
+# flag (4.x had the negative local_authentication_disabled).
 resource "azurerm_log_analytics_workspace" "this" {
-  name                = var.log_analytics_workspace_name
-  resource_group_name = var.resource_group_name
-  location            = var.location
-  sku                 = "PerGB2018"
-  retention_in_days   = var.retention_in_days
-  daily_quota_gb      = var.daily_quota_gb
-  tags                = var.tags
+  name                         = var.log_analytics_workspace_name
+  resource_group_name          = var.resource_group_name
+  location                     = var.location
+  sku                          = "PerGB2018"
+  retention_in_days            = var.retention_in_days
+  daily_quota_gb               = var.daily_quota_gb
+  local_authentication_enabled = false
+  tags                         = var.tags
 }
 
 # Workspace-based, Entra-only ingestion: the transformer authenticates with its managed identity
