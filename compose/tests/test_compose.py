@@ -83,6 +83,23 @@ class ComposeTest(unittest.TestCase):
             self.assertEqual(env["AZURE_STORAGE_USE_EMULATOR"], "false", name)
             self.assertIn("AZURE_STORAGE_ACCOUNT_NAME", env, name)
 
+    def test_batch_profile_runs_one_pass_each_and_stays_off_for_up(self) -> None:
+        for overrides in ([], [AZURE]):
+            doc = cc.model(overrides=overrides)
+            on = cc.enabled(doc["services"])
+            for name in cc.BATCH_SERVICES:
+                self.assertNotIn(name, on, f"{name} would start with a plain `up` ({overrides})")
+                self.assertEqual(doc["services"][name]["profiles"], ["batch"])
+                self.assertEqual(doc["services"][name]["restart"], "no")
+            self.assertEqual(cc.service_env(doc, "worker-once", cc.COMPOSE_DIR)["BATCH_CONTINUOUS"], "false")
+            self.assertEqual(doc["services"]["transformer-once"]["command"], ["watch", "--once"])
+            self.assertEqual(cc.check_batch_profile(doc, cc.COMPOSE_DIR), [], overrides)
+        doc = cc.model(overrides=[AZURE])
+        for name in cc.BATCH_SERVICES:
+            env = cc.service_env(doc, name, cc.COMPOSE_DIR)
+            self.assertEqual(env["AZURE_STORAGE_USE_EMULATOR"], "false", name)
+            self.assertNotIn("storage-init", doc["services"][name].get("depends_on") or {}, name)
+
     def test_named_volumes_keep_broker_storage_and_dashboards(self) -> None:
         doc = cc.model()
         mounts = {
@@ -163,6 +180,56 @@ class ComposeTest(unittest.TestCase):
         problems = cc.check_dashboard(path, self.ws.compose / "grafana/provisioning/datasources/prometheus.yml", cc.source_metric_names())
         self.assertIn("dataflow.json: metric worker_no_such_metric_total is not defined in the worker/transformer/simulator sources", problems)
 
+    # --- (f) batch profile: planted mistakes --------------------------------------------------
+
+    def _batch(self, overrides: list[str] | None = None) -> list[str]:
+        doc = cc.model(self.ws.compose, overrides or [])
+        return cc.check_batch_profile(doc, self.ws.compose) + cc.check_structure(doc, self.ws.compose, self.ws.dockerfile)
+
+    def test_batch_service_without_profile_is_reported(self) -> None:
+        self.ws.edit("compose/docker-compose.yml", "  worker-once:\n    profiles: [batch]\n", "  worker-once:\n")
+        problems = self._batch()
+        self.assertTrue(any("service worker-once: profiles must be [batch] so a plain `up` does not start it" in p for p in problems), problems)
+
+    def test_batch_worker_running_a_daemon_is_reported(self) -> None:
+        self.ws.edit("compose/docker-compose.yml", '      BATCH_CONTINUOUS: "false"\n', "")
+        problems = self._batch()
+        self.assertTrue(any("service worker-once: runs a daemon" in p for p in problems), problems)
+
+    def test_batch_transformer_watching_forever_is_reported(self) -> None:
+        self.ws.edit("compose/docker-compose.yml", 'command: ["watch", "--once"]', 'command: ["watch"]')
+        problems = self._batch()
+        self.assertTrue(any("service transformer-once: command must be" in p for p in problems), problems)
+
+    def test_batch_service_that_restarts_is_reported(self) -> None:
+        self.ws.edit(
+            "compose/docker-compose.yml",
+            '    command: ["watch", "--once"]\n',
+            '    command: ["watch", "--once"]\n    ports:\n      - "127.0.0.1:9465:9465"\n',
+        )
+        self.ws.edit("compose/docker-compose.yml", '    stop_grace_period: 20s\n    restart: "no"\n\n  # `transformer watch', '    stop_grace_period: 20s\n    restart: unless-stopped\n\n  # `transformer watch')
+        problems = self._batch()
+        self.assertTrue(any("service worker-once: a one-shot must have restart: \"no\"" in p for p in problems), problems)
+        self.assertTrue(any("service transformer-once: a one-shot publishes no ports" in p for p in problems), problems)
+
+    def test_azure_override_that_forgets_the_batch_services_is_reported(self) -> None:
+        text = (self.ws.compose / AZURE).read_text()
+        cut = text.index("  # The batch profile's one-shots")
+        (self.ws.compose / AZURE).write_text(text[:cut])
+        problems = self._batch([AZURE])
+        self.assertTrue(any("service worker-once: env_file ['../env/compose.env'] differs from worker's" in p for p in problems), problems)
+        self.assertTrue(any("service transformer-once: depends_on storage-init, which is disabled by profiles ['emulator']" in p for p in problems), problems)
+
+    def test_batch_dependency_outside_its_profile_is_reported(self) -> None:
+        self.ws.edit("compose/docker-compose.yml", "  prometheus:\n    image:", "  prometheus:\n    profiles: [monitoring]\n    image:")
+        self.ws.edit(
+            "compose/docker-compose.yml",
+            "    depends_on:\n      storage-init:\n        condition: service_completed_successfully\n    stop_grace_period: 20s\n    restart: \"no\"\n",
+            "    depends_on:\n      storage-init:\n        condition: service_completed_successfully\n      prometheus:\n        condition: service_healthy\n    stop_grace_period: 20s\n    restart: \"no\"\n",
+        )
+        problems = self._batch()
+        self.assertTrue(any("service transformer-once: depends_on prometheus, which is disabled by profiles ['monitoring']" in p for p in problems), problems)
+
     # --- (e) node one-shots: planted mistakes ------------------------------------------------
 
     def test_storage_init_installs_once_into_a_named_volume(self) -> None:
@@ -216,6 +283,17 @@ class ComposeTest(unittest.TestCase):
         proc = self._compose("2.30.0", "--azure", "up", "--wait")
         self.assertEqual(proc.stdout.strip(), f"ran: compose -f {cc.COMPOSE_DIR / cc.BASE} -f {cc.COMPOSE_DIR / AZURE} up --wait")
 
+    def test_compose_wrapper_passes_the_batch_profile_through(self) -> None:
+        for name in cc.BATCH_SERVICES:
+            proc = self._compose("2.30.0", "--profile", "batch", "run", "--rm", name)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            self.assertEqual(proc.stdout.strip(), f"ran: compose -f {cc.COMPOSE_DIR / cc.BASE} --profile batch run --rm {name}")
+        proc = self._compose("2.30.0", "--azure", "--profile", "batch", "run", "--rm", "worker-once", "--max-seconds", "600")
+        self.assertEqual(
+            proc.stdout.strip(),
+            f"ran: compose -f {cc.COMPOSE_DIR / cc.BASE} -f {cc.COMPOSE_DIR / AZURE} --profile batch run --rm worker-once --max-seconds 600",
+        )
+
     def test_compose_wrapper_explains_a_missing_plugin(self) -> None:
         fake = self.ws.root / "bin"
         fake.mkdir()
@@ -233,6 +311,8 @@ class ComposeTest(unittest.TestCase):
             if line.startswith("docker compose -f compose/"):
                 self.fail(f"README runs compose without the version check: {line}")
         self.assertIn("scripts/compose up --build --wait", readme)
+        for name in cc.BATCH_SERVICES:
+            self.assertIn(f"scripts/compose --profile batch run --rm {name}", readme)
 
     # --- (c) schema: planted mistakes ---------------------------------------------------------
 

@@ -3,7 +3,7 @@
 //! Raw blobs (container `raw`):
 //! `{topic}/{yyyy}/{mm}/{dd}/{hh}/{topic}+{partition}+{first_offset:020}.json.gz`, where the date
 //! is the UTC Kafka timestamp of the batch's first record (or the Unix epoch when the record has
-//! none). The name depends only on record data, so a re-run that starts a batch at the same offset
+//! none; clamped to 0000-01-01T00 or 9999-12-31T23 when it lies outside four-digit years). The name depends only on record data, so a re-run that starts a batch at the same offset
 //! lands on the same name.
 //!
 //! Parquet files (container `standard`): `{model}/{yyyy}/{mm}/{dd}/{hh}/{raw base}.parquet`, with
@@ -20,6 +20,13 @@ pub const META_FIRST_OFFSET: &str = "first_offset";
 pub const META_LAST_OFFSET: &str = "last_offset";
 /// Blob user-metadata key holding the record count of a raw blob.
 pub const META_RECORD_COUNT: &str = "record_count";
+/// Blob user-metadata key holding the fingerprint of a raw blob's first record
+/// (`fnv1a64:{16 hex}` of its timestamp, key and value; see the worker's `fingerprint` module).
+/// The worker compares it with the record it reads at that offset before treating the blob as
+/// already landed: a different record means the offsets were handed out again (a topic deleted
+/// and re-created, a broker that lost its log). Written by the worker since 2026-12-06; blobs
+/// without it are trusted.
+pub const META_FIRST_FINGERPRINT: &str = "first_fingerprint";
 
 /// The user metadata of a raw blob holding offsets `first..=last` (`records` of them): what the
 /// worker writes and what readers (the watcher's probes, the worker's chain walk) rely on.
@@ -38,10 +45,28 @@ pub fn msg_id(topic: &str, partition: i32, offset: i64) -> String {
     format!("{topic}+{partition}+{offset}")
 }
 
+/// The first and last hours a blob name can carry: `yyyy` is four digits.
+fn name_bounds() -> (DateTime<Utc>, DateTime<Utc>) {
+    let hour = |y, m, d, h| {
+        chrono::NaiveDate::from_ymd_opt(y, m, d)
+            .and_then(|d| d.and_hms_opt(h, 0, 0))
+            .map(|t| t.and_utc())
+            .expect("a valid constant date")
+    };
+    (hour(0, 1, 1, 0), hour(9999, 12, 31, 23))
+}
+
+/// `yyyy/mm/dd/hh` of a record timestamp. A timestamp outside years 0000–9999 (a microsecond
+/// value sent as milliseconds, a negative year) is clamped to the nearest bound, so every name
+/// the worker writes has four-digit years and parses; no timestamp at all is the Unix epoch.
 fn hour_path(ts_millis: Option<i64>) -> String {
-    let t: DateTime<Utc> = ts_millis
-        .and_then(DateTime::from_timestamp_millis)
-        .unwrap_or(DateTime::UNIX_EPOCH);
+    let (first, last) = name_bounds();
+    let t: DateTime<Utc> = match ts_millis {
+        None => DateTime::UNIX_EPOCH,
+        Some(ms) => DateTime::from_timestamp_millis(ms)
+            .unwrap_or(if ms < 0 { first } else { last })
+            .clamp(first, last),
+    };
     format!(
         "{:04}/{:02}/{:02}/{:02}",
         t.year(),
@@ -106,7 +131,13 @@ impl RawBlobName {
             return Err(err("expected 6 path segments"));
         };
         let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
-        if !(digits(y, 4) && digits(m, 2) && digits(d, 2) && digits(h, 2)) {
+        // Workers before the clamp wrote chrono's own year for timestamps outside 0000–9999
+        // (`10000`, `56007`, `-002`): those names still parse, so their records are not lost.
+        let year = |s: &str| {
+            let unsigned = s.strip_prefix('-').unwrap_or(s);
+            digits(s, 4) || (unsigned.len() >= 3 && digits(unsigned, unsigned.len()))
+        };
+        if !(year(y) && digits(m, 2) && digits(d, 2) && digits(h, 2)) {
             return Err(err("date path is not yyyy/mm/dd/hh"));
         }
         let mut it = base.rsplitn(3, '+');
@@ -177,6 +208,51 @@ mod tests {
     #[test]
     fn missing_timestamp_dates_the_blob_at_the_epoch() {
         assert!(raw_blob_name("t", 0, 0, None).starts_with("t/1970/01/01/00/"));
+    }
+
+    #[test]
+    fn timestamps_outside_four_digit_years_are_clamped() {
+        let at = |ms| raw_blob_name("t", 0, 0, Some(ms));
+        assert!(
+            at(253_402_300_800_000).starts_with("t/9999/12/31/23/"),
+            "year 10000"
+        );
+        // 2024 in microseconds read as milliseconds: year 56007.
+        assert!(at(1_705_256_524_771_000).starts_with("t/9999/12/31/23/"));
+        assert!(
+            at(-62_198_755_200_000).starts_with("t/0000/01/01/00/"),
+            "year -2"
+        );
+        assert!(at(i64::MAX).starts_with("t/9999/12/31/23/"));
+        assert!(at(i64::MIN).starts_with("t/0000/01/01/00/"));
+        assert!(at(-1).starts_with("t/1969/12/31/23/"));
+    }
+
+    #[test]
+    fn names_of_earlier_workers_with_wide_years_still_parse() {
+        for legacy in [
+            "t/10000/01/01/00/t+0+00000000000000000001.json.gz",
+            "t/56007/03/02/11/t+0+00000000000000000001.json.gz",
+            "t/-002/12/31/23/t+0+00000000000000000001.json.gz",
+        ] {
+            let p = RawBlobName::parse(legacy).expect(legacy);
+            assert_eq!(p.first_offset, 1);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_name_the_worker_writes_parses(
+            ts in proptest::option::of(proptest::prelude::any::<i64>()),
+            partition in 0..i32::MAX,
+            offset in 0..i64::MAX,
+        ) {
+            let name = raw_blob_name("lib.server.game", partition, offset, ts);
+            let p = RawBlobName::parse(&name).map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+            proptest::prop_assert_eq!(p.partition, partition);
+            proptest::prop_assert_eq!(p.first_offset, offset);
+            proptest::prop_assert_eq!(p.hour_path.len(), 13, "{}", name);
+        }
     }
 
     #[test]

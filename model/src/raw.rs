@@ -112,8 +112,12 @@ fn value_payload(payload: Option<&[u8]>) -> (Encoding, Option<Cow<'_, RawValue>>
     // A JSON text with raw line breaks (allowed as whitespace) would split the line, and
     // surrounding whitespace would be lost by the embedding: keep those as strings.
     // (SIMD search: this runs on every record, and `str::contains` with a char set does not.)
-    let embeddable =
-        memchr::memchr2(b'\n', b'\r', bytes).is_none() && text.trim() == text && !text.is_empty();
+    // The JSON text `null` would read back as an absent value (a tombstone): it is carried as
+    // the string "null" so that a present value stays distinguishable from an absent one.
+    let embeddable = memchr::memchr2(b'\n', b'\r', bytes).is_none()
+        && text.trim() == text
+        && !text.is_empty()
+        && text != "null";
     if embeddable && let Ok(raw) = serde_json::from_str::<&RawValue>(text) {
         return (Encoding::Json, Some(Cow::Borrowed(raw)));
     }
@@ -137,7 +141,7 @@ pub fn encode_line(
     position: RecordPosition<'_>,
     key: Option<&[u8]>,
     value: Option<&[u8]>,
-    headers: &[(&str, Option<&[u8]>)],
+    headers: &[(&[u8], Option<&[u8]>)],
 ) -> Encoding {
     let (key_encoding, key_text) = text_payload(key);
     let (value_encoding, value_raw) = value_payload(value);
@@ -166,10 +170,13 @@ pub fn encode_line(
         if i > 0 {
             out.push(b',');
         }
+        let (name_encoding, name_text) = text_payload(Some(name));
         let (encoding, text) = text_payload(*header);
         out.extend_from_slice(b"{\"key\":");
-        push_str(out, name);
-        out.extend_from_slice(b",\"encoding\":\"");
+        push_opt_str(out, name_text.as_deref());
+        out.extend_from_slice(b",\"key_encoding\":\"");
+        out.extend_from_slice(name_encoding.as_str().as_bytes());
+        out.extend_from_slice(b"\",\"encoding\":\"");
         out.extend_from_slice(encoding.as_str().as_bytes());
         out.extend_from_slice(b"\",\"value\":");
         push_opt_str(out, text.as_deref());
@@ -203,14 +210,36 @@ fn push_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
 /// A header as read back from a raw line.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct RawHeader<'a> {
-    /// Header name.
+    /// Header name text (UTF-8 or base64, see `key_encoding`).
     #[serde(borrow)]
     pub key: Cow<'a, str>,
+    /// How `key` is carried: `utf8`, or `base64` for a name that is not UTF-8 (Kafka header
+    /// names are bytes on the wire). Lines written before the field existed are `utf8`.
+    #[serde(default = "utf8")]
+    pub key_encoding: Encoding,
     /// How `value` is carried.
     pub encoding: Encoding,
     /// Header value text (UTF-8 or base64), `None` when absent.
     #[serde(borrow)]
     pub value: Option<Cow<'a, str>>,
+}
+
+fn utf8() -> Encoding {
+    Encoding::Utf8
+}
+
+impl RawHeader<'_> {
+    /// The header name's bytes, as they were in Kafka (`None` when `key_encoding` is `base64`
+    /// and the text is not base64).
+    pub fn key_bytes(&self) -> Option<Cow<'_, [u8]>> {
+        decode_text(self.key_encoding, Some(&self.key)).flatten()
+    }
+
+    /// The header value's bytes: `Some(None)` for a header without value, `None` when the text
+    /// does not decode as its `encoding` says.
+    pub fn value_bytes(&self) -> Option<Option<Cow<'_, [u8]>>> {
+        decode_text(self.encoding, self.value.as_deref())
+    }
 }
 
 /// One decoded raw line. Borrows from the line's bytes.
@@ -280,7 +309,11 @@ impl<'a> RawLine<'a> {
     /// The original value bytes, exactly as they were in Kafka (`None` for a null value).
     pub fn value_bytes(&self) -> Result<Option<Cow<'a, [u8]>>, RawLineError> {
         let Some(raw) = self.value else {
-            return Ok(None);
+            // Lines written before `null` was carried as a string embedded it verbatim: the
+            // `json` encoding still says a value was present.
+            return Ok(
+                (self.value_encoding == Encoding::Json).then_some(Cow::Borrowed(&b"null"[..]))
+            );
         };
         let bad = || RawLineError::Payload {
             offset: self.offset,
@@ -327,7 +360,8 @@ mod tests {
     /// The line as a serde struct: the reference [`encode_line`] must match byte for byte.
     #[derive(Serialize)]
     struct HeaderOut<'a> {
-        key: &'a str,
+        key: Option<Cow<'a, str>>,
+        key_encoding: Encoding,
         encoding: Encoding,
         value: Option<Cow<'a, str>>,
     }
@@ -352,7 +386,7 @@ mod tests {
         position: RecordPosition<'_>,
         key: Option<&[u8]>,
         value: Option<&[u8]>,
-        headers: &[(&str, Option<&[u8]>)],
+        headers: &[(&[u8], Option<&[u8]>)],
     ) -> Vec<u8> {
         let (key_encoding, key_text) = text_payload(key);
         let (value_encoding, value_raw) = value_payload(value);
@@ -368,9 +402,11 @@ mod tests {
             headers: headers
                 .iter()
                 .map(|(k, v)| {
+                    let (key_encoding, key) = text_payload(Some(k));
                     let (encoding, value) = text_payload(*v);
                     HeaderOut {
-                        key: k,
+                        key,
+                        key_encoding,
                         encoding,
                         value,
                     }
@@ -397,7 +433,7 @@ mod tests {
 
     fn roundtrip(key: Option<&[u8]>, value: Option<&[u8]>) -> (Encoding, Vec<u8>) {
         let mut out = Vec::new();
-        let written = encode_line(&mut out, pos(42), key, value, &[("h", Some(b"\xff"))]);
+        let written = encode_line(&mut out, pos(42), key, value, &[(b"h", Some(b"\xff"))]);
         assert_eq!(
             out.iter().filter(|b| **b == b'\n').count(),
             1,
@@ -434,7 +470,72 @@ mod tests {
         assert_eq!(roundtrip(None, None).0, Encoding::Null);
     }
 
+    #[test]
+    fn a_value_that_is_the_json_null_stays_a_present_value() {
+        let (enc, line) = roundtrip(None, Some(b"null"));
+        assert_eq!(enc, Encoding::Utf8, "carried as the string \"null\"");
+        assert!(
+            String::from_utf8(line)
+                .expect("utf8")
+                .contains(r#""value":"null""#)
+        );
+        // A line of an earlier worker embedded it verbatim: `json` with a JSON null.
+        let legacy = br#"{"topic":"t","partition":0,"offset":7,"timestamp":null,"timestamp_type":"not_available","key_encoding":"null","key":null,"key_size":-1,"headers":[],"value_encoding":"json","value":null,"value_size":4}"#;
+        let line = RawLine::decode(legacy).expect("decodes");
+        assert_eq!(
+            line.value_bytes().expect("value").as_deref(),
+            Some(&b"null"[..])
+        );
+        let absent = br#"{"topic":"t","partition":0,"offset":7,"timestamp":null,"timestamp_type":"not_available","key_encoding":"null","key":null,"key_size":-1,"headers":[],"value_encoding":"null","value":null,"value_size":-1}"#;
+        let line = RawLine::decode(absent).expect("decodes");
+        assert_eq!(line.value_bytes().expect("value"), None);
+    }
+
+    fn header_roundtrip(name: &[u8], value: Option<&[u8]>) -> String {
+        let mut out = Vec::new();
+        encode_line(&mut out, pos(1), None, Some(b"{}"), &[(name, value)]);
+        let line = RawLine::decode(&out[..out.len() - 1]).expect("decodes");
+        let [header] = &line.headers[..] else {
+            panic!("one header: {:?}", line.headers)
+        };
+        assert_eq!(header.key_bytes().as_deref(), Some(name), "name kept whole");
+        assert_eq!(
+            header.value_bytes().expect("value decodes").as_deref(),
+            value
+        );
+        String::from_utf8(out).expect("utf8")
+    }
+
+    #[test]
+    fn header_names_are_bytes_with_an_encoding() {
+        let text = header_roundtrip(b"trace\xff\xfe", Some(b"v"));
+        assert!(
+            text.contains(r#""key":"dHJhY2X//g==","key_encoding":"base64""#),
+            "{text}"
+        );
+        let text = header_roundtrip(b"a\0b", None);
+        assert!(
+            text.contains(r#""key":"a\u0000b","key_encoding":"utf8""#),
+            "{text}"
+        );
+        header_roundtrip(b"", Some(b""));
+    }
+
+    #[test]
+    fn header_names_of_earlier_lines_are_utf8() {
+        let old = br#"{"topic":"t","partition":0,"offset":7,"timestamp":null,"timestamp_type":"not_available","key_encoding":"null","key":null,"key_size":-1,"headers":[{"key":"h","encoding":"utf8","value":"v"}],"value_encoding":"json","value":{},"value_size":2}"#;
+        let line = RawLine::decode(old).expect("decodes");
+        assert_eq!(line.headers[0].key_encoding, Encoding::Utf8);
+        assert_eq!(line.headers[0].key_bytes().as_deref(), Some(&b"h"[..]));
+    }
+
     proptest! {
+        #[test]
+        fn any_header_roundtrips(name in proptest::collection::vec(any::<u8>(), 0..16),
+                                 value in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..16))) {
+            header_roundtrip(&name, value.as_deref());
+        }
+
         #[test]
         fn any_bytes_roundtrip(key in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..64)),
                                value in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..512))) {
@@ -460,7 +561,10 @@ mod tests {
                 Just(br#"{"level": "INFO", "n": [1, 2.5, null, "\u00e9\n"]}"#.to_vec()),
             ]),
             headers in proptest::collection::vec(
-                (".{0,8}", proptest::option::of(proptest::collection::vec(any::<u8>(), 0..16))),
+                (prop_oneof![
+                    ".{0,8}".prop_map(String::into_bytes),
+                    proptest::collection::vec(any::<u8>(), 0..8),
+                ], proptest::option::of(proptest::collection::vec(any::<u8>(), 0..16))),
                 0..3,
             ),
         ) {
@@ -477,8 +581,8 @@ mod tests {
                     TimestampType::NotAvailable
                 },
             };
-            let headers: Vec<(&str, Option<&[u8]>)> =
-                headers.iter().map(|(k, v)| (k.as_str(), v.as_deref())).collect();
+            let headers: Vec<(&[u8], Option<&[u8]>)> =
+                headers.iter().map(|(k, v)| (k.as_slice(), v.as_deref())).collect();
             let mut out = b"previous line\n".to_vec();
             encode_line(&mut out, position, key.as_deref(), value.as_deref(), &headers);
             let reference =

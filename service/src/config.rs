@@ -25,6 +25,19 @@ pub enum ConfigError {
         /// What is wrong.
         problem: String,
     },
+    /// A credential came as a CLI flag, where `ps` and shell history show it. The value itself
+    /// is never part of the message.
+    #[error(
+        "--{flag} carries {what}: command-line arguments are visible to every local user in `ps` and kept in shell history, so secrets are env-only; remove --{flag} and pass the value through the environment as {var} (see env/local.env)"
+    )]
+    SecretFlag {
+        /// The variable to use instead.
+        var: String,
+        /// The flag it came as, without the dashes.
+        flag: String,
+        /// What kind of credential (from [`crate::secret::url_credential`]).
+        what: &'static str,
+    },
 }
 
 impl ConfigError {
@@ -34,6 +47,20 @@ impl ConfigError {
             var: var.to_owned(),
             problem: problem.into(),
         }
+    }
+}
+
+/// Refuses the value of the CLI flag that overrides `var` when it carries a credential (a URL
+/// password, a SAS token, a connection-string key): secrets are env-only, like
+/// `KAFKA_SASL_PASSWORD`. A credential-free value (`redis://host:6379/0`, `az://raw`) passes.
+pub fn refuse_secret_flag(var: &str, value: &str) -> Result<(), ConfigError> {
+    match crate::secret::url_credential(value) {
+        Some(what) => Err(ConfigError::SecretFlag {
+            var: var.to_owned(),
+            flag: var.to_ascii_lowercase().replace('_', "-"),
+            what,
+        }),
+        None => Ok(()),
     }
 }
 
@@ -176,6 +203,23 @@ mod tests {
             (d.batch_size, d.kafka_topics),
             (10, vec!["x".to_owned(), "y".to_owned()])
         );
+    }
+
+    #[test]
+    fn a_password_in_a_flag_is_refused_naming_the_variable_without_echoing_it() {
+        let err = refuse_secret_flag("REDIS_URL", "redis://:hunter2@h:6379/0")
+            .expect_err("a password on the command line");
+        let text = err.to_string();
+        assert!(
+            text.starts_with("--redis-url carries a password: command-line arguments are visible"),
+            "{text}"
+        );
+        assert!(
+            text.contains("pass the value through the environment as REDIS_URL"),
+            "{text}"
+        );
+        assert!(!text.contains("hunter2"), "{text}");
+        assert_eq!(refuse_secret_flag("REDIS_URL", "redis://h:6379/0"), Ok(()));
     }
 
     #[test]

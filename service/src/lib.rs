@@ -4,7 +4,8 @@
 //! - [`alloc`]: keep glibc from holding freed multi-MiB buffers resident.
 //! - [`config`]: typed configuration from the environment (envy) with errors that name the
 //!   variable and the fix, and introspection of the variable names a config accepts.
-//! - [`secret`]: a string that never prints.
+//! - [`secret`]: a string that never prints, URL redaction, the credential a URL carries (so
+//!   flags can refuse it) and constant-time comparison of tokens.
 //! - [`telemetry`]: JSON or text logs (tracing) and the Prometheus recorder.
 //! - [`ops`]: `/metrics`, `/healthz` and `/readyz` over HTTP.
 //! - [`shutdown`]: SIGTERM/SIGINT → a cancellation token passed to every task.

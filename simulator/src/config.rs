@@ -195,7 +195,7 @@ pub struct Knobs {
     /// Kafka bootstrap servers, host:port[,host:port]; required. [env: KAFKA_BROKERS]
     #[arg(long, global = true, value_name = "HOSTS")]
     pub kafka_brokers: Option<String>,
-    /// Redis URL (a password in it is never logged); default redis://127.0.0.1:6379/0. [env: REDIS_URL]
+    /// Redis URL (a password in it is never logged, and only accepted through the environment); default redis://127.0.0.1:6379/0. [env: REDIS_URL]
     #[arg(long, global = true, value_name = "URL")]
     pub redis_url: Option<String>,
     /// Concurrent players; default 10. [env: PLAYERS]
@@ -342,12 +342,27 @@ impl Settings {
         Self::try_from(service::config::from_iter::<Config, _>(vars)?)
     }
 
-    /// The process environment with `overrides` (from [`overrides`]) taking precedence.
+    /// The process environment with `overrides` (from [`overrides`]) taking precedence. A
+    /// `--redis-url` with a password is refused ([`refuse_secret_flags`]).
     pub fn from_env_and(overrides: Vec<(String, String)>) -> Result<Self, ConfigError> {
+        refuse_secret_flags(&overrides)?;
         let mut vars: BTreeMap<String, String> = std::env::vars().collect();
         vars.extend(overrides);
         Self::from_vars(vars)
     }
+}
+
+/// Variables whose value may carry a credential: as a flag they are accepted only without one.
+pub const SECRET_BEARING: [&str; 1] = ["REDIS_URL"];
+
+/// Refuses command-line overrides (from [`overrides`]) that carry a credential, e.g.
+/// `--redis-url redis://:pw@host`: a password on the command line shows in `ps`, so it must
+/// come from the environment (`REDIS_URL`).
+pub fn refuse_secret_flags(overrides: &[(String, String)]) -> Result<(), ConfigError> {
+    overrides
+        .iter()
+        .filter(|(var, _)| SECRET_BEARING.contains(&var.as_str()))
+        .try_for_each(|(var, value)| service::config::refuse_secret_flag(var, value))
 }
 
 fn ratio(var: &str, r: f64) -> Result<f64, ConfigError> {
@@ -519,7 +534,7 @@ mod tests {
         }
         let flag_vars: Vec<String> = flags.iter().map(|f| env_name(f)).collect();
         for key in &keys {
-            // No exceptions: even REDIS_URL has a flag (its password is redacted in every output).
+            // No exceptions: even REDIS_URL has a flag (refused when it carries a password).
             assert!(flag_vars.contains(key), "{key} has no flag");
         }
     }
@@ -687,6 +702,29 @@ mod tests {
                 "{err} does not start with {expected}"
             );
         }
+    }
+
+    #[test]
+    fn a_password_bearing_redis_url_flag_is_refused_naming_redis_url() {
+        let cmd = Cli::command();
+        let m = cmd
+            .clone()
+            .try_get_matches_from(["simulator", "--redis-url", "redis://:hunter2@h:6379/0"])
+            .expect("args");
+        let err = Settings::from_env_and(overrides(&cmd, &m))
+            .expect_err("refused")
+            .to_string();
+        assert!(err.starts_with("--redis-url carries a password"), "{err}");
+        assert!(
+            err.contains("pass the value through the environment as REDIS_URL"),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2"), "{err}");
+        let plain = cmd
+            .clone()
+            .try_get_matches_from(["simulator", "--redis-url", "redis://h:6379/0"])
+            .expect("args");
+        assert_eq!(refuse_secret_flags(&overrides(&cmd, &plain)), Ok(()));
     }
 
     #[test]

@@ -39,6 +39,13 @@ Rules
                      root), and never a sensitive one
   module-readme      the root and every module under modules/ have a README.md naming each of
                      their variables and outputs in backticks
+  worker-modes       modules/worker_app: each allowed `mode` creates exactly one of the daemon
+                     app and the scheduled job, the default is daemon (here and in its callers);
+                     the job runs one pass (BATCH_CONTINUOUS = "false" merged last, parallelism
+                     and completions 1), the app never does; the job has the app's identity,
+                     registry, Key Vault secrets and env; pass_max_seconds is validated to stay
+                     PASS_HEADROOM_SECONDS below the replica timeout, and every configuration's
+                     values (defaults, tfvars) keep to it
 """
 
 from __future__ import annotations
@@ -52,7 +59,7 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
-from hclmodel import Module, Tree, clean, is_block, load_tree, resolve, unquote  # noqa: E402
+from hclmodel import Block, Module, Tree, clean, is_block, load_tree, resolve, unquote  # noqa: E402
 
 MODULE_META_ARGS = {"source", "version", "count", "for_each", "providers", "depends_on"}
 
@@ -113,6 +120,14 @@ HOST_STORAGE_SCOPE = "${var.runtime_account_id}"
 HOST_RESERVE_MB = 256
 PER_INVOCATION_MB = 384
 FUNCTION_APP_DIR = pathlib.Path("transformer") / "function"  # relative to the repository root
+
+# The worker's scheduled mode (modules/worker_app): a Container Apps Job running one pass
+# (docs/DESIGN.md, "Single pass"). PASS_MAX_SECONDS must leave the pass this long before the
+# replica timeout to start (image, group join), land its last batches (SHUTDOWN_GRACE_MS, 10 s)
+# and commit, so that it ends itself instead of being stopped.
+WORKER_APP_DIR = "modules/worker_app"
+WORKER_MODES_DEFAULT = "daemon"
+PASS_HEADROOM_SECONDS = 60
 
 MODULE_REF = re.compile(r"\bmodule\.([A-Za-z_][A-Za-z0-9_-]*)(?:\[[^\]]*\])?\.([A-Za-z_][A-Za-z0-9_-]*)")
 
@@ -666,6 +681,280 @@ def check_module_readme(tree: Tree) -> list[Finding]:
     return out
 
 
+def _split_args(text: str) -> list[str]:
+    """Top-level comma-separated arguments of an HCL call's argument list."""
+    out, depth, cur, quote = [], 0, "", False
+    for ch in text:
+        if ch == '"':
+            quote = not quote
+        elif not quote and ch in "([{":
+            depth += 1
+        elif not quote and ch in ")]}":
+            depth -= 1
+        if ch == "," and depth == 0 and not quote:
+            out.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    if cur.strip():
+        out.append(cur.strip())
+    return out
+
+
+def _env_sources(mod: Module, expr, seen=()) -> list:
+    """What a for_each over an env map is made of, in merge order: a dict for a known map (a
+    literal local), or the expression text for a map whose keys are not known here."""
+    if isinstance(expr, dict):
+        return [{unquote(k): unquote(v) for k, v in clean(expr).items()}]
+    text = str(expr).strip()
+    if text.startswith("${") and text.endswith("}"):
+        text = text[2:-1].strip()
+    m = re.fullmatch(r"merge\((.*)\)", text, re.S)
+    if m:
+        return [s for arg in _split_args(m.group(1)) for s in _env_sources(mod, arg, seen)]
+    m = re.fullmatch(r"local\.([A-Za-z_][\w-]*)", text)
+    if m and m.group(1) not in seen:
+        for loc in mod.locals:
+            if m.group(1) in loc:
+                return _env_sources(mod, loc[m.group(1)], seen + (m.group(1),))
+    return [text]
+
+
+def _batch_continuous(sources: list) -> tuple[str | None, list[str]]:
+    """The BATCH_CONTINUOUS value the merge ends with (None if unset), and the maps of unknown keys
+    merged after the last literal one that sets it (any of which could override it)."""
+    value, after = None, []
+    for src in sources:
+        if isinstance(src, dict):
+            if "BATCH_CONTINUOUS" in src:
+                value, after = str(src["BATCH_CONTINUOUS"]), []
+        else:
+            after.append(src)
+    return value, after
+
+
+def _containers(res: Block) -> list[dict]:
+    return [c for tpl in res.body.get("template", []) for c in tpl.get("container", [])]
+
+
+def _dynamic(body: dict, label: str) -> list[dict]:
+    out = []
+    for dyn in body.get("dynamic", []):
+        for key, dbody in dyn.items():
+            if not key.startswith("__") and unquote(key) == label:
+                out.append(dbody)
+    return out
+
+
+def _secret_env_names(container: dict) -> list[str]:
+    names = [unquote(e.get("name")) for e in container.get("env", []) if "secret_name" in e]
+    for dyn in _dynamic(container, "env"):
+        for content in dyn.get("content", []):
+            if "secret_name" in content:
+                names.append(f"{unquote(content.get('name'))} (for_each {dyn.get('for_each')})")
+    return sorted(names)
+
+
+def _plain_env_sources(mod: Module, container: dict) -> list:
+    sources = []
+    for dyn in _dynamic(container, "env"):
+        if any("secret_name" not in c for c in dyn.get("content", [])):
+            sources += _env_sources(mod, dyn.get("for_each"))
+    static = {unquote(e.get("name")): unquote(e.get("value")) for e in container.get("env", []) if "value" in e}
+    return sources + ([static] if static else [])
+
+
+def _comparable(value) -> str:
+    def strip(v):
+        if isinstance(v, dict):
+            return {k: strip(x) for k, x in v.items() if not k.startswith("__")}
+        if isinstance(v, list):
+            return [strip(x) for x in v]
+        return v
+    return json.dumps(strip(value), sort_keys=True)
+
+
+def _eval_validation(condition: str, values: dict):
+    """Evaluate a validation condition over several variables (None is null)."""
+    expr = condition.strip()
+    if expr.startswith("${") and expr.endswith("}"):
+        expr = expr[2:-1]
+    for name, value in values.items():
+        expr = re.sub(rf"\bvar\.{re.escape(name)}\b", repr(value), expr)
+    expr = expr.replace("&&", " and ").replace("||", " or ")
+    expr = re.sub(r"!(?!=)", " not ", expr)
+    expr = re.sub(r"\bnull\b", "None", expr)
+    funcs = {
+        "floor": math.floor,
+        "coalesce": lambda *xs: next(x for x in xs if x is not None),
+        "contains": lambda xs, x: x in xs,
+        "true": True,
+        "false": False,
+    }
+    return bool(eval(expr, {"__builtins__": {}}, funcs))
+
+
+def _count_for(res: Block, var: str, value: str):
+    """The count of a resource whose count is `var.X == "v" ? 1 : 0` (or its negation) for one value."""
+    if "count" not in res.body:
+        return 1
+    text = str(res.body["count"]).strip()
+    if text.startswith("${") and text.endswith("}"):
+        text = text[2:-1]
+    m = re.fullmatch(rf'\s*var\.{var}\s*(==|!=)\s*"([^"]*)"\s*\?\s*(\d+)\s*:\s*(\d+)\s*', text)
+    if not m:
+        return None
+    hit = (value == m.group(2)) == (m.group(1) == "==")
+    return int(m.group(3) if hit else m.group(4))
+
+
+def _allowed_values(var: Block) -> list[str]:
+    for val in var.body.get("validation", []):
+        m = re.search(r"contains\(\[([^\]]*)\]", str(val.get("condition", "")))
+        if m:
+            return [unquote(x.strip()) for x in m.group(1).split(",") if x.strip()]
+    return []
+
+
+def _config_values(tree: Tree, names: tuple[str, str]) -> list[tuple[str, dict]]:
+    """(where, {name: value}) for every configuration declaring both variables: its defaults, and
+    each tfvars file that applies to it (its own directory's, else the root's) over them."""
+    out = []
+    root = tree.modules.get(".")
+    for mod in tree.modules.values():
+        if not all(n in mod.variables for n in names):
+            continue
+        defaults = {n: mod.variable_default(n) for n in names}
+        out.append((f"{mod.rel}/variables.tf (defaults)", defaults))
+        for path, doc in tree.tfvars.items():
+            rel_dir = str(path.parent.relative_to(tree.root)) if path.parent != tree.root else "."
+            target = tree.modules.get(rel_dir, root)
+            if target is mod and any(n in doc for n in names):
+                out.append((str(path.relative_to(tree.root)), {n: unquote(doc.get(n, defaults[n])) for n in names}))
+    return out
+
+
+def check_worker_modes(tree: Tree) -> list[Finding]:
+    mod = tree.modules.get(WORKER_APP_DIR)
+    if mod is None:
+        return []
+    out = []
+    where = f"{WORKER_APP_DIR}/main.tf"
+    apps = [r for r in mod.resources if r.labels[0] == "azurerm_container_app"]
+    jobs = [r for r in mod.resources if r.labels[0] == "azurerm_container_app_job"]
+    if len(apps) != 1 or len(jobs) != 1:
+        return [Finding("worker-modes", where, f"expected one azurerm_container_app and one azurerm_container_app_job, found {len(apps)} and {len(jobs)}")]
+    app, job = apps[0], jobs[0]
+
+    # Exactly one of the two per mode; the default changes nothing for existing users.
+    mode = mod.variables.get("mode")
+    if mode is None:
+        return [Finding("worker-modes", f"{WORKER_APP_DIR}/variables.tf", "no variable `mode` choosing between the daemon app and the scheduled job")]
+    modes = _allowed_values(mode)
+    if not modes:
+        out.append(Finding("worker-modes", mode.where(tree.root), "mode has no contains([...], var.mode) validation listing the modes"))
+    if mod.variable_default("mode") != WORKER_MODES_DEFAULT:
+        out.append(Finding("worker-modes", mode.where(tree.root), f"mode must default to {WORKER_MODES_DEFAULT!r} (existing deployments keep the always-on app), got {mod.variable_default('mode')!r}"))
+    for value in modes:
+        counts = {r.where(tree.root): _count_for(r, "mode", value) for r in (app, job)}
+        if None in counts.values():
+            out.append(Finding("worker-modes", where, f"count of the app and the job must be `var.mode == \"...\" ? 1 : 0`, got {[str(r.body.get('count')) for r in (app, job)]}"))
+            break
+        made = sum(counts.values())
+        if made != 1:
+            out.append(Finding("worker-modes", where, f"mode {value!r} creates {made} of the daemon app and the scheduled job; exactly one must exist"))
+    for caller in tree.modules.values():
+        for call in caller.module_calls.values():
+            if _local_target(tree, caller, call) is not mod:
+                continue
+            m = re.fullmatch(r"\$\{var\.([\w-]+)\}", str(call.body.get("mode", "")))
+            if m and caller.variable_default(m.group(1)) != WORKER_MODES_DEFAULT:
+                out.append(Finding("worker-modes", caller.variables[m.group(1)].where(tree.root), f"must default to {WORKER_MODES_DEFAULT!r}, got {caller.variable_default(m.group(1))!r}"))
+
+    # The job runs one pass, the app never does.
+    for container in _containers(job):
+        value, after = _batch_continuous(_plain_env_sources(mod, container))
+        if value != "false":
+            out.append(Finding("worker-modes", job.where(tree.root), f"the job's environment must set BATCH_CONTINUOUS = \"false\" (one pass, then exit), got {value!r}: a daemon would run until the replica timeout"))
+        elif after:
+            out.append(Finding("worker-modes", job.where(tree.root), f"BATCH_CONTINUOUS = \"false\" must be merged last: {', '.join(after)} could override it"))
+    for container in _containers(app):
+        value, _ = _batch_continuous(_plain_env_sources(mod, container))
+        if value == "false":
+            out.append(Finding("worker-modes", app.where(tree.root), "the daemon app sets BATCH_CONTINUOUS = \"false\": it would land one pass, exit and be restarted in a loop"))
+    trigger = (job.body.get("schedule_trigger_config") or [{}])[0]
+    if "cron_expression" not in trigger:
+        out.append(Finding("worker-modes", job.where(tree.root), "no schedule_trigger_config.cron_expression"))
+    for arg in ("parallelism", "replica_completion_count"):
+        if unquote(trigger.get(arg)) != 1:
+            out.append(Finding("worker-modes", job.where(tree.root), f"schedule_trigger_config.{arg} must be 1 (one pass per execution; more replicas in the group only split the partitions), got {unquote(trigger.get(arg))!r}"))
+
+    # The same identity, registry, secrets and environment as the daemon app.
+    for key in ("identity", "registry", "secret"):
+        a = app.body.get(key) or _dynamic(app.body, key)
+        j = job.body.get(key) or _dynamic(job.body, key)
+        if _comparable(a) != _comparable(j):
+            out.append(Finding("worker-modes", job.where(tree.root), f"{key} differs from the daemon app's: the job must run as the same identity with the same secrets and registry"))
+    app_c, job_c = _containers(app), _containers(job)
+    if app_c and job_c:
+        if _secret_env_names(app_c[0]) != _secret_env_names(job_c[0]):
+            out.append(Finding("worker-modes", job.where(tree.root), f"secret env {_secret_env_names(job_c[0])} differs from the daemon app's {_secret_env_names(app_c[0])}"))
+        app_maps = [s for s in _plain_env_sources(mod, app_c[0]) if isinstance(s, str)]
+        job_maps = [s for s in _plain_env_sources(mod, job_c[0]) if isinstance(s, str)]
+        for src in app_maps:
+            if src not in job_maps:
+                out.append(Finding("worker-modes", job.where(tree.root), f"the job's environment does not include {src}, which the daemon app gets"))
+        for arg in ("image", "cpu", "memory"):
+            if app_c[0].get(arg) != job_c[0].get(arg):
+                out.append(Finding("worker-modes", job.where(tree.root), f"container {arg} {job_c[0].get(arg)!r} differs from the daemon app's {app_c[0].get(arg)!r}"))
+
+    # PASS_MAX_SECONDS stays PASS_HEADROOM_SECONDS below the replica timeout.
+    timeout = re.fullmatch(r"\$\{var\.([\w-]+)\}", str(job.body.get("replica_timeout_in_seconds", "")))
+    limit = None
+    for _, text in mod.all_strings():
+        m = re.search(r"PASS_MAX_SECONDS\s*=\s*tostring\(var\.([\w-]+)\)", text)
+        if m:
+            limit = m.group(1)
+    if not timeout or timeout.group(1) not in mod.variables:
+        out.append(Finding("worker-modes", job.where(tree.root), "replica_timeout_in_seconds must be a variable (validated against pass_max_seconds)"))
+        return out
+    if limit is None or limit not in mod.variables:
+        out.append(Finding("worker-modes", where, "no PASS_MAX_SECONDS = tostring(var.X) in the job's environment"))
+        return out
+    t_var, p_var = timeout.group(1), limit
+    conditions = [str(v.get("condition", "")) for v in mod.variables[p_var].body.get("validation", [])]
+    for p, t, ok in ((None, 1800, True), (0, 60, True), (840, 1800, True), (1800 - PASS_HEADROOM_SECONDS, 1800, True),
+                     (1800 - PASS_HEADROOM_SECONDS + 1, 1800, False), (1800, 1800, False), (3600, 1800, False)):
+        try:
+            got = all(_eval_validation(c, {p_var: p, t_var: t}) for c in conditions)
+        except Exception as e:  # noqa: BLE001 - report any expression we cannot read
+            out.append(Finding("worker-modes", mod.variables[p_var].where(tree.root), f"cannot evaluate the validation: {e}"))
+            break
+        if got != ok:
+            out.append(Finding(
+                "worker-modes", mod.variables[p_var].where(tree.root),
+                f"{'rejects' if ok else 'accepts'} {p_var} = {p} with {t_var} = {t}; it must stay at least "
+                f"{PASS_HEADROOM_SECONDS} s below the replica timeout (start, last landing, commit)",
+            ))
+    pairs = [(WORKER_APP_DIR, p_var, t_var)]
+    for caller in tree.modules.values():
+        for call in caller.module_calls.values():
+            if _local_target(tree, caller, call) is mod:
+                mp = re.fullmatch(r"\$\{var\.([\w-]+)\}", str(call.body.get(p_var, "")))
+                mt = re.fullmatch(r"\$\{var\.([\w-]+)\}", str(call.body.get(t_var, "")))
+                if mp and mt:
+                    pairs.append((caller.rel, mp.group(1), mt.group(1)))
+    for _, pn, tn in pairs:
+        for cwhere, values in _config_values(tree, (pn, tn)):
+            p, t = values[pn], values[tn]
+            if p is not None and t is not None and float(p) + PASS_HEADROOM_SECONDS > float(t):
+                out.append(Finding(
+                    "worker-modes", cwhere,
+                    f"{pn} = {p} is not at least {PASS_HEADROOM_SECONDS} s below {tn} = {t}: the pass would be stopped before it ends itself",
+                ))
+    return out
+
+
 RULES = {
     "module-inputs": check_module_inputs,
     "variable-docs": check_variable_docs,
@@ -686,6 +975,7 @@ RULES = {
     "examples-runnable": check_examples_runnable,
     "tfvars": check_tfvars,
     "module-readme": check_module_readme,
+    "worker-modes": check_worker_modes,
 }
 
 

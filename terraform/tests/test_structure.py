@@ -381,6 +381,95 @@ PLANTED += [
 ]
 
 
+# Issue 21: the worker's scheduled mode (modules/worker_app).
+PLANTED += [
+    pytest.param(
+        "modules/worker_app/main.tf",
+        '  count                        = var.mode == "scheduled" ? 1 : 0\n',
+        '  count                        = var.mode == "daemon" ? 1 : 0\n',
+        "worker-modes", "mode 'daemon' creates 2 of the daemon app and the scheduled job",
+        id="job_created_in_daemon_mode",
+    ),
+    pytest.param(
+        "modules/worker_app/main.tf",
+        '  count                        = var.mode == "daemon" ? 1 : 0\n',
+        "",
+        "worker-modes", "mode 'scheduled' creates 2",
+        id="app_kept_in_scheduled_mode",
+    ),
+    pytest.param(
+        "modules/worker_app/variables.tf",
+        '  default     = "daemon"\n',
+        '  default     = "scheduled"\n',
+        "worker-modes", "mode must default to 'daemon'",
+        id="module_defaults_to_scheduled",
+    ),
+    pytest.param(
+        "variables.tf",
+        '  default     = "daemon"\n',
+        '  default     = "scheduled"\n',
+        "worker-modes", "variable worker_mode: must default to 'daemon'",
+        id="root_defaults_to_scheduled",
+    ),
+    pytest.param(
+        "modules/worker_app/main.tf",
+        "  job_env     = merge(var.env, local.pass_limits, local.pass_env)\n",
+        "  job_env     = merge(var.env, local.pass_limits)\n",
+        "worker-modes", "must set BATCH_CONTINUOUS = \"false\" (one pass, then exit), got None",
+        id="job_runs_a_daemon",
+    ),
+    pytest.param(
+        "modules/worker_app/main.tf",
+        "  job_env     = merge(var.env, local.pass_limits, local.pass_env)\n",
+        "  job_env     = merge(local.pass_env, var.env, local.pass_limits)\n",
+        "worker-modes", "must be merged last: var.env",
+        id="env_can_override_the_pass",
+    ),
+    pytest.param(
+        "modules/worker_app/main.tf",
+        "        for_each = var.env\n",
+        "        for_each = local.job_env\n",
+        "worker-modes", "the daemon app sets BATCH_CONTINUOUS",
+        id="daemon_gets_the_pass_env",
+    ),
+    pytest.param(
+        "modules/worker_app/main.tf",
+        "    parallelism              = 1\n",
+        "    parallelism              = 2\n",
+        "worker-modes", "schedule_trigger_config.parallelism must be 1",
+        id="two_passes_per_execution",
+    ),
+    pytest.param(
+        "modules/worker_app/main.tf",
+        '    replica_completion_count = 1\n  }\n\n  identity {\n    type         = "UserAssigned"\n',
+        '    replica_completion_count = 1\n  }\n\n  identity {\n    type         = "SystemAssigned"\n',
+        "worker-modes", "identity differs from the daemon app's",
+        id="job_runs_as_another_identity",
+    ),
+    pytest.param(
+        "modules/worker_app/main.tf",
+        '          name        = "REDIS_URL"\n          secret_name = env.value\n        }\n      }\n    }\n  }\n',
+        '          name        = "REDIS_URI"\n          secret_name = env.value\n        }\n      }\n    }\n  }\n',
+        "worker-modes", "differs from the daemon app's ['KAFKA_SASL_PASSWORD', 'KAFKA_SASL_USERNAME', 'REDIS_URL",
+        id="job_misses_a_secret",
+    ),
+    pytest.param(
+        "modules/worker_app/variables.tf",
+        "    condition     = coalesce(var.pass_max_seconds, 0) + 60 <= var.job_replica_timeout_seconds\n",
+        "    condition     = coalesce(var.pass_max_seconds, 0) <= var.job_replica_timeout_seconds\n",
+        "worker-modes", "accepts pass_max_seconds = 1800 with job_replica_timeout_seconds = 1800",
+        id="pass_may_run_into_the_timeout",
+    ),
+    pytest.param(
+        "examples/with-worker/terraform.tfvars",
+        "worker_pass_max_seconds            = 840\n",
+        "worker_pass_max_seconds            = 1800\n",
+        "worker-modes", "examples/with-worker/terraform.tfvars: worker_pass_max_seconds = 1800 is not at least 60 s below worker_job_replica_timeout_seconds = 1800",
+        id="tfvars_pass_longer_than_the_timeout",
+    ),
+]
+
+
 def test_tfvars_only_example_is_reported(tmp_path):
     root = copy_tree(tmp_path)
     (root / "examples" / "values-only").mkdir()

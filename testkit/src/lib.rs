@@ -125,6 +125,42 @@ pub async fn send(
     Ok(delivery.offset)
 }
 
+/// Kafka headers whose names are arbitrary bytes (not UTF-8, NUL bytes inside), as an attacker
+/// or a non-Rust client can send them: rdkafka's `Header` only takes `&str` names.
+#[expect(
+    unsafe_code,
+    reason = "test-only: librdkafka's rd_kafka_header_add takes the name as bytes with a length"
+)]
+pub fn byte_headers(headers: &[(&[u8], Option<&[u8]>)]) -> rdkafka::message::OwnedHeaders {
+    let owned = rdkafka::message::OwnedHeaders::new_with_capacity(headers.len());
+    // `BorrowedHeaders` is a zero-sized view whose address is the native header list.
+    let list = std::ptr::from_ref(owned.as_borrowed())
+        .cast_mut()
+        .cast::<rdkafka::bindings::rd_kafka_headers_t>();
+    for (name, value) in headers {
+        let (value_ptr, value_len) = match value {
+            Some(v) => (v.as_ptr().cast::<std::ffi::c_void>(), v.len() as isize),
+            None => (std::ptr::null(), 0),
+        };
+        // SAFETY: `list` is the live list `owned` owns; librdkafka copies `name.len()` bytes of
+        // the name and `value_len` bytes of the value into a new header it allocates.
+        let err = unsafe {
+            rdkafka::bindings::rd_kafka_header_add(
+                list,
+                name.as_ptr().cast(),
+                name.len() as isize,
+                value_ptr,
+                value_len,
+            )
+        };
+        assert_eq!(
+            err,
+            rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR
+        );
+    }
+    owned
+}
+
 /// Creates a blob container in Azurite (idempotent) with the stack's helper script.
 pub fn create_container(name: &str) -> anyhow::Result<()> {
     let root = root();

@@ -4,21 +4,38 @@
 //! once, totals equal the manifests, nothing is poisoned, and the finished games' Redis keys
 //! expire.
 //!
+//! The flood is rate-limited (the simulator's `RATE_LIMIT` = records × (1 + bad ratio) / the
+//! moment of the last planned fault or restart) so that its records arrive across the whole fault
+//! window and every fault hits records in flight, not a pipeline that has long caught up. Before
+//! each action the controller measures the load ([`in_flight`]: records in the topics but not yet
+//! committed by the worker group, raw blobs not yet transformed) and prints it; the verdict lists
+//! them, and the run fails if fewer than 2/3 of the faults (kills, the Azurite outage) had records
+//! in flight.
+//!
 //! Knobs (env; the short defaults run in the regular test command, `scripts/chaos` sets the long
 //! ones): `CHAOS_RECORDS` (flood records, 50000), `CHAOS_KILLS` (6), `CHAOS_AZURITE_DOWN_SECS`
 //! (10), `CHAOS_REDIS_DOWN_SECS` (12), `CHAOS_BAD_RATIO` (0.01), `CHAOS_SEED` (random, printed),
 //! `CHAOS_SETTLE_SECS` (120: a killed watcher's lease, `WATCH_LEASE_TTL_MS=10000`, plus catch-up),
-//! `CHAOS_WINDOW_SECS` (when the faults happen: max(4 s per kill, 3× the Azurite outage, 30 s)),
-//! `DATAFLOW_BIN_DIR` (binaries, default target/debug).
+//! `CHAOS_WINDOW_SECS` (when the faults happen and how long the flood takes: max(4 s per kill,
+//! 3× the Azurite outage, 30 s)), `DATAFLOW_BIN_DIR` (binaries, default target/debug).
 //!
 //! Azurite and Redis are stopped with SIGTERM (they persist to their folders and come back with
 //! the same data); the pipeline's own binaries get SIGKILL (no flush, no commit, no lease release).
+//!
+//! # Layout
+//! - this file: the services, the fault schedule and the two tests;
+//! - `e2e_chaos/in_flight.rs`: the load measured at each fault.
+
+// A folder named like the test, so cargo does not take the module for a test target of its own.
+#[path = "e2e_chaos/in_flight.rs"]
+mod in_flight;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
+use in_flight::{Probe, Sample};
 use rand::{Rng, SeedableRng};
 use redis::AsyncCommands;
 use tests::pipeline::{Pipeline, Storage};
@@ -90,6 +107,13 @@ enum Action {
     AzuriteDown,
     AzuriteUp,
     RedisUp,
+}
+
+impl Action {
+    /// A kill or the start of an outage (not a restart).
+    fn is_fault(self) -> bool {
+        !matches!(self, Action::AzuriteUp | Action::RedisUp)
+    }
 }
 
 /// Random kill moments over the chaos window, the Azurite outage at a random moment in it,
@@ -228,29 +252,57 @@ async fn exactly_once_through_kills_and_storage_and_redis_outages() {
     let mut worker = p.spawn_worker("0", worker_env).expect("worker");
     let mut watch = p.spawn_watch("0", watch_env).expect("watch");
 
+    let (raw, standard) = p.storage.stores().expect("stores");
+    let group = p
+        .worker_env()
+        .into_iter()
+        .find_map(|(k, v)| (k == "KAFKA_GROUP_ID").then_some(v))
+        .expect("the worker's group");
+    let topics = [&p.topics.lobby, &p.topics.game, &p.topics.client].map(String::as_str);
+    let probe = Probe::new(&topics, &group, raw.clone(), standard.clone()).expect("probe");
+
+    // The flood's records (bad ones included) spread until the last planned moment, so the
+    // faults hit a pipeline with records in flight rather than one that has long caught up.
+    let plan = schedule(&mut rng, kills, window, azurite_down, redis_down);
+    let span = plan.last().map_or(window, |(at, _)| *at);
+    let rate = (records as f64 * (1.0 + bad_ratio) / span.as_secs_f64().max(1.0)).ceil() as u64;
+    eprintln!("chaos: flood rate limit {rate} records/s (over {span:.1?})");
     let flood = {
         let p = p.clone();
         let n = records.to_string();
         let ratio = bad_ratio.to_string();
         let seed = seed.to_string();
+        let rate = rate.to_string();
         tokio::spawn(async move {
-            p.simulate(
-                "flood",
-                &["flood", "--messages", &n, "--bad-ratio", &ratio],
-                &[("SEED", &seed)],
-            )
-            .await
+            let flood = p
+                .simulate(
+                    "flood",
+                    &["flood", "--messages", &n, "--bad-ratio", &ratio],
+                    &[("SEED", &seed), ("RATE_LIMIT", &rate)],
+                )
+                .await;
+            (flood, Instant::now())
         })
     };
 
-    let plan = schedule(&mut rng, kills, window, azurite_down, redis_down);
     let t0 = Instant::now();
     let (mut worker_runs, mut watch_runs) = (0u32, 0u32);
+    let mut samples: Vec<Sample> = Vec::new();
+    let mut storage_up = true;
     for (at, action) in plan {
         if let Some(wait) = at.checked_sub(t0.elapsed()) {
             tokio::time::sleep(wait).await;
         }
-        eprintln!("chaos: t={:.1}s {action:?}", t0.elapsed().as_secs_f64());
+        let sample = probe
+            .sample(
+                t0.elapsed(),
+                format!("{action:?}"),
+                action.is_fault(),
+                storage_up,
+            )
+            .await;
+        eprintln!("chaos: {sample}");
+        samples.push(sample);
         match action {
             Action::KillWorker => {
                 worker.kill9().expect("kill -9 worker");
@@ -266,8 +318,12 @@ async fn exactly_once_through_kills_and_storage_and_redis_outages() {
                     .spawn_watch(&watch_runs.to_string(), watch_env)
                     .expect("watch restart");
             }
-            Action::AzuriteDown => azurite.stop().await,
+            Action::AzuriteDown => {
+                storage_up = false;
+                azurite.stop().await;
+            }
             Action::AzuriteUp => {
+                storage_up = true;
                 azurite.start();
                 testkit::wait_for_port(azurite.port, Duration::from_secs(60))
                     .await
@@ -290,14 +346,26 @@ async fn exactly_once_through_kills_and_storage_and_redis_outages() {
             }
         }
     }
-    let flood = flood.await.expect("flood task").expect("simulator flood");
+    let faults_done = t0.elapsed();
+    let (flood, flood_done) = flood.await.expect("flood task");
+    let flood = flood.expect("simulator flood");
     assert_eq!(flood.failed_deliveries, 0);
     let manifest = merge_manifests(&[play.clone(), flood]);
+    // The chaos must hit work, not an idle pipeline: checked after the correctness verdict.
+    let hit: Vec<&Sample> = samples.iter().filter(|s| s.fault).collect();
+    let busy = hit.iter().filter(|s| s.busy()).count();
+    let faults = format!(
+        "{busy} of {} faults had records in flight (records in Kafka not yet committed by the worker group; raw blobs without a receipt):\n{}",
+        hit.len(),
+        in_flight::table(&samples)
+    );
     eprintln!(
-        "chaos: {} records ({} bad) produced; {} kills done at {:.0}s; settling",
+        "chaos: {} records ({} bad) produced by t={:.1}s; {} kills done by t={:.1}s ({:.0}s into the test); settling",
         manifest.delivered(),
         manifest.bad_records,
+        flood_done.saturating_duration_since(t0).as_secs_f64(),
         worker_runs + watch_runs,
+        faults_done.as_secs_f64(),
         started.elapsed().as_secs_f64()
     );
     assert!(
@@ -307,7 +375,6 @@ async fn exactly_once_through_kills_and_storage_and_redis_outages() {
     );
     assert_eq!(worker_runs + watch_runs, kills as u32);
 
-    let (raw, standard) = p.storage.stores().expect("stores");
     let summary = match wait_and_summarize(raw, standard.clone(), Some(&manifest), settle, |m| {
         eprintln!("chaos: waiting: {m}")
     })
@@ -319,18 +386,19 @@ async fn exactly_once_through_kills_and_storage_and_redis_outages() {
                 .await
                 .unwrap_or_default();
             panic!(
-                "{e}\nleases left behind: {leases:?}\nlogs: {}",
+                "{e}\nleases left behind: {leases:?}\n{faults}logs: {}",
                 p.log_dir.display()
             );
         }
     };
-    eprintln!("{summary}");
+    eprintln!("{summary}\nchaos: {faults}");
     assert!(
         summary.ok(),
-        "problems: {:#?}\nlogs: {}",
-        summary.problems,
+        "pipeline: {:#?}\n{faults}logs: {}",
+        summary.pipeline,
         p.log_dir.display()
     );
+    assert!(summary.producer_ok(), "producer: {:#?}", summary.producer);
     for (topic, parts) in &manifest.topics {
         for (partition, st) in parts {
             for offset in st.min_offset..=st.max_offset {
@@ -347,6 +415,10 @@ async fn exactly_once_through_kills_and_storage_and_redis_outages() {
         summary.poisoned.is_empty(),
         "no poison: {:?}",
         summary.poisoned
+    );
+    assert!(
+        busy * 3 >= hit.len() * 2,
+        "the chaos hit an idle pipeline (want ≥ 2/3 of the faults with records in flight): {faults}"
     );
 
     // Clean-up eventually applied: no key of a finished game is left without a TTL.

@@ -48,7 +48,8 @@ async fn seeded_games_land_once_with_rows_per_model_equal_to_the_manifest() {
     );
 
     let s = settle(&p, &m).await;
-    assert!(s.ok(), "problems: {:#?}", s.problems);
+    assert!(s.ok(), "pipeline: {:#?}", s.pipeline);
+    assert!(s.producer_ok(), "producer: {:#?}", s.producer);
     let rows = |model: &str| s.standard.rows.get(model).copied().unwrap_or(0);
     assert_eq!(
         rows("lib_server_lobby"),
@@ -160,5 +161,6 @@ async fn injected_bad_records_are_dead_lettered_with_their_reason_and_good_ones_
     assert_eq!(good + dead, m.delivered(), "good + dead = produced");
     assert_eq!(s.standard.rows["lib_server_lobby"], m.participant_rows);
     assert_eq!(s.standard.rows["lib_server_game"], m.attack_rows);
-    assert!(s.ok(), "problems: {:#?}", s.problems);
+    assert!(s.ok(), "pipeline: {:#?}", s.pipeline);
+    assert!(s.producer_ok(), "producer: {:#?}", s.producer);
 }

@@ -40,7 +40,7 @@ fn line(offset: i64, key: Option<&[u8]>, value: Option<&[u8]>) -> Vec<u8> {
         timestamp: Some(1_705_256_524_771 + offset),
         timestamp_type: TimestampType::CreateTime,
     };
-    encode_line(&mut out, pos, key, value, &[("h", value)]);
+    encode_line(&mut out, pos, key, value, &[(b"h", value)]);
     out
 }
 

@@ -7,9 +7,10 @@ use std::time::Duration;
 use clap::Args;
 use serde::Deserialize;
 use service::config::ConfigError;
+use service::secret::Secret;
 use service::telemetry::LogFormat;
 
-use crate::transform::TransformOptions;
+use crate::transform::{DEFAULT_ROW_GROUP_ROWS, TransformOptions};
 use crate::writer::Compression;
 
 /// The transformer's environment, one field per variable (`raw_url` ← `RAW_URL`).
@@ -28,6 +29,11 @@ pub struct Config {
     /// Largest record value accepted; larger ones are dead (`value_too_large`).
     #[serde(default = "default_max_value_bytes")]
     pub max_value_bytes: usize,
+    /// Rows per Parquet row group. One row group per model is in memory at a time, encoded and
+    /// compressed (and written out early at `writer::ROW_GROUP_MAX_BYTES`), so memory does not
+    /// grow with the blob.
+    #[serde(default = "default_transform_row_group_rows")]
+    pub transform_row_group_rows: usize,
     /// Watcher: how often to list the raw container.
     #[serde(default = "default_watch_poll_ms")]
     pub watch_poll_ms: u64,
@@ -57,6 +63,19 @@ pub struct Config {
     /// Ops endpoints (`/metrics`, `/healthz`, `/readyz`, `/runs`) of watch and backfill.
     #[serde(default = "default_metrics_addr")]
     pub metrics_addr: String,
+    /// `/runs`: runs queued or running at once; a `POST /runs` past it answers 429.
+    #[serde(default = "default_runs_max_active")]
+    pub runs_max_active: usize,
+    /// `/runs`: runs kept in memory (active and finished); the oldest finished run is evicted
+    /// to make room, and a `POST /runs` with no room left answers 429.
+    #[serde(default = "default_runs_max_retained")]
+    pub runs_max_retained: usize,
+    /// `/runs`: seconds a finished run stays readable with `GET /runs/{id}`.
+    #[serde(default = "default_runs_retention_secs")]
+    pub runs_retention_secs: u64,
+    /// `/runs`: bearer token every `/runs` call must present when set (secret; env only).
+    #[serde(default)]
+    pub runs_token: Option<Secret>,
     /// Time in-flight work gets to finish after SIGTERM.
     #[serde(default = "default_grace_ms")]
     pub shutdown_grace_ms: u64,
@@ -78,6 +97,14 @@ fn default_raw_url() -> String {
 fn default_standard_url() -> String {
     "az://standard".to_owned()
 }
+fn default_transform_row_group_rows() -> usize {
+    DEFAULT_ROW_GROUP_ROWS
+}
+/// Smallest `TRANSFORM_ROW_GROUP_ROWS`: parquet-rs encodes in 1024-row mini-batches; smaller
+/// row groups only grow the footer.
+pub const MIN_TRANSFORM_ROW_GROUP_ROWS: usize = 1024;
+/// Largest `TRANSFORM_ROW_GROUP_ROWS` (2^24 rows).
+pub const MAX_TRANSFORM_ROW_GROUP_ROWS: usize = 1 << 24;
 fn default_max_value_bytes() -> usize {
     1_048_576
 }
@@ -118,14 +145,40 @@ fn default_metrics_addr() -> String {
 fn default_grace_ms() -> u64 {
     10_000
 }
+/// `RUNS_MAX_ACTIVE` default: a replay competes with the watcher for the same CPU and storage.
+pub const DEFAULT_RUNS_MAX_ACTIVE: usize = 2;
+/// Largest `RUNS_MAX_ACTIVE`: each run transforms up to `WATCH_CONCURRENCY` blobs at once.
+pub const MAX_RUNS_MAX_ACTIVE: usize = 64;
+/// `RUNS_MAX_RETAINED` default.
+pub const DEFAULT_RUNS_MAX_RETAINED: usize = 100;
+/// Largest `RUNS_MAX_RETAINED`: a run's status (its errors included) lives in memory.
+pub const MAX_RUNS_MAX_RETAINED: usize = 10_000;
+/// `RUNS_RETENTION_SECS` default (an hour).
+pub const DEFAULT_RUNS_RETENTION_SECS: u64 = 3600;
+/// Largest `RUNS_RETENTION_SECS` (a week).
+pub const MAX_RUNS_RETENTION_SECS: u64 = 604_800;
+/// Shortest `RUNS_TOKEN`: a bearer token must not be guessable.
+pub const MIN_RUNS_TOKEN_LEN: usize = 16;
 
-/// CLI overrides of [`Config`]; each flag wins over its variable.
+fn default_runs_max_active() -> usize {
+    DEFAULT_RUNS_MAX_ACTIVE
+}
+fn default_runs_max_retained() -> usize {
+    DEFAULT_RUNS_MAX_RETAINED
+}
+fn default_runs_retention_secs() -> u64 {
+    DEFAULT_RUNS_RETENTION_SECS
+}
+
+/// CLI overrides of [`Config`]; each flag wins over its variable. `RUNS_TOKEN` has no flag (a
+/// secret on the command line shows in `ps`), and `--raw-url` / `--standard-url` refuse a URL
+/// carrying a SAS token or password ([`Config::with_overrides`]).
 #[derive(Debug, Clone, Default, Args)]
 pub struct Overrides {
-    /// Container of raw blobs (az://C, file:///P, memory://). Default az://raw. [env: RAW_URL]
+    /// Container of raw blobs (az://C, file:///P, memory://); a SAS token only through the environment. Default az://raw. [env: RAW_URL]
     #[arg(long, global = true)]
     pub raw_url: Option<String>,
-    /// Container for Parquet, dead letters, receipts. Default az://standard. [env: STANDARD_URL]
+    /// Container for Parquet, dead letters, receipts; a SAS token only through the environment. Default az://standard. [env: STANDARD_URL]
     #[arg(long, global = true)]
     pub standard_url: Option<String>,
     /// Parquet compression: zstd (level 3), snappy or none. Default zstd. [env: PARQUET_COMPRESSION]
@@ -134,6 +187,9 @@ pub struct Overrides {
     /// Largest record value; larger ones are dead letters. Default 1048576. [env: MAX_VALUE_BYTES]
     #[arg(long, global = true)]
     pub max_value_bytes: Option<usize>,
+    /// Rows per Parquet row group (1024–16777216); one encoded row group per model is in memory at a time (written out early at 32 MiB). Default 1048576. [env: TRANSFORM_ROW_GROUP_ROWS]
+    #[arg(long, global = true)]
+    pub transform_row_group_rows: Option<usize>,
     /// Watcher: raw container listing interval in ms. Default 1000. [env: WATCH_POLL_MS]
     #[arg(long, global = true)]
     pub watch_poll_ms: Option<u64>,
@@ -161,6 +217,15 @@ pub struct Overrides {
     /// Ops endpoint address (/metrics, /healthz, /readyz, /runs). Default 127.0.0.1:9465. [env: METRICS_ADDR]
     #[arg(long, global = true)]
     pub metrics_addr: Option<String>,
+    /// /runs: runs queued or running at once (1–64); POST /runs past it answers 429. Default 2. [env: RUNS_MAX_ACTIVE]
+    #[arg(long, global = true)]
+    pub runs_max_active: Option<usize>,
+    /// /runs: runs kept in memory, finished ones evicted oldest first (RUNS_MAX_ACTIVE–10000). Default 100. [env: RUNS_MAX_RETAINED]
+    #[arg(long, global = true)]
+    pub runs_max_retained: Option<usize>,
+    /// /runs: seconds a finished run stays readable with GET /runs/{id} (1–604800). Default 3600. [env: RUNS_RETENTION_SECS]
+    #[arg(long, global = true)]
+    pub runs_retention_secs: Option<u64>,
     /// Drain time after SIGTERM in ms. Default 10000. [env: SHUTDOWN_GRACE_MS]
     #[arg(long, global = true)]
     pub shutdown_grace_ms: Option<u64>,
@@ -170,8 +235,14 @@ pub struct Overrides {
 }
 
 impl Config {
-    /// Applies CLI overrides.
-    pub fn with_overrides(mut self, o: Overrides) -> Self {
+    /// Applies CLI overrides; a `--raw-url` or `--standard-url` carrying a credential (a SAS
+    /// token, a password) is refused, naming the variable to set instead.
+    pub fn with_overrides(mut self, o: Overrides) -> Result<Self, ConfigError> {
+        for (var, value) in [("RAW_URL", &o.raw_url), ("STANDARD_URL", &o.standard_url)] {
+            if let Some(v) = value {
+                service::config::refuse_secret_flag(var, v)?;
+            }
+        }
         macro_rules! take {
             ($($f:ident),*) => { $( if let Some(v) = o.$f { self.$f = v; } )* };
         }
@@ -180,6 +251,7 @@ impl Config {
             standard_url,
             parquet_compression,
             max_value_bytes,
+            transform_row_group_rows,
             watch_poll_ms,
             watch_concurrency,
             watch_max_attempts,
@@ -188,13 +260,16 @@ impl Config {
             watch_lease_ttl_ms,
             functions_customhandler_port,
             metrics_addr,
+            runs_max_active,
+            runs_max_retained,
+            runs_retention_secs,
             shutdown_grace_ms,
             log_format
         );
         if o.watch_prefix.is_some() {
             self.watch_prefix = o.watch_prefix;
         }
-        self
+        Ok(self)
     }
 }
 
@@ -217,6 +292,31 @@ pub struct WatchSettings {
     pub lease_ttl: Duration,
 }
 
+/// Limits and access of the `/runs` API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunSettings {
+    /// Runs queued or running at once.
+    pub max_active: usize,
+    /// Runs kept in memory, active and finished (≥ `max_active`).
+    pub max_retained: usize,
+    /// How long a finished run stays readable.
+    pub retention: Duration,
+    /// Bearer token every `/runs` call must present, when set.
+    pub token: Option<Secret>,
+}
+
+impl Default for RunSettings {
+    /// The documented defaults, without a token.
+    fn default() -> Self {
+        RunSettings {
+            max_active: DEFAULT_RUNS_MAX_ACTIVE,
+            max_retained: DEFAULT_RUNS_MAX_RETAINED,
+            retention: Duration::from_secs(DEFAULT_RUNS_RETENTION_SECS),
+            token: None,
+        }
+    }
+}
+
 /// Validated settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -232,6 +332,8 @@ pub struct Settings {
     pub port: u16,
     /// Ops address.
     pub metrics_addr: SocketAddr,
+    /// `/runs` limits and token.
+    pub runs: RunSettings,
     /// Drain time.
     pub shutdown_grace: Duration,
     /// Log format.
@@ -251,6 +353,17 @@ impl Settings {
             return Err(ConfigError::invalid(
                 "STANDARD_URL",
                 "must be a storage URL such as az://standard",
+            ));
+        }
+        if !(MIN_TRANSFORM_ROW_GROUP_ROWS..=MAX_TRANSFORM_ROW_GROUP_ROWS)
+            .contains(&c.transform_row_group_rows)
+        {
+            return Err(ConfigError::invalid(
+                "TRANSFORM_ROW_GROUP_ROWS",
+                format!(
+                    "must be between {MIN_TRANSFORM_ROW_GROUP_ROWS} and {MAX_TRANSFORM_ROW_GROUP_ROWS}, got {}",
+                    c.transform_row_group_rows
+                ),
             ));
         }
         if c.max_value_bytes == 0 {
@@ -303,6 +416,7 @@ impl Settings {
             .log_format
             .parse::<LogFormat>()
             .map_err(|e| ConfigError::invalid("LOG_FORMAT", e))?;
+        let runs = validate_runs(&c)?;
         let metrics_addr = c.metrics_addr.parse::<SocketAddr>().map_err(|e| {
             ConfigError::invalid(
                 "METRICS_ADDR",
@@ -315,6 +429,7 @@ impl Settings {
             transform: TransformOptions {
                 compression,
                 max_value_bytes: c.max_value_bytes,
+                row_group_rows: c.transform_row_group_rows,
             },
             watch: WatchSettings {
                 poll: Duration::from_millis(c.watch_poll_ms),
@@ -327,10 +442,60 @@ impl Settings {
             },
             port: c.functions_customhandler_port,
             metrics_addr,
+            runs,
             shutdown_grace: Duration::from_millis(c.shutdown_grace_ms),
             log_format,
         })
     }
+}
+
+fn validate_runs(c: &Config) -> Result<RunSettings, ConfigError> {
+    if !(1..=MAX_RUNS_MAX_ACTIVE).contains(&c.runs_max_active) {
+        return Err(ConfigError::invalid(
+            "RUNS_MAX_ACTIVE",
+            format!(
+                "must be between 1 and {MAX_RUNS_MAX_ACTIVE}, got {}",
+                c.runs_max_active
+            ),
+        ));
+    }
+    if !(c.runs_max_active..=MAX_RUNS_MAX_RETAINED).contains(&c.runs_max_retained) {
+        return Err(ConfigError::invalid(
+            "RUNS_MAX_RETAINED",
+            format!(
+                "must be between RUNS_MAX_ACTIVE ({}) and {MAX_RUNS_MAX_RETAINED}, got {}",
+                c.runs_max_active, c.runs_max_retained
+            ),
+        ));
+    }
+    if !(1..=MAX_RUNS_RETENTION_SECS).contains(&c.runs_retention_secs) {
+        return Err(ConfigError::invalid(
+            "RUNS_RETENTION_SECS",
+            format!(
+                "must be between 1 and {MAX_RUNS_RETENTION_SECS} (s), got {}",
+                c.runs_retention_secs
+            ),
+        ));
+    }
+    if let Some(token) = &c.runs_token {
+        // The value is never echoed: only its shape is described.
+        let t = token.expose();
+        if t.len() < MIN_RUNS_TOKEN_LEN || !t.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ConfigError::invalid(
+                "RUNS_TOKEN",
+                format!(
+                    "must be at least {MIN_RUNS_TOKEN_LEN} printable ASCII characters without spaces (e.g. `openssl rand -hex 32`), got {} characters",
+                    t.chars().count()
+                ),
+            ));
+        }
+    }
+    Ok(RunSettings {
+        max_active: c.runs_max_active,
+        max_retained: c.runs_max_retained,
+        retention: Duration::from_secs(c.runs_retention_secs),
+        token: c.runs_token.clone(),
+    })
 }
 
 #[cfg(test)]
@@ -368,8 +533,16 @@ mod tests {
         for f in &flags {
             assert!(keys.contains(f), "flag --{f} has no env key");
         }
+        // Secrets are env-only: a token on the command line shows in `ps`.
+        let env_only = ["RUNS_TOKEN"];
         for k in &keys {
-            assert!(flags.contains(k), "env key {k} has no flag");
+            assert!(
+                flags.contains(k) || env_only.contains(&k.as_str()),
+                "env key {k} has no flag"
+            );
+        }
+        for k in env_only {
+            assert!(!flags.contains(&k.to_owned()), "{k} must not be a flag");
         }
         for a in cmd.get_arguments().filter(|a| a.get_long() != Some("help")) {
             let help = a.get_help().map(ToString::to_string).unwrap_or_default();
@@ -404,8 +577,26 @@ mod tests {
         assert_eq!(s.watch.lease_ttl, Duration::from_millis(30_000));
         assert_eq!(s.watch.full_list, Duration::from_millis(30_000));
         assert_eq!(s.port, 8080);
-        assert_eq!(s.metrics_addr.to_string(), "127.0.0.1:9465");
         assert_eq!(s.shutdown_grace, Duration::from_millis(10_000));
+        assert_eq!(
+            s.runs,
+            RunSettings {
+                max_active: 2,
+                max_retained: 100,
+                retention: Duration::from_secs(3600),
+                token: None,
+            }
+        );
+        assert_eq!(s.runs, RunSettings::default());
+    }
+
+    #[test]
+    fn ops_and_runs_listen_on_loopback_unless_told_otherwise() {
+        // /runs starts replays; outside a container nothing but this host may reach it by
+        // default. Containers set METRICS_ADDR=0.0.0.0:9465 explicitly (Dockerfile, compose).
+        let s = settings(&[]).expect("defaults are valid");
+        assert!(s.metrics_addr.ip().is_loopback(), "{}", s.metrics_addr);
+        assert_eq!(s.metrics_addr.to_string(), "127.0.0.1:9465");
     }
 
     #[test]
@@ -422,6 +613,14 @@ mod tests {
             (
                 ("MAX_VALUE_BYTES", "0"),
                 "MAX_VALUE_BYTES is invalid: must be at least 1",
+            ),
+            (
+                ("TRANSFORM_ROW_GROUP_ROWS", "1023"),
+                "TRANSFORM_ROW_GROUP_ROWS is invalid: must be between 1024 and 16777216, got 1023",
+            ),
+            (
+                ("TRANSFORM_ROW_GROUP_ROWS", "16777217"),
+                "TRANSFORM_ROW_GROUP_ROWS is invalid: must be between 1024 and 16777216, got 16777217",
             ),
             (
                 ("WATCH_POLL_MS", "1"),
@@ -463,11 +662,62 @@ mod tests {
                 ("FUNCTIONS_CUSTOMHANDLER_PORT", "99999"),
                 "FUNCTIONS_CUSTOMHANDLER_PORT is invalid",
             ),
+            (
+                ("RUNS_MAX_ACTIVE", "0"),
+                "RUNS_MAX_ACTIVE is invalid: must be between 1 and 64, got 0",
+            ),
+            (
+                ("RUNS_MAX_RETAINED", "1"),
+                "RUNS_MAX_RETAINED is invalid: must be between RUNS_MAX_ACTIVE (2) and 10000, got 1",
+            ),
+            (
+                ("RUNS_RETENTION_SECS", "0"),
+                "RUNS_RETENTION_SECS is invalid: must be between 1 and 604800 (s), got 0",
+            ),
+            (
+                ("RUNS_TOKEN", "hunter2"),
+                "RUNS_TOKEN is invalid: must be at least 16 printable ASCII characters without spaces",
+            ),
         ];
         for ((k, v), want) in cases {
             let err = settings(&[(k, v)]).expect_err(k).to_string();
             assert!(err.starts_with(want), "{k}={v}: {err}");
         }
+    }
+
+    #[test]
+    fn runs_token_is_read_from_the_environment_and_never_printed() {
+        let s = settings(&[("RUNS_TOKEN", "0123456789abcdef0123")]).expect("valid");
+        let token = s.runs.token.as_ref().expect("token");
+        assert!(token.matches(b"0123456789abcdef0123"));
+        assert!(!format!("{s:?}").contains("0123456789abcdef"));
+        let err = settings(&[("RUNS_TOKEN", "short-secret")])
+            .expect_err("too short")
+            .to_string();
+        assert!(!err.contains("short-secret"), "{err}");
+    }
+
+    #[test]
+    fn a_storage_url_flag_with_a_sas_token_is_refused_naming_its_variable() {
+        let c: Config = from_iter(vars(&[])).expect("env");
+        for (flag, var) in [("--raw-url", "RAW_URL"), ("--standard-url", "STANDARD_URL")] {
+            let p = Probe::try_parse_from([
+                "x",
+                flag,
+                "https://acct.blob.core.windows.net/c?sv=2024-01-01&sig=c2VjcmV0",
+            ])
+            .expect("flags");
+            let err = c.clone().with_overrides(p.o).expect_err(flag).to_string();
+            assert!(err.starts_with(&format!("{flag} carries")), "{err}");
+            assert!(
+                err.contains(&format!("pass the value through the environment as {var}")),
+                "{err}"
+            );
+            assert!(!err.contains("c2VjcmV0"), "{err}");
+        }
+        let p = Probe::try_parse_from(["x", "--raw-url", "az://other"]).expect("flags");
+        let s = Settings::validate(c.with_overrides(p.o).expect("no secret")).expect("valid");
+        assert_eq!(s.raw_url, "az://other");
     }
 
     #[test]
@@ -487,13 +737,24 @@ mod tests {
             "1500",
             "--watch-full-list-ms",
             "5000",
+            "--transform-row-group-rows",
+            "4096",
+            "--runs-max-active",
+            "3",
+            "--runs-retention-secs",
+            "60",
         ])
         .expect("flags");
-        let s = Settings::validate(c.with_overrides(p.o)).expect("valid");
+        let s = Settings::validate(c.with_overrides(p.o).expect("no secret")).expect("valid");
         assert_eq!(s.watch.concurrency, 7);
         assert_eq!(s.watch.prefix.as_deref(), Some("lib.server.game/"));
         assert_eq!(s.watch.lease_ttl, Duration::from_millis(1500));
         assert_eq!(s.watch.full_list, Duration::from_millis(5000));
+        assert_eq!(
+            (s.runs.max_active, s.runs.retention),
+            (3, Duration::from_secs(60))
+        );
         assert_eq!(s.transform.compression, Compression::Snappy);
+        assert_eq!(s.transform.row_group_rows, 4096);
     }
 }

@@ -3,7 +3,10 @@
 //! A raw blob's dead letters are one JSON Lines file in `standard` at
 //! [`model::naming::RawBlobName::deadletter_name`], written (overwritten) only when the blob has
 //! dead records. Each line says where the record came from, a stable reason code and a human
-//! message, and carries the original value bytes in base64 so nothing is lost.
+//! message, and carries the original value bytes in base64 so nothing is lost. The lines are
+//! written through to their sink as they come ([`DeadLetterFile`]), never gathered per blob.
+
+use std::io::Write;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -111,20 +114,44 @@ pub struct DeadLetter<'a> {
     pub value_base64: Option<String>,
 }
 
-/// Accumulates dead letters of one blob as JSON Lines.
-#[derive(Debug, Default)]
-pub struct DeadLetterFile {
-    buf: Vec<u8>,
+/// Writes the dead letters of one blob as JSON Lines to `W`, one `write_all` per letter.
+#[derive(Debug)]
+pub struct DeadLetterFile<W: Write = Vec<u8>> {
+    out: W,
+    /// The line being serialized (reused).
+    line: Vec<u8>,
     count: u64,
 }
 
-impl DeadLetterFile {
+impl Default for DeadLetterFile<Vec<u8>> {
+    fn default() -> Self {
+        DeadLetterFile::new(Vec::new())
+    }
+}
+
+impl<W: Write> DeadLetterFile<W> {
+    /// Dead letters written to `out`.
+    pub fn new(out: W) -> Self {
+        DeadLetterFile {
+            out,
+            line: Vec::new(),
+            count: 0,
+        }
+    }
+
     /// Appends one dead letter; `value` is encoded as base64.
-    pub fn push(&mut self, mut letter: DeadLetter<'_>, value: Option<&[u8]>) {
+    pub fn push(
+        &mut self,
+        mut letter: DeadLetter<'_>,
+        value: Option<&[u8]>,
+    ) -> std::io::Result<()> {
         letter.value_base64 = value.map(|v| B64.encode(v));
-        serde_json::to_writer(&mut self.buf, &letter).expect("writing JSON to a Vec cannot fail");
-        self.buf.push(b'\n');
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, &letter).expect("writing JSON to a Vec cannot fail");
+        self.line.push(b'\n');
+        self.out.write_all(&self.line)?;
         self.count += 1;
+        Ok(())
     }
 
     /// How many dead letters were written.
@@ -132,9 +159,10 @@ impl DeadLetterFile {
         self.count
     }
 
-    /// The JSON Lines bytes, `None` when there are none (no file is written then).
-    pub fn finish(self) -> Option<Vec<u8>> {
-        (self.count > 0).then_some(self.buf)
+    /// Flushes the sink and gives it back.
+    pub fn finish(mut self) -> std::io::Result<W> {
+        self.out.flush()?;
+        Ok(self.out)
     }
 }
 
@@ -166,12 +194,14 @@ mod tests {
                 value_base64: None,
             },
             Some(b"\xff"),
-        );
-        let bytes = file.finish().expect("one letter");
+        )
+        .expect("a Vec takes it");
+        assert_eq!(file.count(), 1);
+        let bytes = file.finish().expect("a Vec flushes");
+        assert_eq!(bytes.iter().filter(|b| **b == b'\n').count(), 1);
         let v: serde_json::Value = serde_json::from_slice(&bytes).expect("json line");
         assert_eq!(v["reason"], "invalid_utf8");
         assert_eq!(v["value_base64"], "/w==");
         assert_eq!(v["offset"], 1);
-        assert!(DeadLetterFile::default().finish().is_none());
     }
 }

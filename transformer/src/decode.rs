@@ -1,10 +1,11 @@
 //! Streaming gunzip of a raw blob into JSON lines.
 //!
-//! The compressed blob is in memory once; it is inflated through a `MultiGzDecoder` (the worker
-//! may write multi-member gzip) one line at a time into a reused buffer, so memory stays at the
-//! compressed blob plus the longest line, never the whole inflated text.
+//! The blob is read as a byte stream (any `Read`: a slice in tests and benchmarks, the GET body
+//! in [`crate::process`]) through a `MultiGzDecoder` (the worker may write multi-member gzip)
+//! one line at a time into a reused buffer, so memory stays at the reader's chunks plus the
+//! longest line, never the whole blob nor its inflated text.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 
 use flate2::read::MultiGzDecoder;
 
@@ -34,6 +35,66 @@ pub struct LineStats {
     pub bytes: u64,
 }
 
+/// The non-empty lines of a gzipped stream, one at a time (a lending iterator: each line
+/// borrows the reused buffer until the next call).
+#[derive(Debug)]
+pub struct GzLines<R: Read> {
+    blob: String,
+    reader: BufReader<MultiGzDecoder<R>>,
+    buf: Vec<u8>,
+    stats: LineStats,
+    number: u64,
+}
+
+impl<R: Read> GzLines<R> {
+    /// Lines of the gzipped `gz`, named `blob_name` in errors.
+    pub fn new(blob_name: &str, gz: R) -> Self {
+        GzLines {
+            blob: blob_name.to_owned(),
+            reader: BufReader::with_capacity(64 * 1024, MultiGzDecoder::new(gz)),
+            buf: Vec::with_capacity(4096),
+            stats: LineStats::default(),
+            number: 0,
+        }
+    }
+
+    /// The next non-empty line with its 1-based line number (counting empty lines, so it
+    /// points into the inflated text), or `None` at the end of the stream.
+    pub fn next_line(&mut self) -> Result<Option<(u64, &[u8])>, DecodeError> {
+        loop {
+            self.buf.clear();
+            let n = self
+                .reader
+                .read_until(b'\n', &mut self.buf)
+                .map_err(|source| DecodeError {
+                    blob: self.blob.clone(),
+                    lines: self.stats.lines,
+                    bytes: self.stats.bytes,
+                    source,
+                })?;
+            if n == 0 {
+                return Ok(None);
+            }
+            self.number += 1;
+            self.stats.bytes += n as u64;
+            let line = self.buf.strip_suffix(b"\n").unwrap_or(&self.buf);
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            self.stats.lines += 1;
+            // Re-borrow outside the loop's borrow of `buf` (the slice bounds are known).
+            let len = line.len();
+            return Ok(Some((self.number, &self.buf[..len])));
+        }
+    }
+
+    /// Lines and inflated bytes read so far.
+    pub fn stats(&self) -> LineStats {
+        self.stats
+    }
+}
+
 /// Calls `f(line_number, line)` for every non-empty line of the gzipped `blob` (1-based line
 /// numbers, counting empty lines, so they point into the inflated text).
 pub fn for_each_line(
@@ -41,33 +102,11 @@ pub fn for_each_line(
     gz: &[u8],
     mut f: impl FnMut(u64, &[u8]),
 ) -> Result<LineStats, DecodeError> {
-    let mut reader = BufReader::with_capacity(64 * 1024, MultiGzDecoder::new(gz));
-    let mut buf = Vec::with_capacity(4096);
-    let mut stats = LineStats::default();
-    let mut number = 0u64;
-    loop {
-        buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|source| DecodeError {
-                blob: blob_name.to_owned(),
-                lines: stats.lines,
-                bytes: stats.bytes,
-                source,
-            })?;
-        if n == 0 {
-            return Ok(stats);
-        }
-        number += 1;
-        stats.bytes += n as u64;
-        let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        stats.lines += 1;
+    let mut lines = GzLines::new(blob_name, gz);
+    while let Some((number, line)) = lines.next_line()? {
         f(number, line);
     }
+    Ok(lines.stats())
 }
 
 #[cfg(test)]

@@ -15,6 +15,8 @@
 //! - [`deadletter`]: reason codes and the dead-letter JSON Lines file.
 //! - [`transform`]: the pure blob → files transform and its counts.
 //! - [`process`]: one blob end to end against object stores.
+//! - [`body`]: the raw blob's GET body as a blocking reader.
+//! - [`upload`]: outputs uploaded as they are written, visible only when finished.
 //! - [`ledger`]: receipts, leases and poison entries in `standard`.
 //! - [`serve`]: the Functions custom handler (`POST /{function}`).
 //! - [`watch`]: the polling watcher.
@@ -23,6 +25,7 @@
 //! - [`app`]: stores, probes and the ops router for the binary.
 
 pub mod app;
+pub mod body;
 pub mod classify;
 pub mod config;
 pub mod deadletter;
@@ -34,5 +37,6 @@ pub mod runs;
 pub mod serve;
 pub mod telemetry;
 pub mod transform;
+pub mod upload;
 pub mod watch;
 pub mod writer;

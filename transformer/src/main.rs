@@ -31,7 +31,12 @@ enum Command {
     /// Azure Functions custom handler on FUNCTIONS_CUSTOMHANDLER_PORT (POST /{function}, /runs, ops).
     Serve,
     /// Poll RAW_URL and transform each new blob version once (ops and /runs on METRICS_ADDR).
-    Watch,
+    Watch {
+        /// Transform every raw blob without a receipt, print a JSON summary and exit (exit 1
+        /// if a blob was poisoned): the scheduled counterpart of `worker --once`.
+        #[arg(long)]
+        once: bool,
+    },
     /// Re-transform the raw blobs whose hour overlaps [--from, --to), with a progress bar.
     Backfill {
         /// Start, RFC 3339 (inclusive), e.g. 2024-01-14T00:00:00Z.
@@ -58,7 +63,7 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config: Config = service::config::from_env()?;
-    let settings = Settings::validate(config.with_overrides(cli.overrides))?;
+    let settings = Settings::validate(config.with_overrides(cli.overrides)?)?;
     service::telemetry::init_logs(settings.log_format);
     let metrics = service::telemetry::init_metrics();
     let stores = app::stores(&settings)?;
@@ -71,7 +76,7 @@ async fn main() -> anyhow::Result<()> {
         owner: owner.clone(),
     };
     let ops = app::ops_router(metrics, &stores)
-        .merge(RunRegistry::new(ctx.clone(), shutdown.clone()).router());
+        .merge(RunRegistry::new(ctx.clone(), settings.runs.clone(), shutdown.clone()).router());
 
     match cli.command {
         Command::Serve => {
@@ -86,14 +91,40 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(event = "serve_started", addr = %bound);
             server.await?;
         }
-        Command::Watch => {
+        Command::Watch { once } => {
             let (bound, server) =
                 service::ops::bind(settings.metrics_addr, ops, shutdown.clone()).await?;
             tracing::info!(event = "ops_listening", addr = %bound);
+            if settings.runs.token.is_none() && !bound.ip().is_loopback() {
+                transformer::telemetry::runs_unauthenticated(bound);
+            }
             let server = tokio::spawn(server);
             let mut watcher = Watcher::new(stores, settings.watch.clone(), settings.transform);
             watcher.owner = owner;
-            let run = tokio::spawn(watcher.run(shutdown.clone()));
+            watcher.once = once;
+            let stats = watcher.stats.clone();
+            let mut run = tokio::spawn(watcher.run(shutdown.clone()));
+            if once {
+                // The pass ends by itself (or on a signal, then as the daemon drains).
+                let finished = tokio::select! {
+                    _ = shutdown.cancelled() => false,
+                    _ = &mut run => true,
+                };
+                if !finished {
+                    drain(run, settings.shutdown_grace).await;
+                }
+                shutdown.cancel();
+                server.await??;
+                let summary = stats.summary();
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+                if summary.poisoned > 0 {
+                    anyhow::bail!(
+                        "{} raw blob(s) were poisoned: see _poison/ in STANDARD_URL",
+                        summary.poisoned
+                    );
+                }
+                return Ok(());
+            }
             shutdown.cancelled().await;
             drain(run, settings.shutdown_grace).await;
             server.await??;

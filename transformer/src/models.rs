@@ -2,6 +2,10 @@
 //!
 //! Column order and types come from [`model::schema::LogModel::schema`]; the builders here must
 //! match it column for column (`RecordBatch::try_new` checks, and a unit test covers every model).
+//!
+//! The builders hold one batch of rows per model at a time: [`ModelBuilders::take`] hands a
+//! model's rows over (to its Parquet writer) and starts it again, while the per-blob totals (row
+//! counts, timestamp range) go on.
 
 use std::sync::Arc;
 
@@ -89,8 +93,16 @@ fn ts_finish(b: &mut Option<TimestampMicrosecondBuilder>) -> ArrayRef {
 #[derive(Serialize)]
 struct HeaderJson<'a> {
     key: &'a str,
+    /// Only for a name that is not UTF-8 (then `base64`): the usual header keeps the shape
+    /// `{key, encoding, value}` it always had.
+    #[serde(skip_serializing_if = "is_utf8")]
+    key_encoding: Encoding,
     encoding: Encoding,
     value: Option<&'a str>,
+}
+
+fn is_utf8(e: &Encoding) -> bool {
+    *e == Encoding::Utf8
 }
 
 /// Row counts per model, in [`LogModel::ALL`] order.
@@ -107,6 +119,8 @@ pub struct ModelBuilders {
     lobby: Lobby,
     game: Game,
     rows: [u64; 5],
+    /// Rows already handed over by [`ModelBuilders::take`], per model.
+    taken: [u64; 5],
     headers_buf: Vec<u8>,
 }
 
@@ -122,6 +136,7 @@ impl ModelBuilders {
             lobby: Lobby::default(),
             game: Game::default(),
             rows: [0; 5],
+            taken: [0; 5],
             headers_buf: Vec::new(),
         }
     }
@@ -138,6 +153,7 @@ impl ModelBuilders {
             .iter()
             .map(|h| HeaderJson {
                 key: &h.key,
+                key_encoding: h.key_encoding,
                 encoding: h.encoding,
                 value: h.value.as_deref(),
             })
@@ -216,11 +232,73 @@ impl ModelBuilders {
         out
     }
 
+    /// Rows of `m` held here, not yet handed over by [`ModelBuilders::take`] (`etl_meta`'s
+    /// single row is built only when taken, at the end of the blob).
+    pub fn pending_rows(&self, m: LogModel) -> u64 {
+        match model_index(m) {
+            0 => 0,
+            i => self.rows[i] - self.taken[i],
+        }
+    }
+
+    /// Bytes of column data of `m` held here: string bytes and offsets plus fixed-width values
+    /// (validity bitmaps left out). Cheap: a few lengths per model.
+    pub fn pending_bytes(&self, m: LogModel) -> usize {
+        let rows = usize::try_from(self.pending_rows(m)).unwrap_or(usize::MAX);
+        match m {
+            LogModel::EtlMeta => 0,
+            LogModel::BufferMeta => {
+                let b = &self.buffer;
+                let strings = [
+                    &b.etl_id,
+                    &b.msg_id,
+                    &b.key,
+                    &b.headers,
+                    &b.topic,
+                    &b.timestamp_type,
+                ];
+                // partition, key_size, value_size: 4 bytes; offset, timestamp: 8.
+                string_bytes(&strings) + rows * (3 * 4 + 2 * 8)
+            }
+            LogModel::LogMeta => {
+                let b = &self.log;
+                let strings = [&b.etl_id, &b.msg_id, &b.level, &b.name, &b.log_message];
+                string_bytes(&strings) + rows * 8
+            }
+            LogModel::LibServerLobby => {
+                let b = &self.lobby;
+                let strings = [&b.etl_id, &b.msg_id, &b.game_token, &b.user_token];
+                // timestamp, attack, health: 8 bytes; superhero_id: 2.
+                string_bytes(&strings) + rows * (3 * 8 + 2)
+            }
+            LogModel::LibServerGame => {
+                let b = &self.game;
+                let strings = [
+                    &b.etl_id,
+                    &b.msg_id,
+                    &b.game_token,
+                    &b.user_token,
+                    &b.action,
+                    &b.enemy_token,
+                ];
+                string_bytes(&strings) + rows * (4 * 8)
+            }
+        }
+    }
+
+    /// Hands over the pending rows of `m` as one batch and starts the model again. Taking
+    /// `etl_meta` builds its single row from the timestamps seen so far, so it is taken last.
+    pub fn take(&mut self, m: LogModel) -> Result<RecordBatch, ArrowError> {
+        let i = model_index(m);
+        self.taken[i] = self.rows[i];
+        self.finish_model(m)
+    }
+
     /// Finishes one batch per model, in [`LogModel::ALL`] order.
     pub fn finish(mut self) -> Result<Vec<(LogModel, RecordBatch)>, ArrowError> {
         let mut out = Vec::with_capacity(5);
         for m in LogModel::ALL {
-            let b = self.finish_model(m)?;
+            let b = self.take(m)?;
             out.push((m, b));
         }
         Ok(out)
@@ -320,6 +398,24 @@ impl ModelBuilders {
             }
         }
     }
+}
+
+/// The position of `m` in [`LogModel::ALL`] (the index of `rows` and `taken`).
+fn model_index(m: LogModel) -> usize {
+    match m {
+        LogModel::EtlMeta => 0,
+        LogModel::BufferMeta => 1,
+        LogModel::LogMeta => 2,
+        LogModel::LibServerLobby => 3,
+        LogModel::LibServerGame => 4,
+    }
+}
+
+fn string_bytes(builders: &[&StringBuilder]) -> usize {
+    builders
+        .iter()
+        .map(|b| b.values_slice().len() + 4 * b.offsets_slice().len())
+        .sum()
 }
 
 #[cfg(test)]

@@ -3,6 +3,12 @@
 //! Every trigger (Functions handler, watcher, backfill) goes through [`process_blob`], so they
 //! all write the same bytes to the same names: a redelivery, a second watcher or a replay only
 //! overwrites identical files (`PutMode::Overwrite` at deterministic names).
+//!
+//! Both ends stream ([`crate::body`], [`crate::upload`]): the GET body is inflated as it arrives and each output
+//! is uploaded while it is written, so memory does not grow with the blob. Outputs become
+//! visible only after the whole blob transformed, in a fixed order: every Parquet file, then the
+//! dead-letter file (or the deletion of a stale one); the caller writes its receipt after that.
+//! A blob that fails leaves its previous outputs as they were.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,11 +16,13 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use futures::future::try_join_all;
 use model::naming::{NameError, RawBlobName};
+use object_store::ObjectStore;
 use object_store::path::Path;
-use object_store::{ObjectStore, PutPayload};
 
+use crate::body;
 use crate::telemetry;
-use crate::transform::{Counts, TransformError, TransformOptions, transform};
+use crate::transform::{Counts, TransformError, TransformOptions, transform_to};
+use crate::upload::{self, Upload, UploadOptions, Uploads};
 
 /// The two containers.
 #[derive(Debug, Clone)]
@@ -139,68 +147,110 @@ async fn run(
         .await
         .map_err(read_err)?;
     let meta = got.meta.clone();
-    let gz = got.bytes().await.map_err(read_err)?;
+    let (reader, feed) = body::reader(got.into_stream());
+    let (mut sink, queue) = upload::upload_sink();
+    let uploads = Uploads::run(stores.standard.clone(), queue, UploadOptions::default());
 
-    // Inflating and encoding is CPU work: keep it off the async workers.
+    // Inflating and encoding is CPU work: keep it off the async workers. The sink (and every
+    // file it made) is dropped when the task ends, which ends `uploads`.
     let owned_name = raw_name.to_owned();
     let parsed = name.clone();
-    let output = tokio::task::spawn_blocking(move || transform(&parsed, &owned_name, &gz, opts))
-        .await
-        .map_err(|source| ProcessError::Join {
+    let transform = tokio::task::spawn_blocking(move || {
+        transform_to(&parsed, &owned_name, reader, opts, &mut sink).map(|s| {
+            let files: Vec<String> = s.files.into_iter().map(|w| w.path).collect();
+            (files, s.deadletter_path, s.deadletter.is_some(), s.counts)
+        })
+    });
+    let (fed, uploads, transformed) = tokio::join!(feed, uploads, transform);
+
+    // The first failure in the chain names the cause: a failed upload or a cut body makes the
+    // transform fail too, but it is storage that failed, not the blob.
+    let mut uploads = uploads.map_err(|e| write_error(e.path, e.source))?;
+    let result = match (fed, transformed) {
+        (Err(source), _) => Err(read_err(source)),
+        (Ok(()), Err(source)) => Err(ProcessError::Join {
             blob: raw_name.to_owned(),
             source,
-        })??;
+        }),
+        (Ok(()), Ok(result)) => result.map_err(ProcessError::from),
+    };
+    let (files, deadletter_path, has_deadletter, counts) = match result {
+        Ok(done) => done,
+        Err(e) => {
+            uploads.abort().await;
+            return Err(e);
+        }
+    };
 
-    let mut outputs: Vec<String> = output.files.iter().map(|f| f.path.clone()).collect();
-    let puts = output
-        .files
-        .iter()
-        .map(|f| put(&stores.standard, &f.path, f.bytes.clone()));
-    try_join_all(puts).await?;
-    match &output.deadletter {
-        Some(bytes) => {
-            put(&stores.standard, &output.deadletter_path, bytes.clone()).await?;
-            outputs.push(output.deadletter_path.clone());
-        }
-        None => {
-            // A replay of a rewritten blob without dead records must not leave stale ones behind.
-            match stores
-                .standard
-                .delete(&Path::from(output.deadletter_path.as_str()))
-                .await
-            {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(source) => {
-                    return Err(ProcessError::Write {
-                        path: output.deadletter_path.clone(),
-                        source,
-                    });
-                }
-            }
-        }
+    let finished = finish_outputs(
+        stores,
+        &mut uploads,
+        &files,
+        &deadletter_path,
+        has_deadletter,
+    )
+    .await;
+    uploads.abort().await;
+    finished?;
+    let mut outputs = files;
+    if has_deadletter {
+        outputs.push(deadletter_path);
     }
     Ok(Processed {
         blob: raw_name.to_owned(),
         etl_id: name.etl_id().to_owned(),
         etag: meta.e_tag,
         last_modified: meta.last_modified,
-        counts: output.counts,
+        counts,
         outputs,
         duration: started.elapsed(),
     })
 }
 
-async fn put(
-    store: &Arc<dyn ObjectStore>,
-    path: &str,
-    bytes: bytes::Bytes,
+/// Makes the outputs visible: the Parquet files together, then the dead-letter file or the
+/// deletion of a stale one.
+async fn finish_outputs(
+    stores: &Stores,
+    uploads: &mut Uploads,
+    files: &[String],
+    deadletter_path: &str,
+    has_deadletter: bool,
 ) -> Result<(), ProcessError> {
-    store
-        .put(&Path::from(path), PutPayload::from_bytes(bytes))
-        .await
-        .map(|_| ())
-        .map_err(|source| ProcessError::Write {
-            path: path.to_owned(),
-            source,
-        })
+    let parquet = files
+        .iter()
+        .map(|path| take(uploads, path))
+        .collect::<Result<Vec<_>, _>>()?;
+    try_join_all(parquet.into_iter().map(|u| async move {
+        let path = u.path().to_owned();
+        u.finish().await.map_err(|source| write_error(path, source))
+    }))
+    .await?;
+    if has_deadletter {
+        return take(uploads, deadletter_path)?
+            .finish()
+            .await
+            .map_err(|source| write_error(deadletter_path.to_owned(), source));
+    }
+    // A replay of a rewritten blob without dead records must not leave stale ones behind.
+    match stores.standard.delete(&Path::from(deadletter_path)).await {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+        Err(source) => Err(write_error(deadletter_path.to_owned(), source)),
+    }
+}
+
+/// The upload of an output the transform wrote (the sink opened it before writing to it).
+fn take(uploads: &mut Uploads, path: &str) -> Result<Upload, ProcessError> {
+    uploads.take(path).ok_or_else(|| {
+        write_error(
+            path.to_owned(),
+            object_store::Error::Generic {
+                store: "upload",
+                source: "the transform wrote an output that was never opened".into(),
+            },
+        )
+    })
+}
+
+fn write_error(path: String, source: object_store::Error) -> ProcessError {
+    ProcessError::Write { path, source }
 }

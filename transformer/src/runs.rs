@@ -5,12 +5,17 @@
 //! is asynchronous: `POST /runs` answers `202 Accepted` with `Location: /runs/{id}`, and
 //! `GET /runs/{id}` reports state, progress, counts and errors. Run state lives in the memory of
 //! the process that accepted the run: another instance, or a restart, does not know it.
+//!
+//! The API is bounded ([`RunSettings`]): at most `RUNS_MAX_ACTIVE` runs queued or running (a
+//! `POST` past it answers 429), at most `RUNS_MAX_RETAINED` runs kept (the oldest finished one
+//! makes room), and a finished run is forgotten `RUNS_RETENTION_SECS` after it ended. With
+//! `RUNS_TOKEN` set, every `/runs` call must send `Authorization: Bearer <token>` (401 otherwise).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Path as UrlPath, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -19,8 +24,10 @@ use futures::{StreamExt, TryStreamExt};
 use model::naming::RawBlobName;
 use object_store::path::Path;
 use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::RunSettings;
 use crate::ledger;
 use crate::process::{Stores, process_blob};
 use crate::transform::{Counts, TransformOptions};
@@ -60,6 +67,38 @@ pub enum RunError {
         #[source]
         source: object_store::Error,
     },
+    /// `RUNS_MAX_ACTIVE` runs are queued or running.
+    #[error(
+        "{active} runs are queued or running, the most RUNS_MAX_ACTIVE={max} allows: retry when one has finished (GET /runs/{{id}} shows its state), or raise RUNS_MAX_ACTIVE"
+    )]
+    TooManyActive {
+        /// Runs queued or running.
+        active: usize,
+        /// `RUNS_MAX_ACTIVE`.
+        max: usize,
+    },
+    /// `RUNS_MAX_RETAINED` runs are kept and none has finished, so none can make room.
+    #[error(
+        "{retained} runs are kept, the most RUNS_MAX_RETAINED={max} allows, and none has finished: retry when one has, or raise RUNS_MAX_RETAINED"
+    )]
+    TooManyRetained {
+        /// Runs kept.
+        retained: usize,
+        /// `RUNS_MAX_RETAINED`.
+        max: usize,
+    },
+}
+
+impl RunError {
+    /// Low-cardinality name for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RunError::EmptyRange { .. } => "empty_range",
+            RunError::List { .. } => "list_failed",
+            RunError::TooManyActive { .. } => "too_many_active",
+            RunError::TooManyRetained { .. } => "too_many_retained",
+        }
+    }
 }
 
 impl RunRequest {
@@ -132,6 +171,13 @@ pub enum RunState {
     Failed,
 }
 
+impl RunState {
+    /// Succeeded or failed: the run holds no slot of `RUNS_MAX_ACTIVE` any more.
+    pub fn is_finished(self) -> bool {
+        matches!(self, RunState::Succeeded | RunState::Failed)
+    }
+}
+
 /// `done` of `total` blobs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Progress {
@@ -160,6 +206,9 @@ pub struct RunStatus {
     pub counts: Counts,
     /// `blob: error` per failure (and listing errors).
     pub errors: Vec<String>,
+    /// When the run succeeded or failed; the registry's retention counts from here.
+    #[serde(skip)]
+    finished_at: Option<Instant>,
 }
 
 impl RunStatus {
@@ -174,7 +223,18 @@ impl RunStatus {
             blobs_failed: 0,
             counts: Counts::default(),
             errors: Vec::new(),
+            finished_at: None,
         }
+    }
+
+    /// Ends the run: `Failed` when anything went wrong, else `Succeeded`.
+    fn finish(&mut self) {
+        self.state = if self.errors.is_empty() {
+            RunState::Succeeded
+        } else {
+            RunState::Failed
+        };
+        self.finished_at = Some(Instant::now());
     }
 }
 
@@ -210,7 +270,7 @@ pub async fn execute(
         Err(e) => {
             update(&|s| {
                 s.errors.push(e.to_string());
-                s.state = RunState::Failed;
+                s.finish();
             });
             return;
         }
@@ -261,34 +321,94 @@ pub async fn execute(
             }
         });
     }
-    update(&|s| {
-        s.state = if s.errors.is_empty() {
-            RunState::Succeeded
-        } else {
-            RunState::Failed
-        };
-    });
+    update(&|s| s.finish());
 }
 
-/// Runs accepted over HTTP by this process.
+/// The runs of this process, by id; at most `RUNS_MAX_RETAINED` of them.
+#[derive(Debug, Default)]
+struct Runs(HashMap<String, Arc<Mutex<RunStatus>>>);
+
+impl Runs {
+    /// `(id, state, finished_at)` of every run.
+    fn states(&self) -> impl Iterator<Item = (&String, RunState, Option<Instant>)> {
+        self.0.iter().map(|(id, s)| {
+            let s = lock(s);
+            (id, s.state, s.finished_at)
+        })
+    }
+
+    fn active(&self) -> usize {
+        self.states().filter(|(_, st, _)| !st.is_finished()).count()
+    }
+
+    /// Forgets the runs that finished `retention` or more before `now`.
+    fn evict_expired(&mut self, now: Instant, retention: std::time::Duration) {
+        let expired: Vec<String> = self
+            .states()
+            .filter(|(_, _, end)| end.is_some_and(|t| now >= t + retention))
+            .map(|(id, _, _)| id.clone())
+            .collect();
+        for id in expired {
+            self.0.remove(&id);
+            crate::telemetry::run_evicted(&id, "expired");
+        }
+    }
+
+    /// Forgets the run that finished first, to make room; false when none has finished.
+    fn evict_oldest_finished(&mut self) -> bool {
+        let oldest = self
+            .states()
+            .filter_map(|(id, _, end)| Some((end?, id)))
+            .min()
+            .map(|(_, id)| id.clone());
+        let Some(id) = oldest else { return false };
+        self.0.remove(&id);
+        crate::telemetry::run_evicted(&id, "room");
+        true
+    }
+}
+
+/// A lock that survives a panic of its last holder: a run whose task panicked is still shown
+/// (failed, see [`FailIfUnfinished`]) and the registry keeps serving the others.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Ends a run that its task left unfinished (a panic, or the runtime dropping the task), so it
+/// never holds a `RUNS_MAX_ACTIVE` slot forever.
+struct FailIfUnfinished(Arc<Mutex<RunStatus>>);
+
+impl Drop for FailIfUnfinished {
+    fn drop(&mut self) {
+        let mut s = lock(&self.0);
+        if !s.state.is_finished() {
+            s.errors.push("run stopped before it finished".to_owned());
+            s.finish();
+        }
+    }
+}
+
+/// Runs accepted over HTTP by this process, within the limits of [`RunSettings`].
 #[derive(Debug, Clone)]
 pub struct RunRegistry {
     ctx: RunContext,
-    runs: Arc<Mutex<HashMap<String, Arc<Mutex<RunStatus>>>>>,
+    settings: Arc<RunSettings>,
+    runs: Arc<Mutex<Runs>>,
     shutdown: CancellationToken,
 }
 
 impl RunRegistry {
-    /// An empty registry; runs stop at `shutdown`.
-    pub fn new(ctx: RunContext, shutdown: CancellationToken) -> Self {
+    /// An empty registry bounded by `settings`; runs stop at `shutdown`.
+    pub fn new(ctx: RunContext, settings: RunSettings, shutdown: CancellationToken) -> Self {
         RunRegistry {
             ctx,
+            settings: Arc::new(settings),
             runs: Arc::default(),
             shutdown,
         }
     }
 
-    /// `POST /runs` and `GET /runs/{id}`.
+    /// `POST /runs` and `GET /runs/{id}`, both behind `RUNS_TOKEN` when it is set.
     pub fn router(self) -> Router {
         Router::new()
             .route("/runs", post(start_run))
@@ -296,35 +416,102 @@ impl RunRegistry {
             .with_state(self)
     }
 
-    /// Starts a run in the background and returns its id.
-    pub fn start(&self, req: RunRequest) -> String {
+    /// Starts a run in the background and returns its id; refuses past `RUNS_MAX_ACTIVE` runs
+    /// queued or running, or when `RUNS_MAX_RETAINED` runs are kept and none has finished.
+    pub fn start(&self, req: RunRequest) -> Result<String, RunError> {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let status = Arc::new(Mutex::new(RunStatus::new(id.clone(), req.clone())));
-        self.runs
-            .lock()
-            .expect("runs lock")
-            .insert(id.clone(), status.clone());
+        {
+            let mut runs = lock(&self.runs);
+            runs.evict_expired(Instant::now(), self.settings.retention);
+            let active = runs.active();
+            if active >= self.settings.max_active {
+                return Err(RunError::TooManyActive {
+                    active,
+                    max: self.settings.max_active,
+                });
+            }
+            while runs.0.len() >= self.settings.max_retained {
+                if !runs.evict_oldest_finished() {
+                    return Err(RunError::TooManyRetained {
+                        retained: runs.0.len(),
+                        max: self.settings.max_retained,
+                    });
+                }
+            }
+            runs.0.insert(id.clone(), status.clone());
+        }
         let ctx = self.ctx.clone();
         let shutdown = self.shutdown.clone();
         tracing::info!(event = "run_accepted", run = %id, from = %req.from, to = %req.to, topic = ?req.topic, prefix = ?req.prefix);
         let run_id = id.clone();
         tokio::spawn(async move {
+            let _unfinished = FailIfUnfinished(status.clone());
             execute(&ctx, &status, &shutdown, &|_| {}).await;
             let s = status.lock().expect("run status lock");
             tracing::info!(event = "run_finished", run = %run_id, state = ?s.state, blobs_ok = s.blobs_ok, blobs_failed = s.blobs_failed);
         });
-        id
+        Ok(id)
     }
 
-    /// A run's status.
+    /// A run's status; `None` for an unknown run or one finished longer than the retention ago.
     pub fn status(&self, id: &str) -> Option<RunStatus> {
-        let runs = self.runs.lock().expect("runs lock");
-        runs.get(id)
-            .map(|s| s.lock().expect("run status lock").clone())
+        let mut runs = lock(&self.runs);
+        runs.evict_expired(Instant::now(), self.settings.retention);
+        runs.0.get(id).map(|s| lock(s).clone())
+    }
+
+    /// Runs kept in memory (active and finished within the retention).
+    pub fn retained(&self) -> usize {
+        let mut runs = lock(&self.runs);
+        runs.evict_expired(Instant::now(), self.settings.retention);
+        runs.0.len()
+    }
+
+    /// The 401 answer, unless no `RUNS_TOKEN` is set or the request carries it as a bearer
+    /// token (compared in constant time).
+    fn deny(&self, headers: &HeaderMap) -> Option<Response> {
+        let token = self.settings.token.as_ref()?;
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .map(|v| v.as_bytes())
+            .and_then(|v| {
+                let (scheme, rest) = v.split_at(v.iter().position(|b| *b == b' ')?);
+                scheme
+                    .eq_ignore_ascii_case(b"bearer")
+                    .then(|| rest.trim_ascii())
+            });
+        let (reason, error) = match presented {
+            Some(p) if token.matches(p) => return None,
+            Some(_) => (
+                "wrong_token",
+                "wrong bearer token: send the value of RUNS_TOKEN as `Authorization: Bearer <token>`",
+            ),
+            None => (
+                "missing_token",
+                "/runs needs `Authorization: Bearer <token>` with the value of RUNS_TOKEN",
+            ),
+        };
+        crate::telemetry::run_request_rejected(reason);
+        Some(
+            (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer realm=\"runs\"")],
+                Json(serde_json::json!({"error": error})),
+            )
+                .into_response(),
+        )
     }
 }
 
-async fn start_run(State(reg): State<RunRegistry>, body: axum::body::Bytes) -> Response {
+async fn start_run(
+    State(reg): State<RunRegistry>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Some(denied) = reg.deny(&headers) {
+        return denied;
+    }
     let req: RunRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
@@ -336,7 +523,17 @@ async fn start_run(State(reg): State<RunRegistry>, body: axum::body::Bytes) -> R
     if let Err(e) = req.validate() {
         return bad_request(e.to_string());
     }
-    let id = reg.start(req);
+    let id = match reg.start(req) {
+        Ok(id) => id,
+        Err(e) => {
+            crate::telemetry::run_request_rejected(e.kind());
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                Json(serde_json::json!({"error": e.to_string()})),
+            )
+                .into_response();
+        }
+    };
     let body = serde_json::json!({"id": id, "state": RunState::Queued});
     (
         StatusCode::ACCEPTED,
@@ -346,12 +543,22 @@ async fn start_run(State(reg): State<RunRegistry>, body: axum::body::Bytes) -> R
         .into_response()
 }
 
-async fn run_status(State(reg): State<RunRegistry>, UrlPath(id): UrlPath<String>) -> Response {
+async fn run_status(
+    State(reg): State<RunRegistry>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Response {
+    if let Some(denied) = reg.deny(&headers) {
+        return denied;
+    }
     match reg.status(&id) {
         Some(s) => Json(s).into_response(),
         None => (
             StatusCode::NOT_FOUND,
-            Json(serde_json::json!({"error": format!("no run {id} in this process")})),
+            Json(serde_json::json!({"error": format!(
+                "no run {id} in this process (finished runs are kept RUNS_RETENTION_SECS={}s)",
+                reg.settings.retention.as_secs()
+            )})),
         )
             .into_response(),
     }
@@ -367,7 +574,124 @@ fn bad_request(error: String) -> Response {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use object_store::memory::InMemory;
+
     use super::*;
+    use crate::transform::TransformOptions;
+
+    /// A registry over empty in-memory containers: its runs select nothing and succeed at once.
+    fn registry(max_active: usize, max_retained: usize, retention: Duration) -> RunRegistry {
+        let store: Arc<dyn object_store::ObjectStore> = Arc::new(InMemory::new());
+        let ctx = RunContext {
+            stores: Stores {
+                raw: store.clone(),
+                standard: store,
+            },
+            transform: TransformOptions::default(),
+            concurrency: 1,
+            owner: "test".into(),
+        };
+        let settings = RunSettings {
+            max_active,
+            max_retained,
+            retention,
+            token: None,
+        };
+        RunRegistry::new(ctx, settings, CancellationToken::new())
+    }
+
+    fn a_day() -> RunRequest {
+        req("2024-01-14T00:00:00Z", "2024-01-15T00:00:00Z", None)
+    }
+
+    /// Lets the spawned runs run to their end (no timer involved, so paused time stands still).
+    async fn settle(reg: &RunRegistry, ids: &[&str]) {
+        for _ in 0..1000 {
+            let done = ids
+                .iter()
+                .all(|id| reg.status(id).is_some_and(|s| s.state.is_finished()));
+            if done {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("runs {ids:?} did not finish");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_run_past_max_active_is_refused_until_one_finishes() {
+        let reg = registry(2, 100, Duration::from_secs(3600));
+        let first = reg.start(a_day()).expect("1st");
+        let second = reg.start(a_day()).expect("2nd");
+        // Nothing has yielded yet: on this single-threaded runtime both are still queued.
+        let err = reg
+            .start(a_day())
+            .expect_err("3rd run past RUNS_MAX_ACTIVE=2");
+        assert!(
+            err.to_string().starts_with(
+                "2 runs are queued or running, the most RUNS_MAX_ACTIVE=2 allows: retry when one has finished"
+            ),
+            "{err}"
+        );
+        assert_eq!(err.kind(), "too_many_active");
+        assert_eq!(reg.retained(), 2, "the refused run is not kept");
+        settle(&reg, &[&first, &second]).await;
+        reg.start(a_day()).expect("finished runs free their slots");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_finished_run_is_forgotten_after_the_retention() {
+        let reg = registry(2, 100, Duration::from_secs(60));
+        let id = reg.start(a_day()).expect("accepted");
+        settle(&reg, &[&id]).await;
+        tokio::time::advance(Duration::from_secs(59)).await;
+        assert_eq!(
+            reg.status(&id).map(|s| s.state),
+            Some(RunState::Succeeded),
+            "readable within the retention"
+        );
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(reg.status(&id).is_none(), "forgotten once it has passed");
+        assert_eq!(reg.retained(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_oldest_finished_run_makes_room_when_max_retained_runs_are_kept() {
+        let reg = registry(1, 2, Duration::from_secs(3600));
+        let first = reg.start(a_day()).expect("1st");
+        settle(&reg, &[&first]).await;
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let second = reg.start(a_day()).expect("2nd");
+        settle(&reg, &[&second]).await;
+        let third = reg
+            .start(a_day())
+            .expect("3rd, in place of the oldest finished run");
+        assert!(
+            reg.status(&first).is_none(),
+            "the oldest finished run made room"
+        );
+        assert!(reg.status(&second).is_some());
+        assert!(reg.status(&third).is_some());
+        assert_eq!(reg.retained(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_registry_of_unfinished_runs_refuses_a_new_one() {
+        // Settings validation keeps RUNS_MAX_RETAINED ≥ RUNS_MAX_ACTIVE; the registry still
+        // never grows past RUNS_MAX_RETAINED if given less.
+        let reg = registry(3, 2, Duration::from_secs(3600));
+        reg.start(a_day()).expect("1st");
+        reg.start(a_day()).expect("2nd");
+        let err = reg.start(a_day()).expect_err("no finished run to evict");
+        assert!(
+            err.to_string()
+                .starts_with("2 runs are kept, the most RUNS_MAX_RETAINED=2 allows"),
+            "{err}"
+        );
+        assert_eq!(reg.retained(), 2);
+    }
 
     fn req(from: &str, to: &str, topic: Option<&str>) -> RunRequest {
         RunRequest {

@@ -121,12 +121,31 @@ async fn invoke(
         }
     };
     if let Err(e) = RawBlobName::parse(&name) {
-        let msg = format!("ignored: {e}");
-        crate::telemetry::blob_ignored(&name, e.why);
+        // Every name a worker writes parses; anything else in `raw` is kept visible as a poison
+        // entry with its reason (a retry cannot help, so the answer is still 200).
+        let msg = e.to_string();
+        let etag = match h
+            .stores
+            .raw
+            .head(&object_store::path::Path::from(name.as_str()))
+            .await
+        {
+            Ok(meta) => meta.e_tag.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if let Err(err) =
+            ledger::write_poison(h.stores.standard.as_ref(), &name, &etag, 0, &msg, &h.owner).await
+        {
+            return answer(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                vec![err.to_string()],
+                json!({"blob": name, "error": err.to_string()}),
+            );
+        }
         return answer(
             StatusCode::OK,
             vec![msg.clone()],
-            json!({"blob": name, "ignored": msg}),
+            json!({"blob": name, "poisoned": msg}),
         );
     }
     tracing::debug!(event = "invocation", function, blob = %name);

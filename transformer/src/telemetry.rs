@@ -13,6 +13,9 @@
 //! - `transformer_ignored_blobs_total`: non-raw names seen by the watcher.
 //! - `transformer_leases_total{outcome}`: lease claims (`acquired`, `taken_over`, `busy`) and
 //!   renewals (`renewed`, `lost`, `renew_failed`).
+//! - `transformer_run_requests_rejected_total{reason}`: `/runs` calls refused
+//!   (`missing_token`, `wrong_token`, `too_many_active`, `too_many_retained`).
+//! - `transformer_runs_evicted_total{why}`: runs forgotten (`expired`, `room`).
 
 use crate::process::{ProcessError, Processed};
 
@@ -34,10 +37,12 @@ pub const POISON: &str = "transformer_poison_total";
 pub const RECEIPTS: &str = "transformer_receipts_total";
 /// Watch lag.
 pub const WATCH_LAG: &str = "transformer_watch_lag_seconds";
-/// Ignored names.
-pub const IGNORED: &str = "transformer_ignored_blobs_total";
 /// Lease claims and renewals.
 pub const LEASES: &str = "transformer_leases_total";
+/// Refused `/runs` calls.
+pub const RUN_REQUESTS_REJECTED: &str = "transformer_run_requests_rejected_total";
+/// Runs forgotten by the registry.
+pub const RUNS_EVICTED: &str = "transformer_runs_evicted_total";
 
 /// A blob was transformed and its outputs written.
 pub fn blob_transformed(trigger: &'static str, p: &Processed) {
@@ -86,12 +91,6 @@ pub fn receipt_written(blob: &str, etag: &str) {
     metrics::counter!(RECEIPTS).increment(1);
 }
 
-/// The watcher saw a name that is not a raw blob name.
-pub fn blob_ignored(blob: &str, why: &str) {
-    tracing::warn!(event = "blob_ignored", blob, why);
-    metrics::counter!(IGNORED).increment(1);
-}
-
 /// A lease claim outcome.
 pub fn lease(blob: &str, outcome: &'static str) {
     tracing::debug!(event = "lease", blob, outcome);
@@ -114,4 +113,28 @@ pub fn lease_renew_failed(blob: &str, err: &crate::ledger::LedgerError) {
 /// Seconds between a blob's write and the start of its processing.
 pub fn watch_lag(seconds: f64) {
     metrics::histogram!(WATCH_LAG).record(seconds.max(0.0));
+}
+
+/// A `/runs` call was refused: 401 (`missing_token`, `wrong_token`) or 429 (`too_many_active`,
+/// `too_many_retained`).
+pub fn run_request_rejected(reason: &'static str) {
+    tracing::warn!(event = "run_request_rejected", reason);
+    metrics::counter!(RUN_REQUESTS_REJECTED, "reason" => reason).increment(1);
+}
+
+/// The registry forgot a run: finished longer than `RUNS_RETENTION_SECS` ago (`expired`), or
+/// the oldest finished one when `RUNS_MAX_RETAINED` runs were kept (`room`).
+pub fn run_evicted(run: &str, why: &'static str) {
+    tracing::debug!(event = "run_evicted", run, why);
+    metrics::counter!(RUNS_EVICTED, "why" => why).increment(1);
+}
+
+/// `/runs` is served on a non-loopback address without `RUNS_TOKEN`: anyone who reaches it can
+/// start replays.
+pub fn runs_unauthenticated(addr: std::net::SocketAddr) {
+    tracing::warn!(
+        event = "runs_unauthenticated",
+        %addr,
+        "POST /runs is reachable beyond this host without a token; set RUNS_TOKEN"
+    );
 }

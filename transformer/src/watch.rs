@@ -77,6 +77,8 @@ pub struct WatchStats {
     pub storage_errors: AtomicU64,
     /// Poison entries written.
     pub poisoned: AtomicU64,
+    /// Blob versions skipped because a poison entry (this or an earlier watcher's) names them.
+    pub already_poisoned: AtomicU64,
     /// Full listings of the raw container.
     pub full_listings: AtomicU64,
     /// Blobs found by a probe (by name, without a listing).
@@ -96,6 +98,40 @@ pub struct Watcher {
     pub owner: String,
     /// Counters.
     pub stats: Arc<WatchStats>,
+    /// `watch --once`: stop once the first full listing's blobs (and whatever the probes found
+    /// meanwhile) are settled, instead of polling until shutdown.
+    pub once: bool,
+}
+
+/// What `watch --once` prints: the watcher's counters when it stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct WatchSummary {
+    /// Blobs transformed.
+    pub processed: u64,
+    /// Blob versions found already done by a receipt.
+    pub already_done: u64,
+    /// Poison entries written by this pass (blobs given up on, with their reason).
+    pub poisoned: u64,
+    /// Blobs skipped because an earlier poison entry names them.
+    pub already_poisoned: u64,
+    /// Failed attempts.
+    pub failures: u64,
+    /// Tries that hit a storage error.
+    pub storage_errors: u64,
+}
+
+impl WatchStats {
+    /// The counters now.
+    pub fn summary(&self) -> WatchSummary {
+        WatchSummary {
+            processed: self.processed.load(Ordering::Relaxed),
+            already_done: self.already_done.load(Ordering::Relaxed),
+            poisoned: self.poisoned.load(Ordering::Relaxed),
+            already_poisoned: self.already_poisoned.load(Ordering::Relaxed),
+            failures: self.failures.load(Ordering::Relaxed),
+            storage_errors: self.storage_errors.load(Ordering::Relaxed),
+        }
+    }
 }
 
 type Key = (String, String);
@@ -187,6 +223,7 @@ impl Watcher {
             transform,
             owner: format!("watch-{}", uuid::Uuid::new_v4().simple()),
             stats: Arc::new(WatchStats::default()),
+            once: false,
         }
     }
 
@@ -204,11 +241,22 @@ impl Watcher {
         let mut tasks: JoinSet<(Key, ObjectMeta, Outcome)> = JoinSet::new();
         let mut scans: JoinSet<(Discovery, Scan)> = JoinSet::new();
         let mut discovery = Some(Discovery::default());
+        // `--once`: a full listing has been queued, so the pass knows every blob there is.
+        let mut listed = false;
         let mut tick = tokio::time::interval(me.settings.poll);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tracing::info!(event = "watch_started", owner = %me.owner, prefix = ?me.settings.prefix);
 
         loop {
+            if me.once
+                && listed
+                && queued.is_empty()
+                && tasks.is_empty()
+                && waiting.is_empty()
+                && scans.is_empty()
+            {
+                break;
+            }
             while tasks.len() < me.settings.concurrency {
                 let Some(job) = queued.pop_front() else {
                     break;
@@ -244,14 +292,29 @@ impl Watcher {
                         (Discovery::default(), Scan::default())
                     });
                     discovery = Some(state);
+                    listed |= scan.full;
                     if let Some(p) = scan.poisoned {
                         poisoned = p;
                     }
                     for meta in scan.metas {
                         let name = meta.location.to_string();
                         if let Err(e) = RawBlobName::parse(&name) {
-                            if ignored.insert(name.clone()) {
-                                telemetry::blob_ignored(&name, e.why);
+                            // Every name a worker writes parses: anything else is poisoned
+                            // visibly with its reason, once, never silently passed over.
+                            if !poisoned.contains(&name) && ignored.insert(name.clone()) {
+                                let etag = meta.e_tag.clone().unwrap_or_default();
+                                let standard = me.stores.standard.as_ref();
+                                let why = e.to_string();
+                                match ledger::write_poison(standard, &name, &etag, 0, &why, &me.owner).await {
+                                    Ok(()) => {
+                                        me.stats.poisoned.fetch_add(1, Ordering::Relaxed);
+                                    }
+                                    Err(err) => {
+                                        ignored.remove(&name);
+                                        me.stats.storage_errors.fetch_add(1, Ordering::Relaxed);
+                                        tracing::warn!(event = "watch_storage_failed", blob = %name, error = %err);
+                                    }
+                                }
                             }
                             continue;
                         }
@@ -568,7 +631,7 @@ impl Watcher {
                 let counter = match outcome {
                     Outcome::Processed => &s.processed,
                     Outcome::AlreadyDone => &s.already_done,
-                    _ => &s.poisoned,
+                    _ => &s.already_poisoned,
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
                 failures.remove(key);

@@ -1,10 +1,19 @@
-//! Parquet encoding of one model's record batch, byte-for-byte deterministic.
+//! Parquet encoding of one model's rows, streamed row group by row group, byte-for-byte
+//! deterministic.
+//!
+//! A [`ModelWriter`] encodes the batches it is given into the current row group (compressed
+//! pages) and writes each row group through to its sink once it has `row_group_rows` rows or
+//! holds [`ROW_GROUP_MAX_BYTES`], so only one encoded row group is in memory, never the file.
 //!
 //! Determinism: parquet-rs writes no wall-clock or random value. The footer holds the schema,
 //! the Arrow schema (`ARROW:schema`), statistics and `created_by`, all functions of the input and
 //! the library version; `created_by` is pinned here so a rebuild with another parquet-rs patch
-//! release still writes the same bytes for the same input.
+//! release still writes the same bytes for the same input. Row group boundaries are chosen by the
+//! caller from the data alone (`transform`), so they are deterministic too.
 
+use std::io::Write;
+
+use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
@@ -15,6 +24,11 @@ use serde::Deserialize;
 
 /// `created_by` of every file we write.
 pub const CREATED_BY: &str = "superhero-dataflow transformer (parquet-rs 57)";
+
+/// A row group is written out early once the writer holds this much for it (its compressed pages
+/// and dictionaries, as parquet-rs estimates them), so wide rows (values up to `MAX_VALUE_BYTES`)
+/// cannot make the row group in memory unbounded.
+pub const ROW_GROUP_MAX_BYTES: usize = 32 << 20;
 
 /// Parquet page compression (`PARQUET_COMPRESSION`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -75,24 +89,86 @@ pub struct WriterError {
     pub source: ParquetError,
 }
 
-/// Encodes `batch` as one Parquet file (one row group; empty batches give a valid empty file).
+/// One model's Parquet file being written to `W`, row group by row group.
+pub struct ModelWriter<W: Write + Send> {
+    model: &'static str,
+    inner: ArrowWriter<W>,
+}
+
+impl<W: Write + Send> std::fmt::Debug for ModelWriter<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelWriter")
+            .field("model", &self.model)
+            .field("row_groups", &self.inner.flushed_row_groups().len())
+            .finish()
+    }
+}
+
+impl<W: Write + Send> ModelWriter<W> {
+    /// Starts the file of `model` (schema `schema`) on `sink`, with row groups of
+    /// `row_group_rows` rows (fewer when one reaches [`ROW_GROUP_MAX_BYTES`] first, and in the
+    /// last one).
+    pub fn new(
+        model: &'static str,
+        schema: SchemaRef,
+        sink: W,
+        compression: Compression,
+        row_group_rows: usize,
+    ) -> Result<Self, WriterError> {
+        let props = WriterProperties::builder()
+            .set_compression(compression.parquet())
+            .set_created_by(CREATED_BY.to_owned())
+            .set_max_row_group_size(row_group_rows.max(1))
+            .build();
+        let inner = ArrowWriter::try_new(sink, schema, Some(props))
+            .map_err(|source| WriterError { model, source })?;
+        Ok(ModelWriter { model, inner })
+    }
+
+    /// Encodes `batch` into the current row group; a row group that is full (by rows, or by
+    /// [`ROW_GROUP_MAX_BYTES`] after this batch) is written to the sink. Boundaries are a
+    /// function of the rows and of how the caller batches them, both deterministic.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), WriterError> {
+        let err = |source| WriterError {
+            model: self.model,
+            source,
+        };
+        // Splits the batch at `row_group_rows` and writes each full row group out itself.
+        self.inner.write(batch).map_err(err)?;
+        if self.inner.memory_size() >= ROW_GROUP_MAX_BYTES {
+            self.inner.flush().map_err(err)?;
+        }
+        Ok(())
+    }
+
+    /// Row groups written so far.
+    pub fn row_groups(&self) -> usize {
+        self.inner.flushed_row_groups().len()
+    }
+
+    /// Writes the footer, flushes the sink and gives it back (a file without rows is a valid
+    /// empty file).
+    pub fn finish(self) -> Result<W, WriterError> {
+        let model = self.model;
+        let err = |source| WriterError { model, source };
+        let mut sink = self.inner.into_inner().map_err(err)?;
+        sink.flush()
+            .map_err(|e| err(ParquetError::External(Box::new(e))))?;
+        Ok(sink)
+    }
+}
+
+/// Encodes `batch` as one Parquet file in memory (one row group; empty batches give a valid
+/// empty file), as a [`ModelWriter`] given this one batch.
 pub fn encode(
     model: &'static str,
     batch: &RecordBatch,
     compression: Compression,
 ) -> Result<Bytes, WriterError> {
-    let err = |source| WriterError { model, source };
-    let props = WriterProperties::builder()
-        .set_compression(compression.parquet())
-        .set_created_by(CREATED_BY.to_owned())
-        // One row group per file: a raw blob holds at most ~100k records.
-        .set_max_row_group_size(1 << 24)
-        .build();
-    let mut w = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(props)).map_err(err)?;
-    if batch.num_rows() > 0 {
-        w.write(batch).map_err(err)?;
-    }
-    Ok(Bytes::from(w.into_inner().map_err(err)?))
+    let rows = batch.num_rows().max(1);
+    let mut w = ModelWriter::new(model, batch.schema(), Vec::new(), compression, rows)?;
+    w.write(batch)?;
+    Ok(Bytes::from(w.finish()?))
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use common::*;
 use tokio_util::sync::CancellationToken;
+use transformer::config::RunSettings;
 use transformer::process::Stores;
 use transformer::runs::{RunContext, RunRegistry};
 use transformer::transform::TransformOptions;
@@ -53,7 +54,7 @@ async fn post_runs_accepts_then_reports_progress_to_completion_with_counts() {
     };
     let (addr, server) = service::ops::bind(
         "127.0.0.1:0".parse().expect("addr"),
-        RunRegistry::new(ctx, stop.clone()).router(),
+        RunRegistry::new(ctx, RunSettings::default(), stop.clone()).router(),
         stop.clone(),
     )
     .await

@@ -124,7 +124,7 @@ async fn unreachable_storage_answers_500() {
 }
 
 #[tokio::test]
-async fn payloads_without_a_blob_name_are_rejected_and_foreign_names_ignored() {
+async fn payloads_without_a_blob_name_are_rejected_and_foreign_names_poisoned_visibly() {
     let (stores, _, _) = containers();
     let (addr, stop) = start(stores.clone()).await;
     let client = reqwest::Client::new();
@@ -142,7 +142,19 @@ async fn payloads_without_a_blob_name_are_rejected_and_foreign_names_ignored() {
         .await
         .expect("POST");
     assert_eq!(res.status(), 200, "retrying a foreign name cannot help");
+    let body: serde_json::Value = res.json().await.expect("JSON answer");
+    let reason = body["ReturnValue"]["poisoned"].as_str().expect("a reason");
+    assert!(reason.contains("is not a raw blob name"), "{reason}");
     assert!(outputs(&stores.standard).await.is_empty());
+    let entry = get(&stores.standard, "_poison/notes/readme.txt.json")
+        .await
+        .expect("a poison entry says why the blob was not transformed");
+    let entry: serde_json::Value = serde_json::from_slice(&entry).expect("JSON entry");
+    assert!(
+        entry["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not a raw blob name"))
+    );
     stop.cancel();
 }
 

@@ -139,6 +139,19 @@ async fn a_failing_blob_is_poisoned_with_its_error_after_max_attempts() {
         "no retries after poisoning"
     );
     assert!(receipt(&stores, bad).await.is_none());
+    // A name that is not a raw blob name is poisoned at once with the reason, never passed
+    // over with only a warning.
+    let foreign = get(&stores.standard, "_poison/notes/readme.txt.json")
+        .await
+        .expect("the foreign name is visible as a poison entry");
+    let foreign: serde_json::Value = serde_json::from_slice(&foreign).expect("JSON");
+    assert_eq!(foreign["attempts"], 0);
+    assert!(
+        foreign["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("is not a raw blob name")),
+        "{foreign}"
+    );
     assert!(
         !outputs(&stores.standard)
             .await
@@ -497,7 +510,7 @@ async fn a_blob_poisoned_by_another_watcher_is_skipped() {
     let run = tokio::spawn(w.run(stop.clone()));
     testkit::wait_for("skipped", Duration::from_secs(5), || {
         let stats = stats.clone();
-        async move { (stats.poisoned.load(Ordering::Relaxed) == 1).then_some(()) }
+        async move { (stats.already_poisoned.load(Ordering::Relaxed) == 1).then_some(()) }
     })
     .await
     .expect("poison entry honoured");
@@ -506,4 +519,42 @@ async fn a_blob_poisoned_by_another_watcher_is_skipped() {
     assert!(outputs(&stores.standard).await.is_empty());
     stop.cancel();
     run.await.expect("watcher stops");
+}
+
+#[tokio::test]
+async fn watch_once_settles_every_blob_without_a_receipt_then_stops_by_itself() {
+    let (stores, _, _) = containers();
+    let mut names = Vec::new();
+    for partition in 0..3 {
+        let (name, gz) = raw_blob(model::TOPIC_GAME, partition, 0, &[Rec::value(ATTACK_1)]);
+        upload(&stores.raw, &name, gz).await;
+        names.push(name);
+    }
+    let bad = "lib.server.game/2024/01/14/18/lib.server.game+7+00000000000000000000.json.gz";
+    upload(&stores.raw, bad, b"this is not gzip".to_vec()).await;
+    // The first pass transforms the three and poisons the broken one; it ends by itself.
+    let mut w = watcher(&stores, 2);
+    w.once = true;
+    let stats = w.stats.clone();
+    tokio::time::timeout(Duration::from_secs(30), w.run(CancellationToken::new()))
+        .await
+        .expect("watch --once stops by itself");
+    let s = stats.summary();
+    assert_eq!((s.processed, s.poisoned), (3, 1), "{s:?}");
+    for name in &names {
+        assert!(
+            receipt(&stores, name).await.is_some(),
+            "{name} has a receipt"
+        );
+    }
+    // A second pass finds everything settled: nothing to do, it stops at once.
+    let mut w = watcher(&stores, 2);
+    w.once = true;
+    let stats = w.stats.clone();
+    tokio::time::timeout(Duration::from_secs(30), w.run(CancellationToken::new()))
+        .await
+        .expect("watch --once stops by itself");
+    let s = stats.summary();
+    assert_eq!((s.processed, s.poisoned), (0, 0), "{s:?}");
+    assert_eq!((s.already_done, s.already_poisoned), (3, 1), "{s:?}");
 }

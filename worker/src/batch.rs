@@ -132,8 +132,8 @@ pub struct Record<'a> {
     pub key: Option<&'a [u8]>,
     /// Value bytes.
     pub value: Option<&'a [u8]>,
-    /// Headers in order.
-    pub headers: &'a [(&'a str, Option<&'a [u8]>)],
+    /// Headers in order: names and values as bytes.
+    pub headers: &'a [crate::headers::RecordHeader<'a>],
 }
 
 /// An open batch of one partition.
@@ -316,6 +316,19 @@ impl Sealed {
     /// Timestamp of the first record left (names the blob).
     pub fn first_timestamp(&self) -> Option<i64> {
         self.lines.get(self.start).and_then(|l| l.timestamp)
+    }
+
+    /// The raw line of the first record left, without its newline (its fingerprint goes into
+    /// the blob's metadata).
+    pub fn first_line(&self) -> Option<&[u8]> {
+        let line = self.lines.get(self.start)?;
+        let from = if self.start == 0 {
+            0
+        } else {
+            self.lines[self.start - 1].end
+        };
+        // Every line ends with the newline `encode_line` wrote.
+        Some(&self.body[from..line.end - 1])
     }
 
     /// Last offset.
@@ -631,6 +644,8 @@ mod tests {
         );
         assert_eq!(s.first_timestamp(), Some(1_705_256_524_771 + 8));
         assert_eq!(offsets(&s), [8, 9]);
+        let first = model::raw::RawLine::decode(s.first_line().expect("a line")).expect("raw");
+        assert_eq!(first.offset, 8, "the first line left, without its newline");
         assert_eq!(s.trim_below(6), 0, "never grows back");
         assert_eq!(s.trim_below(10), 2);
         assert!(s.is_empty());

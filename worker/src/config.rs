@@ -79,8 +79,41 @@ pub struct Config {
     /// `LOG_FORMAT`: json or text.
     #[serde(default)]
     pub log_format: LogFormat,
+    /// `BATCH_CONTINUOUS`: run as a daemon (true) or land one pass up to the high watermarks
+    /// seen at assignment and exit (false; `--once`).
+    #[serde(default = "default_true")]
+    pub batch_continuous: bool,
+    /// `PASS_MAX_RECORDS`: a pass stops routing after this many records (0: no bound).
+    #[serde(default)]
+    pub pass_max_records: u64,
+    /// `PASS_MAX_SECONDS`: a pass stops after this many seconds (0: no bound).
+    #[serde(default)]
+    pub pass_max_seconds: u64,
+    /// `PASS_ASSIGN_TIMEOUT_MS`: a pass fails if no partition is assigned within this long.
+    #[serde(default = "default_pass_assign_timeout_ms")]
+    pub pass_assign_timeout_ms: u64,
+    /// `PASS_CATCH_UP_MS`: how long a pass keeps taking a partition's records after reaching the
+    /// high watermark it saw at assignment (brokers such as Tansu report it below the log end).
+    #[serde(default = "default_pass_catch_up_ms")]
+    pub pass_catch_up_ms: u64,
+    /// `KAFKA_ASSIGNMENT_STRATEGY`: how the group shares partitions (librdkafka's
+    /// `partition.assignment.strategy`): eager `range`, `roundrobin` (or both, in order of
+    /// preference), or the incremental `cooperative-sticky`.
+    #[serde(default = "default_assignment_strategy")]
+    pub kafka_assignment_strategy: String,
 }
 
+fn default_assignment_strategy() -> String {
+    "range".to_owned()
+}
+
+fn default_pass_catch_up_ms() -> u64 {
+    1000
+}
+
+fn default_pass_assign_timeout_ms() -> u64 {
+    30_000
+}
 fn default_group_id() -> String {
     "superhero_sim".to_owned()
 }
@@ -136,7 +169,8 @@ fn default_shutdown_grace_ms() -> u64 {
 
 /// Lands Kafka topics exactly once as gzipped JSON-lines batches in the raw container, and
 /// expires finished games' Redis keys. Every flag overrides the environment variable named in
-/// brackets; `KAFKA_SASL_PASSWORD` is read from the environment only.
+/// brackets; `KAFKA_SASL_PASSWORD` is read from the environment only, and a password or SAS
+/// token in `--redis-url` or `--raw-url` is refused (set `REDIS_URL` / `RAW_URL` instead).
 #[derive(Debug, Default, Parser)]
 #[command(name = "worker", version, about, long_about = None)]
 pub struct Cli {
@@ -179,10 +213,10 @@ pub struct Cli {
     /// Uploads in flight, at most one per partition (default 4). [env: UPLOAD_CONCURRENCY]
     #[arg(long)]
     pub upload_concurrency: Option<usize>,
-    /// Raw container URL: az://CONTAINER, file:///ABS/PATH or memory:// (default az://raw). [env: RAW_URL]
+    /// Raw container URL: az://CONTAINER, file:///ABS/PATH or memory:// (default az://raw); one with a SAS token only through the environment. [env: RAW_URL]
     #[arg(long)]
     pub raw_url: Option<String>,
-    /// Redis URL, redis://[:password@]host:port/db (default redis://127.0.0.1:6379/0). [env: REDIS_URL]
+    /// Redis URL, redis://host:port/db (default redis://127.0.0.1:6379/0); one with a password only through the environment. [env: REDIS_URL]
     #[arg(long)]
     pub redis_url: Option<String>,
     /// Expire finished games' Redis keys: true or false (default true). [env: CLEANUP_ENABLED]
@@ -200,11 +234,25 @@ pub struct Cli {
     /// Log format: json or text (default json). [env: LOG_FORMAT]
     #[arg(long)]
     pub log_format: Option<LogFormat>,
+    /// Land one pass and exit: every assigned partition up to the high watermark seen at its
+    /// assignment, then commit and print a JSON summary (same as BATCH_CONTINUOUS=false).
+    #[arg(long)]
+    pub once: bool,
+    /// Bound a pass: stop routing after this many records; 0 means no bound (default 0). [env: PASS_MAX_RECORDS]
+    #[arg(long)]
+    pub max_records: Option<u64>,
+    /// Bound a pass: stop after this many seconds; 0 means no bound (default 0). [env: PASS_MAX_SECONDS]
+    #[arg(long)]
+    pub max_seconds: Option<u64>,
+    /// Partition assignment: range, roundrobin, range,roundrobin (eager: every membership change stops every partition) or cooperative-sticky (incremental: only moved partitions stop) (default range). [env: KAFKA_ASSIGNMENT_STRATEGY]
+    #[arg(long)]
+    pub kafka_assignment_strategy: Option<String>,
 }
 
 impl Config {
-    /// Replaces every field the command line sets.
-    pub fn merge(mut self, cli: Cli) -> Self {
+    /// Replaces every field the command line sets. A `--redis-url` or `--raw-url` carrying a
+    /// credential (password, SAS token) is refused: those come from the environment only.
+    pub fn merge(mut self, cli: Cli) -> Result<Self, ConfigError> {
         fn set<T>(slot: &mut T, value: Option<T>) {
             if let Some(v) = value {
                 *slot = v;
@@ -242,6 +290,11 @@ impl Config {
         set(&mut self.buffer_max_bytes, cli.buffer_max_bytes);
         set(&mut self.gzip_level, cli.gzip_level);
         set(&mut self.upload_concurrency, cli.upload_concurrency);
+        for (var, value) in [("RAW_URL", &cli.raw_url), ("REDIS_URL", &cli.redis_url)] {
+            if let Some(v) = value {
+                service::config::refuse_secret_flag(var, v)?;
+            }
+        }
         set(&mut self.raw_url, cli.raw_url);
         set(&mut self.redis_url, cli.redis_url.map(Secret::new));
         set(&mut self.cleanup_enabled, cli.cleanup_enabled);
@@ -249,7 +302,16 @@ impl Config {
         set(&mut self.metrics_addr, cli.metrics_addr);
         set(&mut self.shutdown_grace_ms, cli.shutdown_grace_ms);
         set(&mut self.log_format, cli.log_format);
-        self
+        if cli.once {
+            self.batch_continuous = false;
+        }
+        set(&mut self.pass_max_records, cli.max_records);
+        set(&mut self.pass_max_seconds, cli.max_seconds);
+        set(
+            &mut self.kafka_assignment_strategy,
+            cli.kafka_assignment_strategy,
+        );
+        Ok(self)
     }
 
     /// Checks every knob once and returns settings that can only be valid.
@@ -379,7 +441,22 @@ impl Config {
         } else {
             None
         };
+        if self.pass_assign_timeout_ms < 1000 {
+            return Err(ConfigError::invalid(
+                "PASS_ASSIGN_TIMEOUT_MS",
+                "must be at least 1000 (joining a group takes a few seconds)",
+            ));
+        }
+        let assignment = AssignmentStrategy::parse(&self.kafka_assignment_strategy)?;
+        let pass = (!self.batch_continuous).then(|| crate::pass::PassLimits {
+            max_records: (self.pass_max_records > 0).then_some(self.pass_max_records),
+            max_duration: (self.pass_max_seconds > 0)
+                .then(|| Duration::from_secs(self.pass_max_seconds)),
+            assign_timeout: Duration::from_millis(self.pass_assign_timeout_ms),
+            catch_up: Duration::from_millis(self.pass_catch_up_ms),
+        });
         Ok(Settings {
+            pass,
             kafka: KafkaSettings {
                 brokers: self.kafka_brokers,
                 group_id: self.kafka_group_id,
@@ -387,6 +464,7 @@ impl Config {
                 security_protocol: protocol,
                 sasl,
                 session_timeout_ms: self.kafka_session_timeout_ms,
+                assignment,
             },
             limits: crate::batch::Limits {
                 max_records: self.batch_size,
@@ -431,6 +509,94 @@ pub struct KafkaSettings {
     pub sasl: Option<Sasl>,
     /// Group session timeout.
     pub session_timeout_ms: u64,
+    /// `KAFKA_ASSIGNMENT_STRATEGY`.
+    pub assignment: AssignmentStrategy,
+}
+
+/// How the group shares partitions among its members (`KAFKA_ASSIGNMENT_STRATEGY`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AssignmentStrategy {
+    /// Eager assignors (`range`, `roundrobin`, in order of preference): every membership change
+    /// revokes every partition of every member, and consumption stops until the group has
+    /// re-formed.
+    Eager(Vec<EagerAssignor>),
+    /// `cooperative-sticky` (KIP-429): a membership change revokes only the partitions that
+    /// move; the others keep their epoch, their buffers and their fetch.
+    CooperativeSticky,
+}
+
+/// An eager assignor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EagerAssignor {
+    /// `range`.
+    Range,
+    /// `roundrobin`.
+    RoundRobin,
+}
+
+impl AssignmentStrategy {
+    const VAR: &'static str = "KAFKA_ASSIGNMENT_STRATEGY";
+
+    fn parse(value: &str) -> Result<Self, ConfigError> {
+        let names: Vec<String> = value
+            .split(',')
+            .map(|s| s.trim().to_lowercase())
+            .filter(|s| !s.is_empty())
+            .collect();
+        let mut eager = Vec::new();
+        for name in &names {
+            match name.as_str() {
+                "range" => eager.push(EagerAssignor::Range),
+                "roundrobin" => eager.push(EagerAssignor::RoundRobin),
+                "cooperative-sticky" if names.len() == 1 => {
+                    return Ok(AssignmentStrategy::CooperativeSticky);
+                }
+                "cooperative-sticky" => {
+                    return Err(ConfigError::invalid(
+                        Self::VAR,
+                        format!(
+                            "`{value}` mixes cooperative-sticky with eager assignors, which librdkafka refuses; set cooperative-sticky alone"
+                        ),
+                    ));
+                }
+                other => {
+                    return Err(ConfigError::invalid(
+                        Self::VAR,
+                        format!(
+                            "`{other}` is not one of range, roundrobin (eager, comma-separated in order of preference) or cooperative-sticky"
+                        ),
+                    ));
+                }
+            }
+        }
+        if eager.is_empty() {
+            return Err(ConfigError::invalid(
+                Self::VAR,
+                "names no assignor (expected range, roundrobin or cooperative-sticky)",
+            ));
+        }
+        Ok(AssignmentStrategy::Eager(eager))
+    }
+
+    /// librdkafka's `partition.assignment.strategy` value.
+    pub fn librdkafka_value(&self) -> String {
+        match self {
+            AssignmentStrategy::Eager(list) => list
+                .iter()
+                .map(|a| match a {
+                    EagerAssignor::Range => "range",
+                    EagerAssignor::RoundRobin => "roundrobin",
+                })
+                .collect::<Vec<_>>()
+                .join(","),
+            AssignmentStrategy::CooperativeSticky => "cooperative-sticky".to_owned(),
+        }
+    }
+
+    /// True for the incremental (cooperative) protocol.
+    pub fn is_cooperative(&self) -> bool {
+        matches!(self, AssignmentStrategy::CooperativeSticky)
+    }
 }
 
 /// Redis clean-up, present only when enabled.
@@ -465,6 +631,8 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// Log format.
     pub log_format: LogFormat,
+    /// `Some` for a single pass (`BATCH_CONTINUOUS=false`, `--once`), `None` for the daemon.
+    pub pass: Option<crate::pass::PassLimits>,
 }
 
 impl Settings {
@@ -624,6 +792,48 @@ mod tests {
     }
 
     #[test]
+    fn a_password_bearing_redis_url_flag_is_refused_naming_redis_url() {
+        let config: Config =
+            service::config::from_iter([("KAFKA_BROKERS".to_owned(), "a:1".to_owned())])
+                .expect("config");
+        let cli = Cli::parse_from(["worker", "--redis-url", "redis://:hunter2@h:6379/0"]);
+        let err = config.clone().merge(cli).expect_err("refused").to_string();
+        assert!(err.starts_with("--redis-url carries a password"), "{err}");
+        assert!(
+            err.contains("pass the value through the environment as REDIS_URL"),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2"), "{err}");
+
+        let sas = "https://acct.blob.core.windows.net/raw?sv=2024-01-01&sig=c2VjcmV0";
+        let err = config
+            .clone()
+            .merge(Cli::parse_from(["worker", "--raw-url", sas]))
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            err.starts_with("--raw-url carries a query parameter"),
+            "{err}"
+        );
+        assert!(err.contains("as RAW_URL"), "{err}");
+        assert!(!err.contains("c2VjcmV0"), "{err}");
+
+        // Without a credential the flags still work; with one, the environment is the way.
+        let cli = Cli::parse_from(["worker", "--redis-url", "redis://h:6379/1"]);
+        let s = config
+            .merge(cli)
+            .expect("no secret")
+            .validate()
+            .expect("valid");
+        assert_eq!(
+            s.cleanup.expect("cleanup").redis_url.expose(),
+            "redis://h:6379/1"
+        );
+        let s = settings(&[("REDIS_URL", "redis://:hunter2@h:6379/0")]).expect("env is fine");
+        assert!(s.cleanup.is_some());
+    }
+
+    #[test]
     fn flags_override_the_environment() {
         let config: Config = service::config::from_iter([
             ("KAFKA_BROKERS".to_owned(), "a:1".to_owned()),
@@ -639,10 +849,51 @@ mod tests {
             "--cleanup-enabled",
             "false",
         ]);
-        let s = config.merge(cli).validate().expect("valid");
+        let s = config
+            .merge(cli)
+            .expect("no secret in the flags")
+            .validate()
+            .expect("valid");
         assert_eq!(s.limits.max_records, 20);
         assert_eq!(s.kafka.topics, ["x", "y"]);
         assert!(s.cleanup.is_none());
         assert_eq!(s.kafka.brokers, "a:1");
+    }
+
+    #[test]
+    fn assignment_strategy_is_eager_range_unless_cooperative_sticky_is_asked_for_alone() {
+        let strategy = |v: &str| {
+            settings(&[("KAFKA_ASSIGNMENT_STRATEGY", v)])
+                .map(|s| s.kafka.assignment.librdkafka_value())
+        };
+        let default = settings(&[]).expect("valid").kafka.assignment;
+        assert_eq!(default, AssignmentStrategy::Eager(vec![EagerAssignor::Range]));
+        assert!(!default.is_cooperative());
+        assert_eq!(strategy(" Range , roundrobin").expect("valid"), "range,roundrobin");
+        let cooperative = settings(&[("KAFKA_ASSIGNMENT_STRATEGY", "cooperative-sticky")])
+            .expect("valid")
+            .kafka
+            .assignment;
+        assert!(cooperative.is_cooperative());
+        assert_eq!(cooperative.librdkafka_value(), "cooperative-sticky");
+
+        let err = strategy("range,cooperative-sticky").expect_err("mixed").to_string();
+        assert!(
+            err.starts_with("KAFKA_ASSIGNMENT_STRATEGY is invalid: `range,cooperative-sticky` mixes"),
+            "{err}"
+        );
+        let err = strategy("sticky").expect_err("unknown").to_string();
+        assert!(
+            err.starts_with("KAFKA_ASSIGNMENT_STRATEGY is invalid: `sticky` is not one of"),
+            "{err}"
+        );
+        assert!(strategy(" , ").is_err());
+
+        let config: Config =
+            service::config::from_iter([("KAFKA_BROKERS".to_owned(), "a:1".to_owned())])
+                .expect("config");
+        let cli = Cli::parse_from(["worker", "--kafka-assignment-strategy", "cooperative-sticky"]);
+        let s = config.merge(cli).expect("merged").validate().expect("valid");
+        assert!(s.kafka.assignment.is_cooperative());
     }
 }

@@ -42,6 +42,17 @@ pub struct Frontier {
     pub pending: usize,
 }
 
+/// A partition this process owns, under which epoch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedPartition {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Ownership epoch (new at every assignment).
+    pub epoch: u64,
+}
+
 #[derive(Debug, Clone, Default)]
 struct Owned {
     epoch: u64,
@@ -216,6 +227,18 @@ impl Ownership {
         self.lock()
             .iter()
             .filter_map(|((t, p), o)| Some((t.clone(), *p, o.epoch, o.frontier(hold)?.commit?)))
+            .collect()
+    }
+
+    /// Every partition this process owns, with its epoch.
+    pub fn owned(&self) -> Vec<OwnedPartition> {
+        self.lock()
+            .iter()
+            .map(|((topic, partition), o)| OwnedPartition {
+                topic: topic.clone(),
+                partition: *partition,
+                epoch: o.epoch,
+            })
             .collect()
     }
 

@@ -16,12 +16,16 @@
 //! - [`buffers`]: batch bodies' and gzip buffers, reused instead of faulted in afresh.
 //! - [`gzip`]: a batch body's gzip, with the deflate state reused per thread.
 //! - [`sink`]: gzip + create-only upload with offset metadata; walking the blob chain.
+//! - [`fingerprint`]: what identifies a blob's first record, so that a blob of another
+//!   incarnation of the topic (offsets handed out again) stops the worker instead of being
+//!   taken as landed.
 //! - [`pipeline`]: the consume loop: routing, timers, memory cap, scheduling, shutdown.
 //! - [`upload`]: one upload task with retries and the ownership (epoch) check.
 //! - [`frontier`]: partition ownership (epochs) and commit frontiers: durable, seen, and no
 //!   pending clean-up below.
 //! - [`commit`]: sends commit frontiers that moved (after batches, on a timer, at shutdown).
 //! - [`cleanup`]: the Redis clean-up task; its queue never drops a request.
+//! - [`headers`]: record headers as bytes, names whole (librdkafka's C API, audited).
 //! - [`health`]: `/readyz` probes.
 //! - [`metrics`]: metric names.
 
@@ -31,10 +35,13 @@ pub mod cleanup;
 pub mod commit;
 pub mod config;
 pub mod consumer;
+pub mod fingerprint;
 pub mod frontier;
 pub mod gzip;
+pub mod headers;
 pub mod health;
 pub mod metrics;
+pub mod pass;
 pub mod pipeline;
 pub mod sink;
 pub mod upload;
@@ -72,6 +79,10 @@ pub enum WorkerError {
     /// The pipeline task panicked.
     #[error("the worker's pipeline task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    /// A partition could not be landed and retrying cannot help (e.g. a raw blob of another
+    /// incarnation of the topic): the worker landed and committed what it could, then stopped.
+    #[error("the worker stopped: a partition cannot be landed")]
+    Stopped(#[source] Arc<sink::SinkError>),
 }
 
 /// A started worker.
@@ -83,9 +94,20 @@ pub struct Running {
 }
 
 impl Running {
-    /// Waits until the worker has stopped (after `shutdown` was cancelled and it drained).
-    pub async fn wait(self) -> Result<Report, WorkerError> {
+    /// Waits until the worker has stopped and returns its report, whatever happened (a
+    /// failed partition's error is in [`Report::failed`], a pass's summary in [`Report::pass`]).
+    pub async fn report(self) -> Result<Report, WorkerError> {
         Ok(self.task.await?)
+    }
+
+    /// Waits until the worker has stopped (after `shutdown` was cancelled, or a partition
+    /// failed for good, and it drained). The error of a failed partition is returned.
+    pub async fn wait(self) -> Result<Report, WorkerError> {
+        let report = self.task.await?;
+        match &report.failed {
+            Some(e) => Err(WorkerError::Stopped(e.clone())),
+            None => Ok(report),
+        }
     }
 }
 
@@ -162,10 +184,14 @@ pub async fn start(
         shutdown_grace: settings.shutdown_grace * 4 / 5,
         cleanup_grace: settings.shutdown_grace / 10,
     };
+    let pass_limits = settings.pass;
     let task = tokio::spawn(async move {
         let (cleaner, cleanup_task) = cleanup.unzip();
-        let pipeline =
+        let mut pipeline =
             pipeline::Pipeline::new(loop_settings, consumer.clone(), ownership, sink, cleaner);
+        if let Some(limits) = pass_limits {
+            pipeline = pipeline.with_pass(pass::Pass::new(limits));
+        }
         let report = pipeline.run(shutdown).await;
         // The pipeline gave queued clean-ups their grace and committed what they released;
         // what is left (Redis down) is abandoned: those records stay uncommitted.

@@ -1,4 +1,6 @@
-//! The worker binary: parse config, set up telemetry, run until SIGTERM/SIGINT.
+//! The worker binary: parse config, set up telemetry, run until SIGTERM/SIGINT, or (single pass,
+//! `--once` / `BATCH_CONTINUOUS=false`) until the pass is landed: then print its JSON summary on
+//! stdout and exit with its code (see `worker::pass`).
 use anyhow::Context as _;
 use clap::Parser as _;
 
@@ -7,13 +9,24 @@ async fn main() -> anyhow::Result<()> {
     service::alloc::return_large_buffers_to_os();
     let cli = worker::config::Cli::parse();
     let config: worker::config::Config = service::config::from_env()?;
-    let settings = config.merge(cli).validate()?;
+    let settings = config.merge(cli)?.validate()?;
     service::telemetry::init_logs(settings.log_format);
     let metrics = service::telemetry::init_metrics();
     let shutdown = service::shutdown::on_signals();
-    let report = worker::run(settings, metrics, shutdown)
+    let once = settings.pass.is_some();
+    let running = worker::start(settings, metrics, shutdown)
         .await
         .context("worker failed")?;
+    if once {
+        let report = running.report().await.context("worker failed")?;
+        let summary = report.pass.context("a pass always ends with a summary")?;
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+        if let Some(error) = &summary.error {
+            tracing::error!(event = "pass_failed", error);
+        }
+        std::process::exit(summary.exit_code());
+    }
+    let report = running.wait().await.context("worker failed")?;
     tracing::info!(
         event = "worker_stopped",
         consumed = report.consumed,

@@ -18,6 +18,12 @@
 //! on shutdown: cut everything, wait for uploads (grace), for clean-ups (clean-up grace),
 //!              commit synchronously
 //! ```
+//!
+//! An upload that cannot succeed (a raw blob of another incarnation of the topic under the
+//! batch's name, [`crate::sink::SinkError::Incarnation`]) stops its partition: its buffered
+//! batches are dropped, its records ignored, nothing past its durable frontier is committed.
+//! The loop then shuts down as on SIGTERM (the other partitions land and commit what they
+//! hold) and the [`Report`] carries the error, which the binary turns into a non-zero exit.
 
 mod pressure;
 mod shutdown;
@@ -29,7 +35,7 @@ use std::time::Duration;
 use futures::{FutureExt as _, StreamExt as _};
 use rdkafka::Message as _;
 use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedMessage, Headers as _, Timestamp};
+use rdkafka::message::{BorrowedMessage, Timestamp};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -41,7 +47,8 @@ use crate::commit::{COMMIT_GAP, Committer};
 use crate::consumer::WorkerConsumer;
 use crate::frontier::Ownership;
 use crate::metrics as m;
-use crate::sink::Sink;
+use crate::pass::{Pass, PassSummary};
+use crate::sink::{Sink, SinkError};
 use crate::upload::{Outcome, UploadDone, upload};
 use model::raw::{RecordPosition, TimestampType};
 
@@ -61,6 +68,14 @@ pub struct Report {
     pub skipped: u64,
     /// Batches left unlanded when the grace period ran out.
     pub abandoned: u64,
+    /// Why a partition stopped for good (the first such error); the loop then shut down.
+    pub failed: Option<Arc<SinkError>>,
+    /// The final (synchronous) commit's error, if it failed.
+    pub commit_error: Option<String>,
+    /// Clean-ups still pending after the clean-up grace (their records stay uncommitted).
+    pub cleanups_pending: usize,
+    /// A single pass's summary (`BATCH_CONTINUOUS=false`), `None` for the daemon.
+    pub pass: Option<PassSummary>,
 }
 
 /// Knobs the loop needs.
@@ -91,6 +106,8 @@ struct Part {
     seen: Option<i64>,
     /// `seen` as last published to [`Ownership`].
     published: Option<i64>,
+    /// Landing failed for good: nothing more is buffered, landed or committed.
+    failed: bool,
 }
 
 /// The consume loop's state.
@@ -115,6 +132,10 @@ pub struct Pipeline {
     next_deadline: Option<Instant>,
     deadline_dirty: bool,
     abort: CancellationToken,
+    /// Cancelled when a partition failed for good: the loop stops as on shutdown.
+    halt: CancellationToken,
+    /// The end condition of a single pass; `None` for the daemon.
+    pass: Option<Pass>,
     report: Report,
 }
 
@@ -160,8 +181,17 @@ impl Pipeline {
             next_deadline: None,
             deadline_dirty: false,
             abort: CancellationToken::new(),
+            halt: CancellationToken::new(),
+            pass: None,
             report: Report::default(),
         }
+    }
+
+    /// Makes this loop a single pass: it ends once every assigned partition reached the high
+    /// watermark seen at its assignment (see [`crate::pass`]).
+    pub fn with_pass(mut self, pass: Pass) -> Self {
+        self.pass = Some(pass);
+        self
     }
 
     /// Runs until `shutdown`, then lands what is buffered within the grace period.
@@ -175,6 +205,7 @@ impl Pipeline {
         tokio::pin!(sleep);
         let mut tick = tokio::time::interval(COMMIT_GAP);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let halt = self.halt.clone();
         loop {
             if self.deadline_dirty {
                 self.deadline_dirty = false;
@@ -189,6 +220,7 @@ impl Pipeline {
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
+                _ = halt.cancelled() => break,
                 Some(done) = self.uploads.join_next(), if !self.uploads.is_empty() => {
                     self.on_upload(done);
                 }
@@ -213,9 +245,40 @@ impl Pipeline {
             self.publish_seen();
             self.relieve_pressure();
             self.schedule();
+            if self.pass_ended() {
+                break;
+            }
         }
         self.drain().await;
+        if let Some(pass) = &self.pass {
+            let failure = self.report.failed.as_ref().map(|e| e.to_string());
+            let failure = failure.or((self.report.cleanups_pending > 0).then(|| {
+                format!(
+                    "{} Redis clean-ups could not be applied (is Redis reachable?); their records stay uncommitted for the next pass",
+                    self.report.cleanups_pending
+                )
+            }));
+            self.report.pass = Some(pass.summary(
+                self.report.abandoned,
+                failure,
+                self.report.commit_error.clone(),
+            ));
+        }
         self.report
+    }
+
+    /// Whether a single pass is over (always false for the daemon).
+    fn pass_ended(&mut self) -> bool {
+        let Some(pass) = &mut self.pass else {
+            return false;
+        };
+        if pass.has_unknown_ends() {
+            pass.on_rebalance(&self.consumer, &self.ownership);
+        }
+        let parts = &self.parts;
+        pass.ended(self.report.consumed, &self.consumer, |topic, partition| {
+            parts.get(topic)?.get(&partition)?.seen
+        })
     }
 
     fn on_recv(&mut self, msg: Result<BorrowedMessage<'_>, KafkaError>, now: Instant) {
@@ -234,11 +297,23 @@ impl Pipeline {
         self.check_rebalance();
         let (topic, partition, offset) = (msg.topic(), msg.partition(), msg.offset());
         self.report.consumed += 1;
+        if self
+            .pass
+            .as_mut()
+            .is_some_and(|p| !p.wants(topic, partition, offset))
+        {
+            // Past the end of this pass: neither routed nor committed, the next pass reads it.
+            return;
+        }
         let limits = self.settings.limits;
         let Some(part) = self.part(topic, partition) else {
             metrics::counter!(m::ERRORS, "kind" => "stale_message").increment(1);
             return;
         };
+        if part.failed {
+            // Neither landed nor skipped: uncommitted, read again once the cause is fixed.
+            return;
+        }
         part.seen = Some(offset + 1);
         if part.frontier.is_some_and(|f| offset < f) {
             let (part_topic, epoch) = (part.topic.clone(), part.epoch);
@@ -268,10 +343,9 @@ impl Pipeline {
             Timestamp::CreateTime(t) => (Some(t), TimestampType::CreateTime),
             Timestamp::LogAppendTime(t) => (Some(t), TimestampType::LogAppendTime),
         };
-        let headers: Vec<(&str, Option<&[u8]>)> = msg
-            .headers()
-            .map(|hs| hs.iter().map(|h| (h.key, h.value)).collect())
-            .unwrap_or_default();
+        // Names as bytes, whole: rdkafka's `Headers::iter` panics on a name that is not UTF-8.
+        let mut headers = Vec::new();
+        crate::headers::read(msg, &mut headers);
         let record = Record {
             position: RecordPosition {
                 topic,
@@ -327,6 +401,7 @@ impl Pipeline {
                     frontier: None,
                     seen: None,
                     published: None,
+                    failed: false,
                 },
             );
         }
@@ -351,6 +426,10 @@ impl Pipeline {
         else {
             return;
         };
+        if part.failed {
+            self.buffered -= sealed.original_bytes;
+            return;
+        }
         part.waiting.push_back(sealed);
         if !part.uploading && part.waiting.len() == 1 {
             self.ready.push_back((topic.clone(), partition));
@@ -398,6 +477,9 @@ impl Pipeline {
         }
         self.buffered -= freed;
         self.deadline_dirty = true;
+        if let Some(pass) = &mut self.pass {
+            pass.on_rebalance(&self.consumer, &self.ownership);
+        }
         if self.paused {
             // Newly assigned partitions start unpaused.
             self.set_paused(true, true);
@@ -473,17 +555,47 @@ impl Pipeline {
             .get_mut(&*done.topic)
             .and_then(|ps| ps.get_mut(&done.partition))
             .filter(|p| p.epoch == done.epoch);
-        let Outcome::Landed(landed) = done.outcome else {
-            self.report.abandoned += 1;
-            if let Some(part) = part {
-                part.uploading = false;
+        let landed = match done.outcome {
+            Outcome::Landed(landed) => landed,
+            Outcome::Abandoned => {
+                self.report.abandoned += 1;
+                if let Some(part) = part {
+                    part.uploading = false;
+                }
+                return;
             }
-            return;
+            Outcome::Failed(e) => {
+                // Logged by the upload task. Stop the partition: drop what it buffered (read
+                // again by the next run), commit nothing more of it; then stop the loop.
+                if let Some(part) = part {
+                    part.failed = true;
+                    part.uploading = false;
+                    let open = part.buffer.take(FlushReason::Revoke).into_iter();
+                    for s in open.chain(part.waiting.drain(..)) {
+                        self.buffered -= s.original_bytes;
+                    }
+                    self.deadline_dirty = true;
+                }
+                self.report.failed.get_or_insert(e);
+                self.halt.cancel();
+                return;
+            }
         };
         self.report.skipped += landed.skipped as u64;
         if let Some(w) = &landed.written {
             self.report.landed += w.records as u64;
             self.report.blobs += 1;
+        }
+        if let Some(pass) = &mut self.pass {
+            let written = landed.written.as_ref();
+            pass.landed(
+                &done.topic,
+                done.partition,
+                done.epoch,
+                written.map_or(0, |w| w.records as u64),
+                landed.skipped as u64,
+                written.map(|w| w.stored_bytes as u64),
+            );
         }
         // The records are durable whoever wrote them (trimmed ones included: found in storage,
         // their clean-up may have been lost in a crash): their clean-ups are due now.

@@ -9,27 +9,73 @@
 //! committing, or another worker raced us) the upload is refused; a HEAD then reads that blob's
 //! `last_offset`, the frontier moves past it and the walk tries again. Every writer therefore
 //! walks the same chain and at most one blob starts at any offset.
+//!
+//! Before walking past a blob it found, the sink checks that the blob holds the records it read:
+//! each blob carries the [`Fingerprint`] of its first record in its metadata, compared with the
+//! batch's record at the same offset (the batch's first record left, which the blob's name is
+//! made of). A different record means Kafka hands out offsets it handed out before (a topic
+//! deleted and re-created, a broker that lost its log): landing then stops with
+//! [`SinkError::Incarnation`] instead of skipping the new records as landed. Blobs without the
+//! fingerprint (written before it existed) are trusted, as before.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use flate2::Compression;
-use model::naming::{META_LAST_OFFSET, raw_blob_metadata, raw_blob_name};
-use model::raw::RawLine;
+use model::naming::{META_FIRST_FINGERPRINT, META_LAST_OFFSET, raw_blob_metadata, raw_blob_name};
+use model::raw::{RawLine, RawLineError};
 use object_store::path::Path;
 use object_store::{Attribute, Attributes, GetOptions, ObjectStore, PutMode, PutOptions};
 
 use crate::batch::Sealed;
 use crate::buffers::BufferPool;
+use crate::fingerprint::{Fingerprint, Verdict};
 use crate::metrics as m;
 
 /// Content type of raw blobs (the body is gzip; the name says `.json.gz`, so no Content-Encoding).
 pub const CONTENT_TYPE: &str = "application/x-ndjson";
 
-/// Why a batch could not be landed (the caller retries: landing is idempotent).
+/// Why a batch could not be landed. The caller retries (landing is idempotent) unless
+/// [`SinkError::is_fatal`].
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
+    /// A blob under the batch's name holds other records than Kafka has now at its offsets.
+    #[error(
+        "raw blob {blob} does not hold the records {topic}/{partition} has now from offset \
+         {offset} on (its first record is {stored}, Kafka's record at {offset} is {fetched}): \
+         the topic was deleted and re-created, or the broker lost its log, and old offsets are \
+         handed out again. Nothing from offset {offset} on was landed or committed, and nothing \
+         was skipped. To land the new records, move this topic's blobs of the old incarnation \
+         (everything under `{topic}/` in the raw container, and their outputs in `standard`) \
+         elsewhere, or point RAW_URL at a new container, then restart the worker \
+         (docs/DESIGN.md, \"Another incarnation of a topic\")"
+    )]
+    Incarnation {
+        /// Blob name.
+        blob: String,
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// The blob's first offset (the batch's record there differs).
+        offset: i64,
+        /// The fingerprint in the blob's metadata (or of its first line).
+        stored: Fingerprint,
+        /// The fingerprint of the record Kafka gave at `offset`.
+        fetched: Fingerprint,
+    },
+    /// The batch's first record cannot be read back from its own raw line (a bug).
+    #[error("fingerprinting the record at offset {offset} for raw blob {blob}: {source}")]
+    Fingerprint {
+        /// Blob name.
+        blob: String,
+        /// Offset of the record.
+        offset: i64,
+        /// Why its line does not decode.
+        #[source]
+        source: RawLineError,
+    },
     /// The existence check failed.
     #[error("checking raw blob {blob}: {source}")]
     Head {
@@ -77,6 +123,22 @@ pub enum SinkError {
         /// What failed.
         why: String,
     },
+}
+
+impl SinkError {
+    /// True when retrying cannot help: the partition must stop and a person decide.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, SinkError::Incarnation { .. })
+    }
+}
+
+/// What a blob already under a batch's name says about itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Existing {
+    /// Its last offset (inclusive).
+    pub last_offset: i64,
+    /// The fingerprint of its first record, `None` for blobs written before it was recorded.
+    pub first_fingerprint: Option<Fingerprint>,
 }
 
 /// One blob this call created.
@@ -163,9 +225,15 @@ impl Sink {
                 batch.first_timestamp(),
             );
             let path = Path::from(blob.as_str());
+            let line = batch.first_line().expect("non-empty");
+            let fetched = Fingerprint::of_line(line).map_err(|source| SinkError::Fingerprint {
+                blob: blob.clone(),
+                offset: first,
+                source,
+            })?;
             // Create-only upload first: a blob under this name exists only after a crash or a
             // race, and then the conflict says so, so the common case costs one round trip.
-            match self.put_create(&path, &blob, batch).await? {
+            match self.put_create(&path, &blob, batch, fetched).await? {
                 Some(written) => {
                     landed.frontier = written.last_offset + 1;
                     landed.positions.push(landed.frontier);
@@ -174,13 +242,27 @@ impl Sink {
                 }
                 None => {
                     let started = Instant::now();
-                    let existing = self.last_offset_of(&path, &blob).await;
+                    let existing = self.existing(&path, &blob).await;
                     metrics::histogram!(m::HEAD_SECONDS).record(started.elapsed().as_secs_f64());
-                    let last = existing?.ok_or_else(|| SinkError::Unreadable {
+                    let existing = existing?.ok_or_else(|| SinkError::Unreadable {
                         blob: blob.clone(),
                         why: "the upload said it exists, then it was not found".to_owned(),
                     })?;
-                    self.reconciled(batch, &blob, first, last, "conflict");
+                    // The blob starts at `first` (its name says so): its first record must be
+                    // the batch's record at `first`, or none of its records are ours.
+                    let verdict = Verdict::of(existing.first_fingerprint, fetched);
+                    if let Verdict::Different(stored) = verdict {
+                        return Err(SinkError::Incarnation {
+                            blob,
+                            topic: batch.topic.to_string(),
+                            partition: batch.partition,
+                            offset: first,
+                            stored,
+                            fetched,
+                        });
+                    }
+                    let last = existing.last_offset;
+                    self.reconciled(batch, &blob, first, last, verdict);
                     landed.frontier = last + 1;
                     landed.positions.push(landed.frontier);
                 }
@@ -188,7 +270,8 @@ impl Sink {
         }
     }
 
-    fn reconciled(&self, batch: &Sealed, blob: &str, first: i64, last: i64, how: &'static str) {
+    fn reconciled(&self, batch: &Sealed, blob: &str, first: i64, last: i64, verdict: Verdict) {
+        let how = "conflict";
         tracing::info!(
             event = "blob_already_landed",
             topic = %batch.topic,
@@ -197,14 +280,16 @@ impl Sink {
             last_offset = last,
             blob,
             how,
+            fingerprint = verdict.as_str(),
         );
         metrics::counter!(m::RECONCILIATIONS, "topic" => batch.topic.to_string(), "how" => how)
             .increment(1);
     }
 
-    /// The last offset of the blob at `path`, `None` if there is none. Reads the `last_offset`
-    /// metadata; when absent (a store without metadata) it reads the blob's last line.
-    pub async fn last_offset_of(&self, path: &Path, blob: &str) -> Result<Option<i64>, SinkError> {
+    /// What the blob at `path` says about itself, `None` if there is none. Reads the
+    /// `last_offset` and `first_fingerprint` metadata; when `last_offset` is absent (a store
+    /// without metadata) it reads the blob's first and last lines.
+    pub async fn existing(&self, path: &Path, blob: &str) -> Result<Option<Existing>, SinkError> {
         let head = GetOptions {
             head: true,
             ..GetOptions::default()
@@ -239,7 +324,15 @@ impl Sink {
                     "metadata {META_LAST_OFFSET}={last} is before its first offset"
                 )));
             }
-            return Ok(Some(last));
+            // Absent on blobs of earlier workers; another hash's value cannot be compared.
+            let first_fingerprint = result
+                .attributes
+                .get(&Attribute::Metadata(META_FIRST_FINGERPRINT.into()))
+                .and_then(|v| Fingerprint::parse(v));
+            return Ok(Some(Existing {
+                last_offset: last,
+                first_fingerprint,
+            }));
         }
         let read = |source| SinkError::Read {
             blob: blob.to_owned(),
@@ -253,21 +346,24 @@ impl Sink {
             .bytes()
             .await
             .map_err(read)?;
-        let last = last_offset_in_body(&gz).map_err(unreadable)?;
-        if first.is_some_and(|f| last < f) {
+        let existing = read_body(&gz).map_err(unreadable)?;
+        if first.is_some_and(|f| existing.last_offset < f) {
             return Err(unreadable(format!(
-                "its last line's offset {last} is before its first offset"
+                "its last line's offset {} is before its first offset",
+                existing.last_offset
             )));
         }
-        Ok(Some(last))
+        Ok(Some(existing))
     }
 
-    /// Uploads the batch create-only; `None` when a blob already has that name.
+    /// Uploads the batch create-only, its first record's fingerprint `first_fingerprint` in the
+    /// metadata; `None` when a blob already has that name.
     async fn put_create(
         &self,
         path: &Path,
         blob: &str,
         batch: &Sealed,
+        first_fingerprint: Fingerprint,
     ) -> Result<Option<Written>, SinkError> {
         let first = batch
             .first_offset()
@@ -298,6 +394,10 @@ impl Sink {
                 for (key, value) in raw_blob_metadata(first, last, records) {
                     attributes.insert(Attribute::Metadata(key.into()), value.into());
                 }
+                attributes.insert(
+                    Attribute::Metadata(META_FIRST_FINGERPRINT.into()),
+                    first_fingerprint.to_string().into(),
+                );
             }
             let opts = PutOptions {
                 mode: PutMode::Create,
@@ -348,18 +448,24 @@ fn first_offset_in_name(blob: &str) -> Option<i64> {
         .map(|n| n.first_offset)
 }
 
-/// The offset of the last line of a gzipped raw blob.
-pub fn last_offset_in_body(gz: &[u8]) -> Result<i64, String> {
+/// What a gzipped raw blob says about itself when its store keeps no metadata: the offset of its
+/// last line and the fingerprint of its first.
+pub fn read_body(gz: &[u8]) -> Result<Existing, String> {
     let mut text = Vec::new();
     std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(gz), &mut text)
         .map_err(|e| format!("not gzip: {e}"))?;
-    let line = text
-        .split(|b| *b == b'\n')
-        .rfind(|l| !l.is_empty())
-        .ok_or_else(|| "it holds no line".to_owned())?;
-    RawLine::decode(line)
+    let mut lines = text.split(|b| *b == b'\n').filter(|l| !l.is_empty());
+    let first = lines.next().ok_or_else(|| "it holds no line".to_owned())?;
+    let last = lines.next_back().unwrap_or(first);
+    let first_fingerprint = Fingerprint::of_line(first)
+        .map_err(|e| format!("its first line is not a raw record: {e}"))?;
+    let last_offset = RawLine::decode(last)
         .map(|l| l.offset)
-        .map_err(|e| format!("its last line is not a raw record: {e}"))
+        .map_err(|e| format!("its last line is not a raw record: {e}"))?;
+    Ok(Existing {
+        last_offset,
+        first_fingerprint: Some(first_fingerprint),
+    })
 }
 
 #[cfg(test)]
@@ -372,6 +478,11 @@ mod tests {
     use std::time::Duration;
 
     fn sealed(offsets: std::ops::RangeInclusive<i64>) -> Sealed {
+        sealed_of(offsets, b"{\"a\": 1}")
+    }
+
+    /// Records `offsets` with `value` (another value: another incarnation of the topic).
+    fn sealed_of(offsets: std::ops::RangeInclusive<i64>, value: &[u8]) -> Sealed {
         let limits = Limits {
             max_records: 1_000_000,
             max_bytes: 1 << 30,
@@ -388,7 +499,7 @@ mod tests {
                     timestamp_type: TimestampType::CreateTime,
                 },
                 key: None,
-                value: Some(b"{\"a\": 1}"),
+                value: Some(value),
                 headers: &[],
             };
             let _ = b.push(&rec, &limits, tokio::time::Instant::now());
@@ -409,7 +520,7 @@ mod tests {
                 .await
                 .expect("bytes");
             let first = first_offset_in_name(meta.location.as_ref()).expect("raw name");
-            out.push((first, last_offset_in_body(&gz).expect("last")));
+            out.push((first, read_body(&gz).expect("body").last_offset));
         }
         out.sort();
         out
@@ -457,8 +568,9 @@ mod tests {
             .await
             .expect("other writer");
         let path = Path::from(raw_blob_name("t", 0, 0, Some(0)));
+        let fingerprint = Fingerprint::of_line(late.first_line().expect("line")).expect("fp");
         assert_eq!(
-            sink.put_create(&path, path.as_ref(), &late)
+            sink.put_create(&path, path.as_ref(), &late, fingerprint)
                 .await
                 .expect("put")
                 .map(|w| w.records),
@@ -498,6 +610,11 @@ mod tests {
         assert_eq!(meta(META_FIRST_OFFSET).as_deref(), Some("3"));
         assert_eq!(meta(META_LAST_OFFSET).as_deref(), Some("8"));
         assert_eq!(meta(META_RECORD_COUNT).as_deref(), Some("6"));
+        assert_eq!(
+            meta(META_FIRST_FINGERPRINT),
+            Some(Fingerprint::of(Some(3000), None, Some(b"{\"a\": 1}")).to_string()),
+            "the fingerprint of the record at offset 3"
+        );
 
         let dir = std::env::temp_dir().join(format!("worker-sink-{}", std::process::id()));
         let local =
@@ -505,6 +622,122 @@ mod tests {
         let sink = Sink::new(local, 1);
         sink.land(&mut sealed(0..=4), 0).await.expect("land");
         let l = sink.land(&mut sealed(0..=5), 0).await.expect("land");
+        assert_eq!((l.skipped, l.frontier), (5, 6));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_blob_of_another_incarnation_stops_the_walk_at_its_offset() {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let sink = Sink::new(store.clone(), 1);
+        // 0..=4 was landed from these very records; 5..=9 holds other records at those offsets.
+        sink.land(&mut sealed(0..=4), 0).await.expect("land");
+        sink.land(&mut sealed_of(5..=9, b"{\"old\": true}"), 5)
+            .await
+            .expect("land");
+        // The batch starts below the foreign blob: it walks past 0..=4 (same first record), then
+        // compares its own record at 5, not at 0, with the blob starting there.
+        let mut batch = sealed(0..=9);
+        let err = sink
+            .land(&mut batch, 0)
+            .await
+            .expect_err("another incarnation");
+        let SinkError::Incarnation {
+            blob,
+            topic,
+            partition,
+            offset,
+            stored,
+            fetched,
+        } = &err
+        else {
+            panic!("not an incarnation error: {err}");
+        };
+        assert_eq!(
+            (blob.as_str(), topic.as_str(), *partition, *offset),
+            (raw_blob_name("t", 0, 5, Some(5000)).as_str(), "t", 0, 5)
+        );
+        assert_eq!(
+            *fetched,
+            Fingerprint::of(Some(5000), None, Some(b"{\"a\": 1}"))
+        );
+        assert_eq!(
+            *stored,
+            Fingerprint::of(Some(5000), None, Some(b"{\"old\": true}"))
+        );
+        assert!(err.is_fatal());
+        let text = err.to_string();
+        for part in [
+            blob.as_str(),
+            "t/0",
+            "offset 5",
+            &stored.to_string(),
+            &fetched.to_string(),
+            "re-created",
+            "lost its log",
+            "nothing was skipped",
+            "RAW_URL",
+        ] {
+            assert!(text.contains(part), "{part}: {text}");
+        }
+        assert_eq!(
+            ranges(store.as_ref()).await,
+            [(0, 4), (5, 9)],
+            "nothing written"
+        );
+        // A normal restart of the other incarnation walks past both as before.
+        let l = sink
+            .land(&mut sealed_of(5..=9, b"{\"old\": true}"), 5)
+            .await
+            .expect("same records");
+        assert_eq!((l.frontier, l.skipped), (10, 5));
+    }
+
+    #[tokio::test]
+    async fn a_blob_without_a_fingerprint_is_trusted_as_before() {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let sink = Sink::new(store.clone(), 1);
+        // An earlier worker's blob: offsets in its metadata, no fingerprint, other records.
+        let old = sealed_of(0..=4, b"{\"old\": true}");
+        let mut attributes = Attributes::new();
+        for (k, v) in raw_blob_metadata(0, 4, 5) {
+            attributes.insert(Attribute::Metadata(k.into()), v.into());
+        }
+        let opts = PutOptions {
+            attributes,
+            ..PutOptions::default()
+        };
+        let gz = crate::gzip::compress(&old.body(), Compression::new(1)).expect("gzip");
+        store
+            .put_opts(
+                &Path::from(raw_blob_name("t", 0, 0, Some(0))),
+                gz.into(),
+                opts,
+            )
+            .await
+            .expect("put");
+        let l = sink.land(&mut sealed(0..=6), 0).await.expect("land");
+        assert_eq!((l.skipped, l.frontier), (5, 7));
+    }
+
+    #[tokio::test]
+    async fn local_folders_tell_another_incarnation_by_the_first_line() {
+        let dir = std::env::temp_dir().join(format!("worker-sink-inc-{}", std::process::id()));
+        let local =
+            service::storage::open("RAW_URL", &format!("file://{}", dir.display())).expect("local");
+        let sink = Sink::new(local, 1);
+        sink.land(&mut sealed_of(0..=4, b"{\"old\": true}"), 0)
+            .await
+            .expect("land");
+        let err = sink.land(&mut sealed(0..=5), 0).await.expect_err("foreign");
+        assert!(
+            matches!(err, SinkError::Incarnation { offset: 0, .. }),
+            "{err}"
+        );
+        let l = sink
+            .land(&mut sealed_of(0..=5, b"{\"old\": true}"), 0)
+            .await
+            .expect("same records");
         assert_eq!((l.skipped, l.frontier), (5, 6));
         let _ = std::fs::remove_dir_all(dir);
     }

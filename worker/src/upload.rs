@@ -1,6 +1,7 @@
 //! One upload task: lands a sealed batch, retrying with backoff until it succeeds, the
-//! partition moves away (epoch no longer current), or shutdown gives up. At most one runs per
-//! partition, so a partition's blobs and commits advance in offset order.
+//! partition moves away (epoch no longer current), shutdown gives up, or the sink says retrying
+//! cannot help (a blob of another incarnation of the topic: [`SinkError::is_fatal`]). At most
+//! one runs per partition, so a partition's blobs and commits advance in offset order.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::batch::{CleanupRequest, Sealed};
 use crate::frontier::Ownership;
 use crate::metrics as m;
-use crate::sink::{Landed, Sink};
+use crate::sink::{Landed, Sink, SinkError};
 
 /// Longest wait between retries of a failing upload.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
@@ -22,6 +23,9 @@ pub enum Outcome {
     Landed(Landed),
     /// The partition moved away (or shutdown gave up) before the upload finished.
     Abandoned,
+    /// Landing cannot succeed (logged as `incarnation_mismatch`): the partition must stop,
+    /// nothing of this batch is durable or may be committed.
+    Failed(Arc<SinkError>),
 }
 
 /// What an upload task hands back to the pipeline.
@@ -118,6 +122,29 @@ pub async fn upload(
                     ),
                 }
                 return done(Outcome::Landed(landed));
+            }
+            Err(e) if e.is_fatal() => {
+                metrics::counter!(m::ERRORS, "kind" => "incarnation_mismatch").increment(1);
+                if let SinkError::Incarnation {
+                    blob,
+                    offset,
+                    stored,
+                    fetched,
+                    ..
+                } = &e
+                {
+                    tracing::error!(
+                        event = "incarnation_mismatch",
+                        topic = %topic,
+                        partition,
+                        offset,
+                        blob,
+                        stored_fingerprint = %stored,
+                        fetched_fingerprint = %fetched,
+                        error = %e,
+                    );
+                }
+                return done(Outcome::Failed(Arc::new(e)));
             }
             Err(e) => {
                 metrics::counter!(m::ERRORS, "kind" => "upload").increment(1);

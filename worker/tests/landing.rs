@@ -12,10 +12,10 @@ use common::*;
 type Spec<'a> = (
     Option<&'a [u8]>,
     Option<&'a [u8]>,
-    Vec<(&'a str, Option<&'a [u8]>)>,
+    Vec<(&'a [u8], Option<&'a [u8]>)>,
 );
 /// Key and headers expected back.
-type KeyHeaders = (Option<Vec<u8>>, Vec<(String, Option<Vec<u8>>)>);
+type KeyHeaders = (Option<Vec<u8>>, Vec<(Vec<u8>, Option<Vec<u8>>)>);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_record_lands_exactly_once_and_byte_identical_including_bad_input() {
@@ -24,20 +24,28 @@ async fn every_record_lands_exactly_once_and_byte_identical_including_bad_input(
     let (url, store) = testkit::new_container("wland").expect("container");
     let producer = producer();
 
-    // Bad input is data: invalid UTF-8, not JSON, empty, null, JSON with line breaks, huge.
+    // Bad input is data: invalid UTF-8, not JSON, empty, null, JSON with line breaks, huge,
+    // header names that are not UTF-8 or hold a NUL byte (rdkafka's own reader panics on the
+    // first: a poison pill for the whole group), a value that is the JSON text `null`.
     let huge = vec![b'z'; 300_000];
     let specials: Vec<Spec<'_>> = vec![
         (None, Some(b"\xc3\x28\xff binary"), vec![]),
         (
             Some(b"key-1"),
             Some(b"{\"level\": "),
-            vec![("trace", Some(b"abc"))],
+            vec![(b"trace", Some(b"abc"))],
         ),
         (
             None,
             Some(b""),
-            vec![("bin", Some(b"\xff\xfe")), ("empty", None)],
+            vec![(b"bin", Some(b"\xff\xfe")), (b"empty", None)],
         ),
+        (
+            None,
+            Some(b"{}"),
+            vec![(b"\xff\xfename", Some(b"v")), (b"nul\0inside", None)],
+        ),
+        (None, Some(b"null"), vec![(b"a\0b", Some(b"\0"))]),
         (Some(b"\x00\x9f"), None, vec![]),
         (None, Some(b"{\"a\":\n 1}"), vec![]),
         (None, Some(b" 42 "), vec![]),
@@ -65,7 +73,7 @@ async fn every_record_lands_exactly_once_and_byte_identical_including_bad_input(
                 key.map(<[u8]>::to_vec),
                 headers
                     .iter()
-                    .map(|(k, v)| ((*k).to_owned(), v.map(<[u8]>::to_vec)))
+                    .map(|(k, v)| ((*k).to_vec(), v.map(<[u8]>::to_vec)))
                     .collect(),
             ),
         );

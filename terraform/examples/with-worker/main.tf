@@ -1,8 +1,9 @@
 # The full pipeline on Azure as its own root configuration: everything from `minimal` plus
-# modules/worker_app (Container Apps environment, the worker container app with its
-# user-assigned identity, a Key Vault holding the Kafka SASL credentials as write-only secrets,
-# and a KEDA Kafka-lag scale rule). Values: terraform.tfvars next to this file; the Kafka
-# credentials come from TF_VAR_kafka_sasl_username / TF_VAR_kafka_sasl_password (README.md).
+# modules/worker_app (Container Apps environment, the worker with its user-assigned identity, a
+# Key Vault holding the Kafka SASL credentials as write-only secrets; as a container app with a
+# KEDA Kafka-lag scale rule, or with worker_mode = "scheduled" as a Container Apps Job running one
+# pass on a cron schedule). Values: terraform.tfvars next to this file; the Kafka credentials come
+# from TF_VAR_kafka_sasl_username / TF_VAR_kafka_sasl_password (README.md).
 
 module "dataflow" {
   source = "../.."
@@ -31,6 +32,12 @@ module "dataflow" {
   worker_max_replicas    = var.worker_max_replicas
   worker_secret_version  = var.worker_secret_version
   env_credential         = var.env_credential
+
+  worker_mode                        = var.worker_mode
+  worker_schedule_cron               = var.worker_schedule_cron
+  worker_job_replica_timeout_seconds = var.worker_job_replica_timeout_seconds
+  worker_job_retry_limit             = var.worker_job_retry_limit
+  worker_pass_max_seconds            = var.worker_pass_max_seconds
 
   enable_blob_trigger_subscription = var.enable_blob_trigger_subscription
 }

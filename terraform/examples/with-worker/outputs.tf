@@ -34,8 +34,13 @@ output "azure_env" {
 }
 
 output "worker_container_app_name" {
-  description = "Worker container app."
+  description = "Worker container app (daemon mode; null in scheduled mode)."
   value       = module.dataflow.worker_container_app_name
+}
+
+output "worker_job_name" {
+  description = "Worker Container Apps Job (scheduled mode; null in daemon mode)."
+  value       = module.dataflow.worker_job_name
 }
 
 output "worker_key_vault_uri" {

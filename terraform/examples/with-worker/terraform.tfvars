@@ -21,6 +21,16 @@ worker_registry_server = "superheroacr.azurecr.io"
 # worker_registry_id   = "/subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.ContainerRegistry/registries/superheroacr"
 worker_max_replicas = 3
 
+# daemon: always on, scaled on consumer lag. scheduled: a Container Apps Job that lands one pass
+# (every partition up to its high watermark) at each cron tick, in UTC, and exits; nothing runs
+# in between. The pass ends itself after worker_pass_max_seconds, before the next tick and well
+# within the replica timeout.
+worker_mode                        = "daemon"
+worker_schedule_cron               = "*/15 * * * *"
+worker_pass_max_seconds            = 840
+worker_job_replica_timeout_seconds = 1800
+worker_job_retry_limit             = 1
+
 # Set after the function package is deployed (README.md).
 enable_blob_trigger_subscription = false
 

@@ -105,8 +105,39 @@ variable "worker_registry_id" {
 
 variable "worker_max_replicas" {
   type        = number
-  description = "Maximum worker replicas; no more than the topics' partition count."
+  description = "Daemon mode: maximum worker replicas; no more than the topics' partition count."
   default     = 3
+}
+
+variable "worker_mode" {
+  type        = string
+  description = "daemon (an always-on container app) or scheduled (a Container Apps Job running one pass on worker_schedule_cron)."
+  default     = "daemon"
+}
+
+variable "worker_schedule_cron" {
+  type        = string
+  description = "Scheduled mode: five-field cron expression, in UTC, on which a pass starts."
+  default     = "*/15 * * * *"
+}
+
+variable "worker_job_replica_timeout_seconds" {
+  type        = number
+  description = "Scheduled mode: longest a pass may run before Container Apps stops it; at least 60 s above worker_pass_max_seconds."
+  default     = 1800
+}
+
+variable "worker_job_retry_limit" {
+  type        = number
+  description = "Scheduled mode: retries of a failed pass within one execution."
+  default     = 1
+}
+
+variable "worker_pass_max_seconds" {
+  type        = number
+  description = "Scheduled mode: PASS_MAX_SECONDS, after which a pass lands what it has and exits 0; null for no bound. At least 60 s below worker_job_replica_timeout_seconds."
+  default     = null
+  nullable    = true
 }
 
 variable "worker_secret_version" {

@@ -7,7 +7,7 @@ locals {
   #   storage account: 3-24 chars, lowercase letters and digits, globally unique
   #   function app:    <= 32 chars so the Functions host id (first 32 chars) cannot collide
   #   key vault:       3-24 chars, letters, digits and hyphens, globally unique
-  #   container app:   <= 32 chars, lowercase letters, digits and hyphens
+  #   container app:   <= 32 chars, lowercase letters, digits and hyphens (the job too)
   names = {
     resource_group            = "rg-${local.base}"
     data_storage_account      = "st${var.project}${local.env_letter}dl${var.suffix}"
@@ -22,6 +22,7 @@ locals {
     eventgrid_subscription    = "evgs-${local.base}-raw-to-transform"
     container_app_environment = "cae-${local.base}"
     container_app             = "ca-${local.base}-worker"
+    container_app_job         = "caj-${local.base}-worker"
     key_vault                 = "kv-${var.project}-${local.env_letter}${local.dash_sfx}"
   }
 

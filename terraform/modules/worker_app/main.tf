@@ -23,6 +23,15 @@ locals {
     },
     var.redis_enabled ? { redis_url = "redis-url" } : {},
   )
+
+  # Scheduled mode: one pass of the worker per execution (docs/DESIGN.md, "Single pass"). Merged
+  # last over var.env, so nothing there can turn the job back into a daemon.
+  pass_env = {
+    BATCH_CONTINUOUS = "false"
+  }
+  pass_limits = var.pass_max_seconds == null ? {} : { PASS_MAX_SECONDS = tostring(var.pass_max_seconds) }
+  job_env     = merge(var.env, local.pass_limits, local.pass_env)
+  job_name    = coalesce(var.job_name, var.container_app_name)
 }
 
 # --- Key Vault: RBAC only, the worker identity reads exactly its secrets -----------------------
@@ -133,7 +142,9 @@ resource "azurerm_container_app_environment" "this" {
   tags                       = var.tags
 }
 
+# Daemon mode: the always-on consumer, scaled on consumer-group lag.
 resource "azurerm_container_app" "worker" {
+  count                        = var.mode == "daemon" ? 1 : 0
   name                         = var.container_app_name
   resource_group_name          = var.resource_group_name
   container_app_environment_id = azurerm_container_app_environment.this.id
@@ -224,6 +235,97 @@ resource "azurerm_container_app" "worker" {
       authentication {
         secret_name       = local.secret_names.kafka_sasl_password
         trigger_parameter = "password"
+      }
+    }
+  }
+
+  depends_on = [
+    azurerm_role_assignment.worker_secret_reader,
+    azurerm_role_assignment.acr_pull,
+  ]
+}
+
+# The app had no count before the scheduled mode existed: keep existing deployments in place.
+moved {
+  from = azurerm_container_app.worker
+  to   = azurerm_container_app.worker[0]
+}
+
+# Scheduled mode: a Container Apps Job whose every execution is one pass (BATCH_CONTINUOUS=false):
+# it joins the group, lands every assigned partition up to the high watermark it saw, commits and
+# exits (0 done, 1 landing or commit failed, 3 nothing assigned, 4 interrupted). Same identity,
+# Key Vault secrets, registry and environment as the daemon app; no scale rule and no probes (a
+# pass ends by itself; replica_timeout_in_seconds bounds it). One replica per execution: a second
+# one in the same group would only split the partitions.
+resource "azurerm_container_app_job" "worker" {
+  count                        = var.mode == "scheduled" ? 1 : 0
+  name                         = local.job_name
+  resource_group_name          = var.resource_group_name
+  location                     = var.location
+  container_app_environment_id = azurerm_container_app_environment.this.id
+  replica_timeout_in_seconds   = var.job_replica_timeout_seconds
+  replica_retry_limit          = var.job_retry_limit
+  tags                         = var.tags
+
+  schedule_trigger_config {
+    cron_expression          = var.schedule_cron
+    parallelism              = 1
+    replica_completion_count = 1
+  }
+
+  identity {
+    type         = "UserAssigned"
+    identity_ids = [var.identity_id]
+  }
+
+  dynamic "registry" {
+    for_each = var.registry_server == null ? [] : [var.registry_server]
+    content {
+      server   = registry.value
+      identity = var.identity_id
+    }
+  }
+
+  dynamic "secret" {
+    for_each = local.secret_names
+    content {
+      name                = secret.value
+      key_vault_secret_id = local.secret_resource_ids[secret.key]
+      identity            = var.identity_id
+    }
+  }
+
+  template {
+    container {
+      name   = "worker"
+      image  = var.image
+      cpu    = var.cpu
+      memory = var.memory
+
+      dynamic "env" {
+        for_each = local.job_env
+        content {
+          name  = env.key
+          value = env.value
+        }
+      }
+
+      env {
+        name        = "KAFKA_SASL_USERNAME"
+        secret_name = local.secret_names.kafka_sasl_username
+      }
+
+      env {
+        name        = "KAFKA_SASL_PASSWORD"
+        secret_name = local.secret_names.kafka_sasl_password
+      }
+
+      dynamic "env" {
+        for_each = var.redis_enabled ? [local.secret_names.redis_url] : []
+        content {
+          name        = "REDIS_URL"
+          secret_name = env.value
+        }
       }
     }
   }

@@ -1,11 +1,21 @@
 output "container_app_id" {
-  description = "Resource id of the worker container app."
-  value       = azurerm_container_app.worker.id
+  description = "Resource id of the worker container app; null in scheduled mode."
+  value       = one(azurerm_container_app.worker[*].id)
 }
 
 output "container_app_name" {
-  description = "Name of the worker container app (az containerapp logs show -n <name>)."
-  value       = azurerm_container_app.worker.name
+  description = "Name of the worker container app (az containerapp logs show -n <name>); null in scheduled mode."
+  value       = one(azurerm_container_app.worker[*].name)
+}
+
+output "job_id" {
+  description = "Resource id of the worker Container Apps Job; null in daemon mode."
+  value       = one(azurerm_container_app_job.worker[*].id)
+}
+
+output "job_name" {
+  description = "Name of the worker Container Apps Job (az containerapp job execution list -n <name>); null in daemon mode."
+  value       = one(azurerm_container_app_job.worker[*].name)
 }
 
 output "container_app_environment_id" {

@@ -15,7 +15,76 @@ variable "container_app_environment_name" {
 
 variable "container_app_name" {
   type        = string
-  description = "Name of the worker container app (<= 32 characters, lowercase letters, digits, hyphens)."
+  description = "Name of the worker container app (<= 32 characters, lowercase letters, digits, hyphens); used in daemon mode."
+}
+
+variable "job_name" {
+  type        = string
+  description = "Name of the worker Container Apps Job in scheduled mode (<= 32 characters, lowercase letters, digits, hyphens); null uses container_app_name (a job and an app are different resource types)."
+  default     = null
+  nullable    = true
+}
+
+variable "mode" {
+  type        = string
+  description = "How the worker runs: daemon (an always-on container app, Kafka-lag scaling) or scheduled (a Container Apps Job that runs one pass, BATCH_CONTINUOUS=false, on schedule_cron and exits). Exactly one of the two exists."
+  default     = "daemon"
+  nullable    = false
+
+  validation {
+    condition     = contains(["daemon", "scheduled"], var.mode)
+    error_message = "mode must be daemon or scheduled."
+  }
+}
+
+variable "schedule_cron" {
+  type        = string
+  description = "Scheduled mode: when a pass starts, a five-field cron expression (minute hour day-of-month month day-of-week) evaluated in UTC."
+  default     = "*/15 * * * *"
+
+  validation {
+    condition     = length(regexall("[^ ]+", var.schedule_cron)) == 5
+    error_message = "schedule_cron must have five fields: minute hour day-of-month month day-of-week (e.g. \"*/15 * * * *\")."
+  }
+}
+
+variable "job_replica_timeout_seconds" {
+  type        = number
+  description = "Scheduled mode: longest a pass may run before Container Apps stops it (replica_timeout_in_seconds). At least 60 s above pass_max_seconds; a pass stopped by it lands nothing twice when the next one runs, but its execution counts as failed."
+  default     = 1800
+
+  validation {
+    condition     = var.job_replica_timeout_seconds >= 60 && floor(var.job_replica_timeout_seconds) == var.job_replica_timeout_seconds
+    error_message = "job_replica_timeout_seconds must be a whole number of seconds, at least 60 (joining the group alone may take PASS_ASSIGN_TIMEOUT_MS, 30 s)."
+  }
+}
+
+variable "job_retry_limit" {
+  type        = number
+  description = "Scheduled mode: how often a failed pass is retried within one execution (replica_retry_limit); a retry lands nothing twice."
+  default     = 1
+
+  validation {
+    condition     = var.job_retry_limit >= 0 && floor(var.job_retry_limit) == var.job_retry_limit
+    error_message = "job_retry_limit must be a whole number, 0 or more."
+  }
+}
+
+variable "pass_max_seconds" {
+  type        = number
+  description = "Scheduled mode: PASS_MAX_SECONDS, after which a pass lands what it has, commits and exits 0, leaving the rest to the next one; null (or 0) for no bound. Keep it below job_replica_timeout_seconds (by at least 60 s, for the final landing and the start) so the pass ends itself instead of being stopped, and below the schedule's interval so passes do not overlap."
+  default     = null
+  nullable    = true
+
+  validation {
+    condition     = coalesce(var.pass_max_seconds, 0) >= 0 && floor(coalesce(var.pass_max_seconds, 0)) == coalesce(var.pass_max_seconds, 0)
+    error_message = "pass_max_seconds must be a whole number of seconds, 0 or more (or null)."
+  }
+
+  validation {
+    condition     = coalesce(var.pass_max_seconds, 0) + 60 <= var.job_replica_timeout_seconds
+    error_message = "pass_max_seconds must stay at least 60 s below job_replica_timeout_seconds: the pass needs that long to start, land its last batches and commit before the replica is stopped."
+  }
 }
 
 variable "key_vault_name" {
@@ -81,7 +150,7 @@ variable "memory" {
 
 variable "min_replicas" {
   type        = number
-  description = "Replicas kept running; at least 1 because a Kafka consumer must stay connected."
+  description = "Daemon mode: replicas kept running; at least 1 because a Kafka consumer must stay connected."
   default     = 1
 
   validation {
@@ -92,25 +161,30 @@ variable "min_replicas" {
 
 variable "max_replicas" {
   type        = number
-  description = "Upper bound for the Kafka-lag scale rule; more replicas than topic partitions sit idle."
+  description = "Daemon mode: upper bound for the Kafka-lag scale rule; more replicas than topic partitions sit idle."
   default     = 3
 }
 
 variable "lag_threshold" {
   type        = number
-  description = "Consumer-group lag per replica that makes KEDA add a replica."
+  description = "Daemon mode: consumer-group lag per replica that makes KEDA add a replica."
   default     = 1000
 }
 
 variable "metrics_port" {
   type        = number
-  description = "Port of METRICS_ADDR inside the container; /healthz and /readyz are probed there."
+  description = "Port of METRICS_ADDR inside the container; daemon mode probes /healthz and /readyz there."
   default     = 9090
 }
 
 variable "env" {
   type        = map(string)
-  description = "Plain (non-secret) environment of the worker: RAW_URL, AZURE_STORAGE_ACCOUNT_NAME, AZURE_CLIENT_ID, KAFKA_*, BATCH_*, LOG_FORMAT, RUST_LOG, METRICS_ADDR ..."
+  description = "Plain (non-secret) environment of the worker, in both modes: RAW_URL, AZURE_STORAGE_ACCOUNT_NAME, AZURE_CLIENT_ID, KAFKA_*, BATCH_*, LOG_FORMAT, RUST_LOG, METRICS_ADDR ... (not BATCH_CONTINUOUS or PASS_MAX_SECONDS: mode and pass_max_seconds set them)."
+
+  validation {
+    condition     = length(setintersection(keys(var.env), ["BATCH_CONTINUOUS", "PASS_MAX_SECONDS"])) == 0
+    error_message = "env must not set BATCH_CONTINUOUS or PASS_MAX_SECONDS: choose mode = \"scheduled\" and pass_max_seconds instead."
+  }
 }
 
 variable "kafka_brokers" {

@@ -18,6 +18,10 @@ pub fn expected_reasons(kind: &str) -> &'static [&'static str] {
         "oversized" => &["value_too_large"],
         "bad_timestamp" => &["bad_timestamp"],
         "empty_value" => &["invalid_json"],
+        // Crafted outside the simulator (tests/tests/e2e_poison.rs): the JSON text `null` is a
+        // present value that is not an object; a tombstone has no value at all.
+        "json_null" => &["wrong_type"],
+        "tombstone" => &["null_value"],
         _ => &[],
     }
 }

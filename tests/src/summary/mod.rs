@@ -1,17 +1,29 @@
 //! Run summary: what a simulator run produced (its [`Manifest`](simulator::Manifest)) against what landed in `raw`
-//! and `standard`, record for record.
+//! and `standard`, record for record, as two verdicts ([`Summary::ok`] and
+//! [`Summary::producer_ok`]).
 //!
-//! The checks are scoped to the manifest's offsets, so they hold on containers and topics that
-//! other runs also used (`scripts/run` reuses the stack's real topics and containers):
+//! The checks are scoped to each manifest partition's offset range `[min_offset, max_offset]`,
+//! so they hold on containers and topics that other runs also used (`scripts/run` reuses the
+//! stack's real topics and containers). Kafka offsets are contiguous, so that range is what the
+//! broker holds, whether or not the producer saw every delivery confirmed.
 //!
-//! - raw: every offset in each manifest partition's `[min_offset, max_offset]` is in exactly one
-//!   raw line (blobs are decoded; only blobs whose offset range can touch the scope are read);
+//! **Pipeline** (the dataflow's promise; `Summary::pipeline`):
+//! - raw: every offset of each range is in exactly one raw line (blobs are decoded; only blobs
+//!   whose offset range can touch the scope are read);
 //! - every raw blob that holds scoped records has a receipt (`_receipts/{raw}.json`) and no
 //!   poison entry, and its outputs are read back with the parquet crate;
-//! - `buffer_meta` has each scoped `msg_id` exactly once; `log_meta` rows = good records;
-//!   `lib_server_lobby` rows = `participant_rows`; `lib_server_game` rows = `attack_rows`;
-//!   `etl_meta` rows = raw blobs; dead letters = injected bad records, each with a reason the
-//!   simulator's kind maps to ([`expected_reasons`]).
+//! - every scoped raw record has exactly one `buffer_meta` row; `buffer_meta` rows = records in
+//!   raw, `log_meta` rows + dead letters = records in raw, `etl_meta` rows = raw blobs;
+//! - the manifest's injected bad records are dead letters, each with a reason the simulator's
+//!   kind maps to ([`expected_reasons`]).
+//!
+//! **Producer** (the simulator's manifest; `Summary::producer`): each partition's confirmed
+//! deliveries = the records its range holds (a timed-out delivery report or a retry makes the
+//! manifest undercount), no failed deliveries.
+//!
+//! The content counts (`log_meta` = good records, `lib_server_lobby` = `participant_rows`,
+//! `lib_server_game` = `attack_rows`, dead letters = injected bad records) count for the pipeline
+//! when the manifest confirmed every offset of its ranges, for the producer when it undercounts.
 //!
 //! Raw blobs are immutable (create-only), so the waiting loop ([`wait_and_summarize`]) decodes
 //! each one once and keeps the result in a [`Scan`].
@@ -24,9 +36,10 @@
 //!   poison entries).
 //! - `manifest`: what the simulator's manifest implies ([`expected_reasons`],
 //!   [`merge_manifests`]).
-//! - `verdict`: the comparison itself ([`Summary`], [`summarize`]).
+//! - `verdict`: the two verdicts ([`Summary`], [`summarize`], [`judge`]).
 //! - `wait`: polling until the run settles ([`wait_and_summarize`]).
-//! - `report`: the Markdown-ish text of a [`Summary`] (`Display`).
+//! - `report`: the Markdown-ish text of a [`Summary`] (`Display`): tables, each verdict under
+//!   its heading, a `VERDICT:` line naming which failed.
 
 mod manifest;
 mod raw;
@@ -49,7 +62,7 @@ pub use scope::Scope;
 pub use standard::{
     DeadLetter, Standard, parquet_msg_ids, parquet_rows, poisoned, read_standard, split_msg_id,
 };
-pub use verdict::{Summary, summarize};
+pub use verdict::{ModelRows, Summary, TopicRecords, judge, summarize};
 pub use wait::wait_and_summarize;
 
 /// Prefix of the transformer's receipts in `standard`.

@@ -109,6 +109,17 @@ impl Scan {
     }
 }
 
+#[cfg(test)]
+impl Scan {
+    /// Adds a decoded blob as if it had been listed and read (unit tests of the verdicts).
+    pub(super) fn insert(&mut self, blob: RawBlob, receipt: bool) {
+        if receipt {
+            self.receipts.insert(blob.name.clone());
+        }
+        self.raw.insert(blob.name.clone(), blob);
+    }
+}
+
 /// A listed raw blob: first offset, name, parsed name.
 type Listed = (i64, String, RawBlobName);
 

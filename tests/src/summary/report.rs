@@ -1,30 +1,57 @@
-//! The text of a summary: Markdown tables, the problems and a one-line verdict.
+//! The text of a summary: Markdown tables, then each verdict under its heading with its
+//! problems, then a one-line `VERDICT:` saying which one failed.
 
-use std::collections::BTreeSet;
 use std::fmt;
 
 use super::Summary;
 
+impl Summary {
+    /// The last line: which verdict failed, if any.
+    fn verdict_line(&self) -> String {
+        match (self.ok(), self.producer_ok()) {
+            (true, true) if !self.has_manifest => "VERDICT: OK — every record in raw landed \
+                                                   once and the tables agree with raw (no \
+                                                   manifest: producer not judged)"
+                .to_owned(),
+            (true, true) => "VERDICT: OK — every record landed once, rows match, bad input \
+                             dead-lettered, and the manifest accounts for every record"
+                .to_owned(),
+            (true, false) => format!(
+                "VERDICT: FAILED (producer only) — the pipeline kept its promise; the producer's \
+                 manifest disagrees with what Kafka holds ({} problem(s))",
+                self.producer.len()
+            ),
+            (false, producer) => format!(
+                "VERDICT: FAILED (pipeline) — {} pipeline problem(s){}",
+                self.pipeline.len(),
+                if producer {
+                    String::new()
+                } else {
+                    format!(
+                        "; the producer's manifest disagrees too ({})",
+                        self.producer.len()
+                    )
+                }
+            ),
+        }
+    }
+}
+
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let cell = |n: Option<u64>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
-        writeln!(f, "| records per topic | produced (manifest) | in raw |")?;
-        writeln!(f, "|---|---:|---:|")?;
-        let topics: BTreeSet<&String> = self
-            .raw_records
-            .keys()
-            .chain(self.produced.iter().flat_map(|p| p.keys()))
-            .collect();
-        for t in topics {
-            let produced = self
-                .produced
-                .as_ref()
-                .map(|p| p.get(t).copied().unwrap_or(0));
+        writeln!(
+            f,
+            "| records per topic | confirmed (manifest) | offsets in its ranges | in raw |"
+        )?;
+        writeln!(f, "|---|---:|---:|---:|")?;
+        for (t, r) in &self.records {
             writeln!(
                 f,
-                "| {t} | {} | {} |",
-                cell(produced),
-                self.raw_records.get(t).copied().unwrap_or(0)
+                "| {t} | {} | {} | {} |",
+                cell(r.confirmed),
+                cell(r.in_range),
+                r.in_raw
             )?;
         }
         writeln!(
@@ -34,15 +61,24 @@ impl fmt::Display for Summary {
             self.unprocessed.len(),
             self.poisoned.len()
         )?;
-        writeln!(f, "\n| model | rows | expected |")?;
-        writeln!(f, "|---|---:|---:|")?;
-        for (m, (got, want)) in &self.rows {
-            let mark = if want.is_some_and(|w| w != *got) {
-                " ✗"
-            } else {
-                ""
+        writeln!(f, "\n| model | rows | from raw | manifest |")?;
+        writeln!(f, "|---|---:|---:|---:|")?;
+        for (m, r) in &self.rows {
+            let vs = |want: Option<u64>| {
+                let mark = if want.is_some_and(|w| w != r.got) {
+                    " ✗"
+                } else {
+                    ""
+                };
+                format!("{}{mark}", cell(want))
             };
-            writeln!(f, "| {m} | {got} | {}{mark} |", cell(*want))?;
+            writeln!(
+                f,
+                "| {m} | {} | {} | {} |",
+                r.got,
+                vs(r.from_raw),
+                vs(r.manifest)
+            )?;
         }
         writeln!(f, "\n| dead letters by reason | count |")?;
         writeln!(f, "|---|---:|")?;
@@ -61,16 +97,34 @@ impl fmt::Display for Summary {
             writeln!(f, "injected kinds: {}", kinds.join(", "))?;
         }
         writeln!(f, "\nduplicates in buffer_meta: {}", self.duplicates.len())?;
-        for p in &self.problems {
+
+        writeln!(
+            f,
+            "\n## Pipeline: every offset of each partition's range exactly once in raw and in the tables"
+        )?;
+        for p in &self.pipeline {
             writeln!(f, "PROBLEM: {p}")?;
         }
         if self.ok() {
-            writeln!(
-                f,
-                "VERDICT: OK — every record landed once, rows match, bad input dead-lettered"
-            )
+            writeln!(f, "PIPELINE: OK")?;
         } else {
-            writeln!(f, "VERDICT: FAILED — {} problem(s)", self.problems.len())
+            writeln!(f, "PIPELINE: FAILED — {} problem(s)", self.pipeline.len())?;
         }
+
+        writeln!(
+            f,
+            "\n## Producer: the manifest's counts against what Kafka holds"
+        )?;
+        for p in &self.producer {
+            writeln!(f, "PRODUCER PROBLEM: {p}")?;
+        }
+        if !self.has_manifest {
+            writeln!(f, "PRODUCER: not judged (no manifest)")?;
+        } else if self.producer_ok() {
+            writeln!(f, "PRODUCER: OK")?;
+        } else {
+            writeln!(f, "PRODUCER: FAILED — {} problem(s)", self.producer.len())?;
+        }
+        writeln!(f, "\n{}", self.verdict_line())
     }
 }

@@ -17,7 +17,8 @@ impl Scope {
         Scope { ranges: None }
     }
 
-    /// The records a manifest says the broker confirmed.
+    /// Each manifest partition's whole offset range `[min_offset, max_offset]`: every record the
+    /// broker holds there, including those whose delivery the producer did not see confirmed.
     pub fn of(manifest: &Manifest) -> Self {
         let ranges = manifest
             .topics

@@ -25,6 +25,9 @@ pub struct DeadLetter {
     pub offset: Option<i64>,
     /// Reason code.
     pub reason: String,
+    /// The record's value bytes in base64; `None` for a record without value (a tombstone).
+    #[serde(default)]
+    pub value_base64: Option<String>,
 }
 
 /// What was read from `standard` for the raw blobs in scope.

@@ -77,10 +77,10 @@ pub fn raw_blob_at(
             timestamp: Some(t0_ms + i as i64),
             timestamp_type: TimestampType::CreateTime,
         };
-        let headers: Vec<(&str, Option<&[u8]>)> = r
+        let headers: Vec<(&[u8], Option<&[u8]>)> = r
             .headers
             .iter()
-            .map(|(k, v)| (k.as_str(), v.as_deref()))
+            .map(|(k, v)| (k.as_bytes(), v.as_deref()))
             .collect();
         encode_line(
             &mut lines,

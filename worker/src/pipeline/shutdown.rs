@@ -58,6 +58,8 @@ impl Pipeline {
         self.publish_seen();
         self.wait_for_cleanups().await;
         let (committed, commit_error) = self.committer.final_commit();
+        self.report.commit_error.clone_from(&commit_error);
+        self.report.cleanups_pending = self.ownership.pending();
         tracing::info!(
             event = "drained",
             duration_ms = started.elapsed().as_millis() as u64,

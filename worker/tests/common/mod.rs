@@ -8,13 +8,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use base64::Engine as _;
 use futures::TryStreamExt as _;
 use metrics_exporter_prometheus::PrometheusHandle;
-use model::raw::{Encoding, RawLine};
+use model::raw::RawLine;
 use object_store::ObjectStore;
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
-use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
@@ -194,7 +192,7 @@ pub async fn send(
     partition: i32,
     key: Option<&[u8]>,
     value: Option<&[u8]>,
-    headers: &[(&str, Option<&[u8]>)],
+    headers: &[(&[u8], Option<&[u8]>)],
 ) -> i64 {
     let mut rec: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).partition(partition);
     if let Some(k) = key {
@@ -204,11 +202,7 @@ pub async fn send(
         rec = rec.payload(v);
     }
     if !headers.is_empty() {
-        let mut hs = OwnedHeaders::new();
-        for (k, v) in headers {
-            hs = hs.insert(Header { key: k, value: *v });
-        }
-        rec = rec.headers(hs);
+        rec = rec.headers(testkit::byte_headers(headers));
     }
     producer
         .send(rec, Duration::from_secs(30))
@@ -293,19 +287,9 @@ pub struct Landed {
     pub offset: i64,
     pub key: Option<Vec<u8>>,
     pub value: Option<Vec<u8>>,
-    pub headers: Vec<(String, Option<Vec<u8>>)>,
+    pub headers: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     pub uncompressed_blob_bytes: usize,
     pub blob_records: usize,
-}
-
-fn header_bytes(encoding: Encoding, value: Option<&str>) -> Option<Vec<u8>> {
-    let v = value?;
-    Some(match encoding {
-        Encoding::Base64 => base64::engine::general_purpose::STANDARD
-            .decode(v)
-            .expect("base64"),
-        _ => v.as_bytes().to_vec(),
-    })
 }
 
 /// Every record in every blob of `store`, in blob-name order.
@@ -342,10 +326,9 @@ pub async fn read_all(store: &Arc<dyn ObjectStore>) -> Vec<Landed> {
                     .headers
                     .iter()
                     .map(|h| {
-                        (
-                            h.key.to_string(),
-                            header_bytes(h.encoding, h.value.as_deref()),
-                        )
+                        let name = h.key_bytes().expect("header name decodes");
+                        let value = h.value_bytes().expect("header value decodes");
+                        (name.into_owned(), value.map(|v| v.into_owned()))
                     })
                     .collect(),
                 uncompressed_blob_bytes: text.len(),

@@ -67,6 +67,11 @@ run "longest_inputs_still_fit" {
     condition     = length(output.names.container_app) <= 32 && can(regex("^[a-z][a-z0-9-]*[a-z0-9]$", output.names.container_app))
     error_message = "container app name ${output.names.container_app} breaks the 32 character lowercase rule"
   }
+
+  assert {
+    condition     = length(output.names.container_app_job) <= 32 && can(regex("^[a-z][a-z0-9-]*[a-z0-9]$", output.names.container_app_job))
+    error_message = "container app job name ${output.names.container_app_job} breaks the 32 character lowercase rule"
+  }
 }
 
 run "caller_tags_override_defaults" {
