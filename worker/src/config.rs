@@ -234,16 +234,24 @@ pub struct Cli {
     /// Log format: json or text (default json). [env: LOG_FORMAT]
     #[arg(long)]
     pub log_format: Option<LogFormat>,
-    /// Land one pass and exit: every assigned partition up to the high watermark seen at its
-    /// assignment, then commit and print a JSON summary (same as BATCH_CONTINUOUS=false).
+    /// Run as a daemon (true) or land one pass and exit (false) (default true). [env: BATCH_CONTINUOUS]
+    #[arg(long)]
+    pub batch_continuous: Option<bool>,
+    /// Land one pass and exit: every assigned partition up to the high watermark seen at its assignment, then commit and print a JSON summary. [env: BATCH_CONTINUOUS=false]
     #[arg(long)]
     pub once: bool,
     /// Bound a pass: stop routing after this many records; 0 means no bound (default 0). [env: PASS_MAX_RECORDS]
-    #[arg(long)]
-    pub max_records: Option<u64>,
+    #[arg(long, visible_alias = "max-records")]
+    pub pass_max_records: Option<u64>,
     /// Bound a pass: stop after this many seconds; 0 means no bound (default 0). [env: PASS_MAX_SECONDS]
+    #[arg(long, visible_alias = "max-seconds")]
+    pub pass_max_seconds: Option<u64>,
+    /// A pass fails (exit 3) when no partition is assigned within this many ms (default 30000). [env: PASS_ASSIGN_TIMEOUT_MS]
     #[arg(long)]
-    pub max_seconds: Option<u64>,
+    pub pass_assign_timeout_ms: Option<u64>,
+    /// How long a pass keeps taking a partition's records after its high watermark, in ms (default 1000). [env: PASS_CATCH_UP_MS]
+    #[arg(long)]
+    pub pass_catch_up_ms: Option<u64>,
     /// Partition assignment: range, roundrobin, range,roundrobin (eager: every membership change stops every partition) or cooperative-sticky (incremental: only moved partitions stop) (default range). [env: KAFKA_ASSIGNMENT_STRATEGY]
     #[arg(long)]
     pub kafka_assignment_strategy: Option<String>,
@@ -302,11 +310,14 @@ impl Config {
         set(&mut self.metrics_addr, cli.metrics_addr);
         set(&mut self.shutdown_grace_ms, cli.shutdown_grace_ms);
         set(&mut self.log_format, cli.log_format);
+        set(&mut self.batch_continuous, cli.batch_continuous);
         if cli.once {
             self.batch_continuous = false;
         }
-        set(&mut self.pass_max_records, cli.max_records);
-        set(&mut self.pass_max_seconds, cli.max_seconds);
+        set(&mut self.pass_max_records, cli.pass_max_records);
+        set(&mut self.pass_max_seconds, cli.pass_max_seconds);
+        set(&mut self.pass_assign_timeout_ms, cli.pass_assign_timeout_ms);
+        set(&mut self.pass_catch_up_ms, cli.pass_catch_up_ms);
         set(
             &mut self.kafka_assignment_strategy,
             cli.kafka_assignment_strategy,
@@ -671,7 +682,10 @@ mod tests {
             .get_arguments()
             .filter_map(|a| a.get_long())
             .filter(|l| *l != "help" && *l != "version")
-            .map(service::config::env_var_of_flag)
+            // `--once` is the shorthand of `--batch-continuous false`.
+            .map(|l| {
+                service::config::env_var_of_flag(if l == "once" { "batch-continuous" } else { l })
+            })
             .collect();
         for f in &flags {
             assert!(keys.contains(f), "flag for {f} has no env key");
@@ -693,7 +707,10 @@ mod tests {
             if long == "help" || long == "version" {
                 continue;
             }
-            let var = service::config::env_var_of_flag(long);
+            let var = match long {
+                "once" => "BATCH_CONTINUOUS=false".to_owned(),
+                _ => service::config::env_var_of_flag(long),
+            };
             let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
             assert!(help.ends_with(&format!("[env: {var}]")), "--{long}: {help}");
         }
@@ -867,9 +884,15 @@ mod tests {
                 .map(|s| s.kafka.assignment.librdkafka_value())
         };
         let default = settings(&[]).expect("valid").kafka.assignment;
-        assert_eq!(default, AssignmentStrategy::Eager(vec![EagerAssignor::Range]));
+        assert_eq!(
+            default,
+            AssignmentStrategy::Eager(vec![EagerAssignor::Range])
+        );
         assert!(!default.is_cooperative());
-        assert_eq!(strategy(" Range , roundrobin").expect("valid"), "range,roundrobin");
+        assert_eq!(
+            strategy(" Range , roundrobin").expect("valid"),
+            "range,roundrobin"
+        );
         let cooperative = settings(&[("KAFKA_ASSIGNMENT_STRATEGY", "cooperative-sticky")])
             .expect("valid")
             .kafka
@@ -877,9 +900,13 @@ mod tests {
         assert!(cooperative.is_cooperative());
         assert_eq!(cooperative.librdkafka_value(), "cooperative-sticky");
 
-        let err = strategy("range,cooperative-sticky").expect_err("mixed").to_string();
+        let err = strategy("range,cooperative-sticky")
+            .expect_err("mixed")
+            .to_string();
         assert!(
-            err.starts_with("KAFKA_ASSIGNMENT_STRATEGY is invalid: `range,cooperative-sticky` mixes"),
+            err.starts_with(
+                "KAFKA_ASSIGNMENT_STRATEGY is invalid: `range,cooperative-sticky` mixes"
+            ),
             "{err}"
         );
         let err = strategy("sticky").expect_err("unknown").to_string();
@@ -892,8 +919,16 @@ mod tests {
         let config: Config =
             service::config::from_iter([("KAFKA_BROKERS".to_owned(), "a:1".to_owned())])
                 .expect("config");
-        let cli = Cli::parse_from(["worker", "--kafka-assignment-strategy", "cooperative-sticky"]);
-        let s = config.merge(cli).expect("merged").validate().expect("valid");
+        let cli = Cli::parse_from([
+            "worker",
+            "--kafka-assignment-strategy",
+            "cooperative-sticky",
+        ]);
+        let s = config
+            .merge(cli)
+            .expect("merged")
+            .validate()
+            .expect("valid");
         assert!(s.kafka.assignment.is_cooperative());
     }
 }

@@ -166,13 +166,36 @@ async fn passes_killed_at_random_moments_and_rerun_land_every_offset_exactly_onc
     set(&mut env, "UPLOAD_CONCURRENCY", "2");
     // A killed member holds its partitions until its session times out.
     set(&mut env, "KAFKA_SESSION_TIMEOUT_MS", "3000");
+    // Slow machines: a join may wait for a killed member's session to end.
+    set(&mut env, "PASS_ASSIGN_TIMEOUT_MS", "60000");
     let mut rng = rand::thread_rng();
     for kill in 0..10 {
-        let mut child = spawn_pass(&env, &dir.file(&format!("kill-{kill}.log")));
-        // Group join takes ~1-4 s; kill before, during and after the first uploads.
-        tokio::time::sleep(Duration::from_millis(rng.gen_range(500..5000))).await;
+        let log = dir.file(&format!("kill-{kill}.log"));
+        let mut child = spawn_pass(&env, &log);
+        // Kill once the pass owns its partitions, at a random moment of its landing: mid-batch,
+        // mid-upload, between upload and commit, during the final commit. (A member killed in
+        // the middle of a join is the coordinator's business: it holds the next join until
+        // the rebalance timeout, minutes, which tests nothing of ours.)
+        let assigned = testkit::wait_for(
+            "the pass to own partitions",
+            Duration::from_secs(60),
+            || {
+                let log = log.clone();
+                async move {
+                    std::fs::read_to_string(&log)
+                        .is_ok_and(|t| t.contains("pass_partition"))
+                        .then_some(())
+                }
+            },
+        )
+        .await;
+        if assigned.is_ok() {
+            tokio::time::sleep(Duration::from_millis(rng.gen_range(0..1500))).await;
+        }
         child.start_kill().expect("kill -9");
         let _ = child.wait().await;
+        // Let the killed member's session (3 s) end before the next pass joins.
+        tokio::time::sleep(Duration::from_millis(3500)).await;
     }
     let mut runs = 0;
     loop {
