@@ -114,7 +114,7 @@ module "events" {
   subscription_name              = module.naming.names.eventgrid_subscription
   source_storage_account_id      = module.storage.data_account_id
   container_name                 = module.storage.raw_container_name
-  webhook_url                    = module.function.blob_webhook_url
+  function_id                    = module.function.function_id
   max_delivery_attempts          = var.event_max_delivery_attempts
   event_time_to_live_minutes     = var.event_time_to_live_minutes
   dead_letter_storage_account_id = module.storage.runtime_account_id

@@ -93,7 +93,7 @@ impl Generator<'_> {
             .map_err(Stop::Failed)?;
         self.stats.records += 1;
         self.stats.bytes += value.len() as u64;
-        if self.stats.records % 4096 == 0 {
+        if self.stats.records.is_multiple_of(4096) {
             self.bar.set_position(self.stats.records);
         }
         Ok(())

@@ -25,11 +25,15 @@ Rules
                      injects)
   host-roles         whoever gets data roles on the Functions runtime account gets all three the
                      host needs: Blob Data Owner, Queue Data Contributor, Table Data Contributor
-  blob-concurrency   host.json caps blob-triggered invocations, the function module sets the cap
-                     per instance size, and host reserve + cap x per-invocation peak fits every
-                     instance size the module allows (host.json = the default size's cap)
-  trigger-path       function.json's blob trigger path is %RAW_CONTAINER%/..., and the function
-                     module sets RAW_CONTAINER from var.raw_container_name
+  transform-concurrency
+                     the function module caps transforms per instance (WATCH_CONCURRENCY, read
+                     by the handler: the Event Grid trigger has no host.json cap) for every
+                     instance size it allows, and host reserve + cap x per-transform peak fits;
+                     host.json carries no blob-trigger cap that would bound nothing
+  event-trigger      function.json is one eventGridTrigger (the event, never the blob), and the
+                     function module sets RAW_URL from var.raw_container_name (the container
+                     the handler accepts events for) and no blob-trigger leftovers
+                     (RAW_CONTAINER, RawStorage__*)
   flex-limits        maximum_instance_count accepts the provider's whole range, 1-1000
   local-auth         Log Analytics workspaces and Application Insights set
                      local_authentication_enabled = false
@@ -113,12 +117,14 @@ AZAPI_PIN = re.compile(r"^~>\s*2\.\d+(\.\d+)?$")
 HOST_STORAGE_ROLES = {"Storage Blob Data Owner", "Storage Queue Data Contributor", "Storage Table Data Contributor"}
 HOST_STORAGE_SCOPE = "${var.runtime_account_id}"
 
-# Memory sum behind the blob-trigger concurrency cap (terraform/README.md, "Concurrency and
+# Memory sum behind the per-instance transform cap (modules/function/README.md, "Concurrency and
 # memory"): the Functions host and the handler's idle baseline, and the worst case of one
-# invocation (the streaming transform's <= 300 MB, plus the host's copies of the blob and of its
-# base64 request body, rounded up).
+# transform (streaming, <= 300 MB whatever the blob size; docs/DESIGN.md, "Memory"). The host
+# holds only the event, not the blob, since the function is an Event Grid trigger.
 HOST_RESERVE_MB = 256
-PER_INVOCATION_MB = 384
+PER_TRANSFORM_MB = 300
+# The app setting the handler reads its cap from (transformer serve: ServeOptions::from_env).
+TRANSFORM_CAP_SETTING = "WATCH_CONCURRENCY"
 FUNCTION_APP_DIR = pathlib.Path("transformer") / "function"  # relative to the repository root
 
 # The worker's scheduled mode (modules/worker_app): a Container Apps Job running one pass
@@ -496,84 +502,98 @@ def _memory_sizes(mod: Module) -> list[int]:
     return []
 
 
-def check_blob_concurrency(tree: Tree) -> list[Finding]:
+def check_transform_concurrency(tree: Tree) -> list[Finding]:
     out = []
     host_path = _repo_root(tree) / FUNCTION_APP_DIR / "host.json"
     host, err = _load_json(host_path)
     if host is None:
-        return [Finding("blob-concurrency", str(host_path), f"cannot read host.json: {err}")]
-    cap = ((host.get("extensions") or {}).get("blobs") or {}).get("maxDegreeOfParallelism")
-    if not isinstance(cap, int) or cap < 1:
+        return [Finding("transform-concurrency", str(host_path), f"cannot read host.json: {err}")]
+    if "blobs" in (host.get("extensions") or {}):
         out.append(Finding(
-            "blob-concurrency", "transformer/function/host.json",
-            f"extensions.blobs.maxDegreeOfParallelism must be a positive integer (got {cap!r}); "
-            "the default, 8 x cores, is not sized for the transform's memory",
+            "transform-concurrency", "transformer/function/host.json",
+            "extensions.blobs is set, but the function is an Event Grid trigger: the blob trigger's "
+            "cap bounds nothing (the handler caps transforms with WATCH_CONCURRENCY)",
         ))
     for mod, app in _flex_apps(tree):
         where = f"{mod.rel}/main.tf"
         caps = {}
         for loc in mod.locals:
-            if "blob_parallelism" in loc:
-                caps = {int(unquote(k)): v for k, v in clean(loc["blob_parallelism"]).items()}
+            if "transform_concurrency" in loc:
+                caps = {int(unquote(k)): v for k, v in clean(loc["transform_concurrency"]).items()}
         if not caps:
-            out.append(Finding("blob-concurrency", where, "no local.blob_parallelism (cap per instance_memory_in_mb)"))
+            out.append(Finding("transform-concurrency", where, "no local.transform_concurrency (cap per instance_memory_in_mb)"))
             continue
-        keys = set(_dict_keys(mod.locals))
-        if "AzureFunctionsJobHost__extensions__blobs__maxDegreeOfParallelism" not in keys:
-            out.append(Finding("blob-concurrency", where, "the cap is not set as the AzureFunctionsJobHost__extensions__blobs__maxDegreeOfParallelism app setting"))
+        setting = None
+        for loc in mod.locals:
+            for value in loc.values():
+                if isinstance(value, dict):
+                    setting = value.get(f'"{TRANSFORM_CAP_SETTING}"', value.get(TRANSFORM_CAP_SETTING, setting))
+        if not (isinstance(setting, str) and "local.transform_concurrency[var.instance_memory_in_mb]" in setting):
+            out.append(Finding(
+                "transform-concurrency", where,
+                f"the cap is not set as the {TRANSFORM_CAP_SETTING} app setting from "
+                "local.transform_concurrency[var.instance_memory_in_mb] (the handler reads it)",
+            ))
         sizes = _memory_sizes(mod)
         if not sizes:
-            out.append(Finding("blob-concurrency", where, "instance_memory_in_mb has no contains([...]) validation listing the allowed sizes"))
+            out.append(Finding("transform-concurrency", where, "instance_memory_in_mb has no contains([...]) validation listing the allowed sizes"))
         for size in sizes:
             n = caps.get(size)
             if not isinstance(n, int) or n < 1:
-                out.append(Finding("blob-concurrency", where, f"no cap for the allowed instance size {size} MB"))
+                out.append(Finding("transform-concurrency", where, f"no cap for the allowed instance size {size} MB"))
                 continue
-            need = HOST_RESERVE_MB + n * PER_INVOCATION_MB
+            need = HOST_RESERVE_MB + n * PER_TRANSFORM_MB
             if need > size:
                 out.append(Finding(
-                    "blob-concurrency", where,
-                    f"{size} MB instance: {HOST_RESERVE_MB} MB host + {n} x {PER_INVOCATION_MB} MB per invocation = {need} MB does not fit",
+                    "transform-concurrency", where,
+                    f"{size} MB instance: {HOST_RESERVE_MB} MB host + {n} x {PER_TRANSFORM_MB} MB per transform = {need} MB does not fit",
                 ))
-        default = resolve(mod, "${var.instance_memory_in_mb}")
-        if isinstance(cap, int) and caps.get(default) != cap:
-            out.append(Finding(
-                "blob-concurrency", "transformer/function/host.json",
-                f"maxDegreeOfParallelism {cap} differs from the function module's cap {caps.get(default)!r} for its default {default} MB instances",
-            ))
     return out
 
 
-def check_trigger_path(tree: Tree) -> list[Finding]:
+def check_event_trigger(tree: Tree) -> list[Finding]:
     out = []
     app_dir = _repo_root(tree) / FUNCTION_APP_DIR
-    for fn in sorted(app_dir.glob("*/function.json")):
+    functions = sorted(app_dir.glob("*/function.json"))
+    if not functions:
+        out.append(Finding("event-trigger", str(FUNCTION_APP_DIR), "no */function.json"))
+    for fn in functions:
         doc, err = _load_json(fn)
         where = str(fn.relative_to(_repo_root(tree)))
         if doc is None:
-            out.append(Finding("trigger-path", where, f"cannot read: {err}"))
+            out.append(Finding("event-trigger", where, f"cannot read: {err}"))
             continue
-        for b in doc.get("bindings", []):
-            if b.get("type") != "blobTrigger":
-                continue
-            path = str(b.get("path", ""))
-            if not path.startswith("%RAW_CONTAINER%/"):
-                out.append(Finding(
-                    "trigger-path", where,
-                    f"blobTrigger path {path!r} hard-codes the container; use \"%RAW_CONTAINER%/{{name}}\" "
-                    "(an app setting Terraform sets from raw_container_name)",
-                ))
+        triggers = [b for b in doc.get("bindings", []) if str(b.get("type", "")).endswith("Trigger")]
+        kinds = [b.get("type") for b in triggers]
+        if kinds != ["eventGridTrigger"]:
+            out.append(Finding(
+                "event-trigger", where,
+                f"triggers are {kinds}, want one eventGridTrigger (the host passes the event; a "
+                "blobTrigger makes it read the blob and post it base64 to the handler, which reads it again)",
+            ))
+        for b in triggers:
+            if b.get("direction") != "in" or not b.get("name"):
+                out.append(Finding("event-trigger", where, f"trigger needs direction \"in\" and a name: {b}"))
     example, err = _load_json(app_dir / "local.settings.json.example")
-    if example is not None and "RAW_CONTAINER" not in (example.get("Values") or {}):
-        out.append(Finding("trigger-path", str(FUNCTION_APP_DIR / "local.settings.json.example"), "Values has no RAW_CONTAINER"))
+    values = (example or {}).get("Values") or {}
+    if example is not None and "RAW_URL" not in values:
+        out.append(Finding("event-trigger", str(FUNCTION_APP_DIR / "local.settings.json.example"), "Values has no RAW_URL (the container events must name)"))
     for mod, app in _flex_apps(tree):
-        found = False
+        keys = set(_dict_keys(mod.locals))
+        raw_url = None
         for loc in mod.locals:
             for value in loc.values():
-                if isinstance(value, dict) and value.get('"RAW_CONTAINER"', value.get("RAW_CONTAINER")) == "${var.raw_container_name}":
-                    found = True
-        if not found:
-            out.append(Finding("trigger-path", app.where(tree.root), "no RAW_CONTAINER = var.raw_container_name app setting for the trigger path"))
+                if isinstance(value, dict):
+                    raw_url = value.get('"RAW_URL"', value.get("RAW_URL", raw_url))
+        raw_url = unquote(raw_url) if isinstance(raw_url, str) else raw_url
+        if raw_url != "az://${var.raw_container_name}":
+            out.append(Finding(
+                "event-trigger", app.where(tree.root),
+                f"RAW_URL app setting is {raw_url!r}, want \"az://${{var.raw_container_name}}\" "
+                "(the handler ignores events for any other container)",
+            ))
+        for left in sorted(k for k in keys if k == "RAW_CONTAINER" or k.startswith("RawStorage__")):
+            out.append(Finding("event-trigger", app.where(tree.root), f"blob-trigger leftover app setting {left}"))
     return out
 
 
@@ -968,8 +988,8 @@ RULES = {
     "flex-runtime": check_flex_runtime,
     "host-storage": check_host_storage,
     "host-roles": check_host_roles,
-    "blob-concurrency": check_blob_concurrency,
-    "trigger-path": check_trigger_path,
+    "transform-concurrency": check_transform_concurrency,
+    "event-trigger": check_event_trigger,
     "flex-limits": check_flex_limits,
     "local-auth": check_local_auth,
     "examples-runnable": check_examples_runnable,

@@ -41,10 +41,10 @@ def test_every_referenced_attribute_exists_in_the_provider_schema():
         id="computed_attribute_typo",
     ),
     pytest.param(
-        "modules/function/outputs.tf",
-        "data.azurerm_function_app_host_keys.this[0].blobs_extension_key",
-        "data.azurerm_function_app_host_keys.this[0].blob_extension_key",
-        "data.azurerm_function_app_host_keys.this.blob_extension_key",
+        "modules/function/main.tf",
+        "data.azurerm_function_app_host_keys.this[0].event_grid_extension_key",
+        "data.azurerm_function_app_host_keys.this[0].eventgrid_extension_key",
+        "data.azurerm_function_app_host_keys.this.eventgrid_extension_key",
         id="data_source_attribute_typo",
     ),
 ])

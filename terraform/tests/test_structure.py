@@ -120,8 +120,8 @@ PLANTED = [
     ),
     pytest.param(
         "main.tf",
-        "webhook_url                    = module.function.blob_webhook_url",
-        "webhook_url                    = module.functions.blob_webhook_url",
+        "function_id                    = module.function.function_id",
+        "function_id                    = module.functions.function_id",
         "module-outputs", "no module 'functions'",
         id="root_reads_missing_module",
     ),
@@ -288,56 +288,57 @@ PLANTED = [
         "host-roles", "not 'Storage Table Data Contributor'",
         id="host_without_table_role",
     ),
-    # Item 5: blob-trigger concurrency sized for memory.
+    # Issue 20 item 5, then item 4: transforms per instance sized for memory. The function is an
+    # Event Grid trigger, so the handler caps itself (WATCH_CONCURRENCY).
     pytest.param(
         "modules/function/main.tf",
-        "    \"2048\" = 4\n",
         "    \"2048\" = 5\n",
-        "blob-concurrency", "2048 MB instance: 256 MB host + 5 x 384 MB per invocation = 2176 MB does not fit",
+        "    \"2048\" = 6\n",
+        "transform-concurrency", "2048 MB instance: 256 MB host + 6 x 300 MB per transform = 2056 MB does not fit",
         id="cap_too_high_for_2048",
     ),
     pytest.param(
         "modules/function/variables.tf",
         "contains([2048, 4096], var.instance_memory_in_mb)",
         "contains([512, 2048, 4096], var.instance_memory_in_mb)",
-        "blob-concurrency", "no cap for the allowed instance size 512 MB",
+        "transform-concurrency", "no cap for the allowed instance size 512 MB",
         id="512_allowed_without_a_cap",
     ),
     pytest.param(
         "../transformer/function/host.json",
-        '"maxDegreeOfParallelism": 4',
-        '"maxDegreeOfParallelism": 8',
-        "blob-concurrency", "maxDegreeOfParallelism 8 differs",
-        id="host_json_cap_differs_from_terraform",
-    ),
-    pytest.param(
-        "../transformer/function/host.json",
-        '      "maxDegreeOfParallelism": 4\n',
-        "",
-        "blob-concurrency", "must be a positive integer (got None)",
-        id="host_json_without_cap",
+        '  "extensionBundle": {',
+        '  "extensions": { "blobs": { "maxDegreeOfParallelism": 4 } },\n  "extensionBundle": {',
+        "transform-concurrency", "extensions.blobs is set, but the function is an Event Grid trigger",
+        id="host_json_keeps_a_blob_cap",
     ),
     pytest.param(
         "modules/function/main.tf",
-        '"AzureFunctionsJobHost__extensions__blobs__maxDegreeOfParallelism"',
-        '"AzureFunctionsJobHost__extensions__blobs__maxDegreeOfParalelism"',
-        "blob-concurrency", "is not set as the AzureFunctionsJobHost__extensions__blobs__maxDegreeOfParallelism app setting",
-        id="cap_override_misspelt",
+        '"WATCH_CONCURRENCY" = tostring(local.transform_concurrency[var.instance_memory_in_mb])',
+        '"WATCH_CONCURENCY" = tostring(local.transform_concurrency[var.instance_memory_in_mb])',
+        "transform-concurrency", "is not set as the WATCH_CONCURRENCY app setting",
+        id="cap_setting_misspelt",
     ),
-    # Item 9.
+    # Issue 20 item 4: the host passes the event, not the blob.
     pytest.param(
         "../transformer/function/transform/function.json",
-        '"path": "%RAW_CONTAINER%/{name}"',
-        '"path": "raw/{name}"',
-        "trigger-path", "hard-codes the container",
-        id="trigger_path_hard_coded",
+        '"type": "eventGridTrigger"',
+        '"type": "blobTrigger"',
+        "event-trigger", "want one eventGridTrigger",
+        id="function_is_a_blob_trigger_again",
     ),
     pytest.param(
         "modules/function/main.tf",
-        '"RAW_CONTAINER" = var.raw_container_name',
-        '"RAW_CONTAINER" = "raw"',
-        "trigger-path", "no RAW_CONTAINER = var.raw_container_name",
-        id="raw_container_setting_not_from_variable",
+        '"RAW_URL"                    = "az://${var.raw_container_name}"',
+        '"RAW_URL"                    = "az://raw"',
+        "event-trigger", "RAW_URL app setting is 'az://raw'",
+        id="raw_url_not_from_variable",
+    ),
+    pytest.param(
+        "modules/function/main.tf",
+        '"WATCH_CONCURRENCY" = tostring(',
+        '"RAW_CONTAINER" = var.raw_container_name\n    "WATCH_CONCURRENCY" = tostring(',
+        "event-trigger", "blob-trigger leftover app setting RAW_CONTAINER",
+        id="blob_trigger_setting_left",
     ),
     pytest.param(
         "modules/function/variables.tf",
@@ -481,9 +482,9 @@ def test_tfvars_only_example_is_reported(tmp_path):
 def test_512_mb_with_a_cap_of_one_does_not_fit(tmp_path):
     root = copy_tree(tmp_path)
     plant(root, "modules/function/variables.tf", "contains([2048, 4096]", "contains([512, 2048, 4096]")
-    plant(root, "modules/function/main.tf", "    \"2048\" = 4\n", "    \"512\"  = 1\n    \"2048\" = 4\n")
-    findings = [str(f) for f in structure.run(root) if f.rule == "blob-concurrency"]
-    assert any("512 MB instance: 256 MB host + 1 x 384 MB per invocation = 640 MB does not fit" in f for f in findings), findings
+    plant(root, "modules/function/main.tf", "    \"2048\" = 5\n", "    \"512\"  = 1\n    \"2048\" = 5\n")
+    findings = [str(f) for f in structure.run(root) if f.rule == "transform-concurrency"]
+    assert any("512 MB instance: 256 MB host + 1 x 300 MB per transform = 556 MB does not fit" in f for f in findings), findings
 
 
 @pytest.mark.parametrize("rel, old, new, rule, expected", PLANTED)

@@ -86,10 +86,10 @@ pub async fn create_topic(name: &str, partitions: i32) -> anyhow::Result<()> {
         .await
         .context("create_topics")?;
     for r in res {
-        if let Err((t, e)) = r {
-            if e != rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists {
-                bail!("creating topic {t}: {e}");
-            }
+        if let Err((t, e)) = r
+            && e != rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists
+        {
+            bail!("creating topic {t}: {e}");
         }
     }
     Ok(())

@@ -110,13 +110,13 @@ fn apply(text: &[u8], muts: &[Mutation]) -> Vec<u8> {
                 // Find a `": "` (a value start) near i and swap the following string for token.
                 let text = String::from_utf8_lossy(&v).into_owned();
                 let starts: Vec<usize> = text.match_indices("\": \"").map(|(p, _)| p + 3).collect();
-                if let Some(&s) = starts.get(i % starts.len().max(1)) {
-                    if let Some(len) = text[s + 1..].find('"') {
-                        let mut out = text[..s].to_owned();
-                        out.push_str(token);
-                        out.push_str(&text[s + 1 + len + 1..]);
-                        v = out.into_bytes();
-                    }
+                if let Some(&s) = starts.get(i % starts.len().max(1))
+                    && let Some(len) = text[s + 1..].find('"')
+                {
+                    let mut out = text[..s].to_owned();
+                    out.push_str(token);
+                    out.push_str(&text[s + 1 + len + 1..]);
+                    v = out.into_bytes();
                 }
             }
         }

@@ -78,7 +78,7 @@ fn game_value(i: u64) -> String {
         token(2, g * 3 + (i + 1) % 3),
     );
     let r = mix(i);
-    if r % 20 == 0 {
+    if r.is_multiple_of(20) {
         return format!(
             r#"{{"level": "ERROR", "timestamp": "{}", "name": "kafka.lib.server.game", "log_message": "Attacked Dead Enemy", "task": "{{\"TIMESTAMP\": \"{}\", \"PAYLOAD\": {{\"GAME_TOKEN\": \"{game}\", \"USER_TOKEN\": \"{user}\"}}, \"STATUS\": {{\"ACTION\": \"NA\", \"DETAILS\": {{\"ENEMY_TOKEN\": null, \"ENEMY_STATUS\": \"DEAD\"}}}}}}"}}"#,
             ts(i, true),
@@ -89,7 +89,7 @@ fn game_value(i: u64) -> String {
     format!(
         r#"{{"level": "INFO", "timestamp": "{}", "name": "kafka.lib.server.game", "log_message": "Attack Completed", "task": "{{\"TIMESTAMP\": \"{}\", \"PAYLOAD\": {{\"GAME_TOKEN\": \"{game}\", \"USER_TOKEN\": \"{user}\"}}, \"STATUS\": {{\"ACTION\": \"ATTACK\", \"DETAILS\": {{\"ENEMY_TOKEN\": \"{enemy}\", \"ENEMY_DAMAGE\": {dmg}, \"ENEMY_HEALTH_PRIOR\": {prior}, \"ENEMY_HEALTH_POST\": {}}}}}}}"}}"#,
         ts(i, true),
-        ts(i, i % 10 != 0),
+        ts(i, !i.is_multiple_of(10)),
         prior.saturating_sub(dmg)
     )
 }

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use transformer::config::{Config, Overrides, Settings};
 use transformer::process::process_blob;
 use transformer::runs::{RunContext, RunRegistry, RunRequest, RunState, RunStatus};
-use transformer::serve::Handler;
+use transformer::serve::{Handler, ServeOptions};
 use transformer::watch::Watcher;
 use transformer::{app, runs};
 
@@ -86,8 +86,15 @@ async fn main() -> anyhow::Result<()> {
                 owner,
             };
             let addr = SocketAddr::from(([127, 0, 0, 1], settings.port));
-            let (bound, server) =
-                service::ops::bind(addr, ops.merge(handler.router()), shutdown.clone()).await?;
+            let (bound, server) = service::ops::bind(
+                addr,
+                ops.merge(handler.router_with(ServeOptions::new(
+                    &settings.raw_url,
+                    settings.watch.concurrency,
+                ))),
+                shutdown.clone(),
+            )
+            .await?;
             tracing::info!(event = "serve_started", addr = %bound);
             server.await?;
         }

@@ -22,22 +22,39 @@ fn host_json_runs_the_binary_as_a_custom_handler() {
     assert_eq!(ch["description"]["arguments"], serde_json::json!(["serve"]));
     assert_eq!(ch["enableForwardingHttpRequest"], false);
     assert_eq!(host["extensionBundle"]["version"], "[4.*, 5.0.0)");
+    // No blob trigger any more: its concurrency cap would be a knob that bounds nothing. The
+    // handler bounds transforms itself (WATCH_CONCURRENCY; docs/DESIGN.md, "Serve").
+    assert!(
+        host["extensions"].get("blobs").is_none(),
+        "extensions.blobs left in host.json: {host}"
+    );
 }
 
 #[test]
-fn transform_function_is_an_event_grid_blob_trigger_on_raw() {
+fn transform_function_is_an_event_grid_trigger_named_event() {
     let f = json(app().join("transform/function.json"));
-    let b = &f["bindings"][0];
-    assert_eq!(b["type"], "blobTrigger");
-    assert_eq!(b["name"], "triggerBlob");
-    // The container follows the deployment's RAW_CONTAINER app setting (binding expression).
-    assert_eq!(b["path"], "%RAW_CONTAINER%/{name}");
-    assert_eq!(b["dataType"], "binary");
-    assert_eq!(b["connection"], "RawStorage");
-    assert_eq!(b["source"], "EventGrid");
+    let bindings = f["bindings"].as_array().expect("bindings");
+    assert_eq!(bindings.len(), 1, "the trigger only: {f}");
+    let b = &bindings[0];
+    assert_eq!(b["type"], "eventGridTrigger");
+    assert_eq!(b["direction"], "in");
+    // `Data.event` in the host's request; the handler reads any Data key holding an event.
+    assert_eq!(b["name"], "event");
+    for gone in ["path", "connection", "dataType", "source"] {
+        assert!(
+            b.get(gone).is_none(),
+            "blob trigger setting `{gone}` left: {b}"
+        );
+    }
     let settings = json(app().join("local.settings.json.example"));
-    assert_eq!(settings["Values"]["FUNCTIONS_WORKER_RUNTIME"], "Custom");
-    assert_eq!(settings["Values"]["RAW_CONTAINER"], model::RAW_CONTAINER);
+    let values = &settings["Values"];
+    assert_eq!(values["FUNCTIONS_WORKER_RUNTIME"], "Custom");
+    // The handler takes the raw container that events must name from RAW_URL.
+    assert_eq!(
+        values["RAW_URL"],
+        format!("az://{}", model::RAW_CONTAINER).as_str()
+    );
+    assert!(values.get("RAW_CONTAINER").is_none() && values.get("RawStorage").is_none());
 }
 
 #[test]

@@ -1,6 +1,8 @@
-# Event Grid-sourced blob trigger: Storage raises BlobCreated on the data account, this
-# subscription POSTs it to the Function App's blobs extension webhook, the host queues it and
-# runs the `transform` function. Undeliverable events land in the dead-letter container.
+# Storage raises BlobCreated on the data account; this subscription delivers each event to the
+# `transform` function, an eventGridTrigger, which runs while Event Grid waits for the answer.
+# A failed invocation (the handler's 500 or 503) is retried on Event Grid's schedule
+# (retry_policy); what still fails, and what cannot be delivered, lands in the dead-letter
+# container.
 
 resource "azurerm_eventgrid_system_topic" "raw" {
   name                = var.system_topic_name
@@ -44,10 +46,25 @@ resource "azurerm_eventgrid_system_topic_event_subscription" "raw_blob_created" 
     }
   }
 
-  webhook_endpoint {
-    url                               = var.webhook_url
-    max_events_per_batch              = 1
-    preferred_batch_size_in_kilobytes = 64
+  # One event per request: the Event Grid extension runs every event of a request at once and
+  # answers 500 for the whole batch if one fails, so batches would be redelivered whole.
+  dynamic "azure_function_endpoint" {
+    for_each = var.function_id == null ? [] : [var.function_id]
+    content {
+      function_id                       = azure_function_endpoint.value
+      max_events_per_batch              = 1
+      preferred_batch_size_in_kilobytes = 64
+    }
+  }
+
+  # Only non-sensitive values decide which endpoint block exists (for_each refuses sensitive ones).
+  dynamic "webhook_endpoint" {
+    for_each = var.function_id == null ? ["eventgrid_extension"] : []
+    content {
+      url                               = var.webhook_url
+      max_events_per_batch              = 1
+      preferred_batch_size_in_kilobytes = 64
+    }
   }
 
   retry_policy {
@@ -62,6 +79,13 @@ resource "azurerm_eventgrid_system_topic_event_subscription" "raw_blob_created" 
   storage_blob_dead_letter_destination {
     storage_account_id          = var.dead_letter_storage_account_id
     storage_blob_container_name = var.dead_letter_container_name
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.function_id != null || var.webhook_url != null
+      error_message = "Set function_id (the function's resource id) or webhook_url (its eventgrid webhook with the eventgrid_extension key)."
+    }
   }
 
   depends_on = [azurerm_role_assignment.dead_letter_writer]

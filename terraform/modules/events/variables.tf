@@ -41,9 +41,16 @@ variable "included_apis" {
   default     = ["PutBlob", "PutBlockList", "FlushWithClose"]
 }
 
+variable "function_id" {
+  type        = string
+  description = "Resource id of the Event Grid triggered function (<app id>/functions/<name>): delivered as an Azure Function endpoint, Event Grid fetching the key itself (no key in state). Takes precedence over webhook_url."
+  default     = null
+}
+
 variable "webhook_url" {
   type        = string
-  description = "Blobs extension webhook of the Function App: https://<app>/runtime/webhooks/blobs?functionName=Host.Functions.<fn>&code=<blobs_extension key>."
+  description = "Used when function_id is null: the function's Event Grid webhook, https://<app>/runtime/webhooks/eventgrid?functionName=<fn>&code=<eventgrid_extension key>."
+  default     = null
   sensitive   = true
 }
 

@@ -20,17 +20,9 @@ locals {
     "AzureWebJobsStorage__clientId"    = var.identity_client_id
   }
 
-  # Connection named in transform/function.json ("connection": "RawStorage"). The blob trigger
-  # needs both service URIs: blobs to read, the queue for its poison messages.
-  raw_trigger_settings = {
-    "RawStorage__blobServiceUri"  = var.data_blob_endpoint
-    "RawStorage__queueServiceUri" = var.data_queue_endpoint
-    "RawStorage__credential"      = "managedidentity"
-    "RawStorage__clientId"        = var.identity_client_id
-  }
-
   # Read by the transformer binary itself (object_store picks the managed identity via
-  # IDENTITY_ENDPOINT; AZURE_CLIENT_ID selects the user-assigned one).
+  # IDENTITY_ENDPOINT; AZURE_CLIENT_ID selects the user-assigned one). The handler also takes the
+  # raw container that events must name from RAW_URL.
   transformer_settings = {
     "RAW_URL"                    = "az://${var.raw_container_name}"
     "STANDARD_URL"               = "az://${var.standard_container_name}"
@@ -47,36 +39,28 @@ locals {
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING" = "ClientId=${var.identity_client_id};Authorization=AAD"
   }
 
-  # Concurrent blob-triggered invocations per instance (host.json extensions.blobs.
-  # maxDegreeOfParallelism; Microsoft's default is 8 x cores). Sized so that the worst case fits
-  # the instance: 256 MB for the host and the handler's baseline + cap x 384 MB per invocation
-  # (transformer <= 300 MB streaming worst case, plus the host's copies of the blob and its
-  # base64 request body). 2048 MB: 256 + 4 x 384 = 1792; 4096 MB: 256 + 9 x 384 = 3712. The sum
-  # and the measurements it rests on are in terraform/README.md ("Concurrency and memory").
-  # transformer/function/host.json carries the 2048 MB value; this app setting overrides it per
-  # instance size (AzureFunctionsJobHost__path__to__setting, functions-host-json.md).
-  blob_parallelism = {
-    "2048" = 4
-    "4096" = 9
+  # Transforms at once per instance. transform/function.json is an Event Grid trigger, which has
+  # no host.json concurrency setting (the extension runs every delivered event at once), so the
+  # handler bounds itself: at most WATCH_CONCURRENCY transforms, later invocations wait up to 10 s
+  # for a slot, then answer 503 and Event Grid delivers again (docs/DESIGN.md, "Serve"). Sized so
+  # the worst case fits the instance: 256 MB for the host and the handler's baseline + cap x
+  # 300 MB per transform (streaming, whatever the blob size; the host no longer holds the blob).
+  # 2048 MB: 256 + 5 x 300 = 1756; 4096 MB: 256 + 11 x 300 = 3556. The structural rule
+  # transform-concurrency (tests/structure.py) recomputes these sums.
+  transform_concurrency = {
+    "2048" = 5
+    "4096" = 11
   }
 
   concurrency_settings = {
-    "AzureFunctionsJobHost__extensions__blobs__maxDegreeOfParallelism" = tostring(local.blob_parallelism[var.instance_memory_in_mb])
-  }
-
-  # Binding expression in transform/function.json: "path": "%RAW_CONTAINER%/{name}", so the
-  # trigger follows the storage module's raw_container_name.
-  binding_settings = {
-    "RAW_CONTAINER" = var.raw_container_name
+    "WATCH_CONCURRENCY" = tostring(local.transform_concurrency[var.instance_memory_in_mb])
   }
 
   app_settings = merge(
     local.host_storage_settings,
-    local.raw_trigger_settings,
     local.transformer_settings,
     local.telemetry_settings,
     local.concurrency_settings,
-    local.binding_settings,
     var.extra_app_settings,
   )
 
@@ -89,8 +73,8 @@ locals {
 }
 
 resource "azurerm_function_app_flex_consumption" "this" {
-  #checkov:skip=CKV_AZURE_17:Client certificates cannot be presented by the Event Grid webhook that drives the blob trigger.
-  #checkov:skip=CKV_AZURE_56:No App Service authentication: the only inbound call is Event Grid to the system-key protected blobs extension webhook.
+  #checkov:skip=CKV_AZURE_17:Client certificates cannot be presented by Event Grid, which delivers to the eventGridTrigger function.
+  #checkov:skip=CKV_AZURE_56:No App Service authentication: the only inbound call is Event Grid to the system-key protected eventgrid extension webhook.
   #checkov:skip=CKV_AZURE_221:Public network access is how Event Grid reaches the webhook; put the app behind a VNet and private endpoint to close it.
   name                = var.function_app_name
   resource_group_name = var.resource_group_name
@@ -156,12 +140,25 @@ resource "azapi_resource_action" "app_settings" {
   }
 }
 
-# The blobs extension key only exists after the package is deployed and the host has started,
-# so this read is opt-in (blob_webhook_enabled); see terraform/README.md, step 6.
+# The eventgrid_extension system key only exists after the package is deployed and the host has
+# loaded the Event Grid trigger, so this read is opt-in (blob_webhook_enabled); see
+# terraform/README.md, step 6. Not needed when the subscription delivers to function_id
+# (Event Grid then fetches the key itself).
 data "azurerm_function_app_host_keys" "this" {
   count               = var.blob_webhook_enabled ? 1 : 0
   name                = azurerm_function_app_flex_consumption.this.name
   resource_group_name = var.resource_group_name
 
   depends_on = [azapi_resource_action.app_settings]
+}
+
+locals {
+  # Learn: azure-functions/event-grid-how-tos, "Create a subscription" (v2.x+ URL, system key
+  # eventgrid_extension).
+  event_grid_webhook_url = var.blob_webhook_enabled ? format(
+    "https://%s/runtime/webhooks/eventgrid?functionName=%s&code=%s",
+    azurerm_function_app_flex_consumption.this.default_hostname,
+    var.function_name,
+    data.azurerm_function_app_host_keys.this[0].event_grid_extension_key,
+  ) : null
 }

@@ -23,13 +23,19 @@ output "app_setting_names" {
   value       = sort(keys(local.app_settings))
 }
 
+output "function_id" {
+  description = "Resource id of the Event Grid triggered function (<app id>/functions/<function_name>): the events module's azure_function_endpoint (Event Grid fetches the key itself)."
+  value       = "${azurerm_function_app_flex_consumption.this.id}/functions/${var.function_name}"
+}
+
+output "event_grid_webhook_url" {
+  description = "Webhook of the Event Grid triggered function, https://<app>/runtime/webhooks/eventgrid?functionName=<fn>&code=<eventgrid_extension key>; null until blob_webhook_enabled is true."
+  value       = local.event_grid_webhook_url
+  sensitive   = true
+}
+
 output "blob_webhook_url" {
-  description = "Event Grid webhook for the Event Grid-sourced blob trigger (contains the blobs_extension system key); null until blob_webhook_enabled is true."
-  value = var.blob_webhook_enabled ? format(
-    "https://%s/runtime/webhooks/blobs?functionName=Host.Functions.%s&code=%s",
-    azurerm_function_app_flex_consumption.this.default_hostname,
-    var.function_name,
-    data.azurerm_function_app_host_keys.this[0].blobs_extension_key,
-  ) : null
-  sensitive = true
+  description = "Former name of event_grid_webhook_url, the same value (the function is an Event Grid trigger now, no longer a blob trigger); kept while callers still read it."
+  value       = local.event_grid_webhook_url
+  sensitive   = true
 }

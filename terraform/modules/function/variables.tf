@@ -25,13 +25,13 @@ variable "function_app_name" {
 
 variable "function_name" {
   type        = string
-  description = "Name of the blob-triggered function inside the package (folder transformer/function/<name>/function.json)."
+  description = "Name of the Event Grid triggered function inside the package (folder transformer/function/<name>/function.json)."
   default     = "transform"
 }
 
 variable "sku_name" {
   type        = string
-  description = "Plan SKU. FC1 (Flex Consumption) is the only one this module deploys; Linux Consumption (Y1) is being retired and does not support the Event Grid blob trigger well."
+  description = "Plan SKU. FC1 (Flex Consumption) is the only one this module deploys; Linux Consumption (Y1) is being retired."
   default     = "FC1"
 
   validation {
@@ -54,12 +54,12 @@ variable "runtime_version" {
 
 variable "instance_memory_in_mb" {
   type        = number
-  description = "Memory per instance: 2048 or 4096 MB; sets the blob-trigger concurrency cap (4 or 9). Flex also offers 512 MB, which this module refuses: one worst-case invocation (~384 MB) plus the host does not fit (terraform/README.md, \"Concurrency and memory\")."
+  description = "Memory per instance: 2048 or 4096 MB; sets the transforms at once per instance (WATCH_CONCURRENCY 5 or 11). Flex also offers 512 MB, which this module refuses: the host plus one worst-case transform (256 + 300 MB) does not fit."
   default     = 2048
 
   validation {
     condition     = contains([2048, 4096], var.instance_memory_in_mb)
-    error_message = "instance_memory_in_mb must be 2048 or 4096 (512 MB cannot hold the host plus one worst-case transform; see terraform/README.md, \"Concurrency and memory\")."
+    error_message = "instance_memory_in_mb must be 2048 or 4096 (512 MB cannot hold the host plus one worst-case transform: 256 + 300 MB)."
   }
 }
 
@@ -106,17 +106,19 @@ variable "data_account_name" {
 
 variable "data_blob_endpoint" {
   type        = string
-  description = "Blob endpoint of the data account (RawStorage__blobServiceUri)."
+  description = "Unused since the function is an Event Grid trigger (it was the blob trigger's RawStorage__blobServiceUri); optional, kept so existing callers still plan."
+  default     = null
 }
 
 variable "data_queue_endpoint" {
   type        = string
-  description = "Queue endpoint of the data account (RawStorage__queueServiceUri, where the blob trigger's poison queue lives)."
+  description = "Unused since the function is an Event Grid trigger (it was the blob trigger's RawStorage__queueServiceUri, for its poison queue); optional, kept so existing callers still plan."
+  default     = null
 }
 
 variable "raw_container_name" {
   type        = string
-  description = "Raw filesystem name (RAW_URL = az://<name>)."
+  description = "Raw filesystem name (RAW_URL = az://<name>; the handler ignores events for other containers)."
 }
 
 variable "standard_container_name" {
@@ -161,7 +163,7 @@ variable "extra_app_settings" {
 
 variable "blob_webhook_enabled" {
   type        = bool
-  description = "Read the blobs_extension host key and output the Event Grid webhook URL. Turn on only after the function package is deployed: the key exists once the host has loaded the blob trigger."
+  description = "Read the eventgrid_extension host key and output event_grid_webhook_url. Turn on only after the function package is deployed: the key exists once the host has loaded the Event Grid trigger. Not needed when the subscription uses function_id."
   default     = false
 }
 

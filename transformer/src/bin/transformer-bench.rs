@@ -127,7 +127,7 @@ fn game_value(r: &mut Rng, i: usize) -> String {
     format!(
         r#"{{"level": "INFO", "timestamp": "{}", "name": "kafka.lib.server.game", "log_message": "Attack Completed", "task": "{{\"TIMESTAMP\": \"{}\", \"PAYLOAD\": {{\"GAME_TOKEN\": \"{game}\", \"USER_TOKEN\": \"{user}\"}}, \"STATUS\": {{\"ACTION\": \"ATTACK\", \"DETAILS\": {{\"ENEMY_TOKEN\": \"{}\", \"ENEMY_DAMAGE\": {dmg}, \"ENEMY_HEALTH_PRIOR\": {prior}, \"ENEMY_HEALTH_POST\": {}}}}}}}"}}"#,
         ts(i, true),
-        ts(i, i % 10 != 0),
+        ts(i, !i.is_multiple_of(10)),
         r.token(),
         prior.saturating_sub(dmg)
     )

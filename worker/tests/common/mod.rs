@@ -149,6 +149,10 @@ impl Drop for ChildWorker {
         if matches!(self.child.try_wait(), Ok(None)) {
             self.kill();
         }
+        // Nothing left in the system temp folder but the log of a failed test, kept to read.
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_file(&self.log);
+        }
     }
 }
 
