@@ -28,6 +28,7 @@
 //! - [`headers`]: record headers as bytes, names whole (librdkafka's C API, audited).
 //! - [`health`]: `/readyz` probes.
 //! - [`metrics`]: metric names.
+//! - [`pass`]: a single pass (`--once`): its end condition, tally and JSON summary.
 
 pub mod batch;
 pub mod buffers;
