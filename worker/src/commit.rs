@@ -6,6 +6,13 @@
 //! label is `what` of `worker_commits_total`. The revoke commit happens in the rebalance
 //! callback ([`crate::consumer`]).
 //!
+//! An async commit the broker refuses is neither retried nor reported to us by librdkafka (it
+//! logs COMMITFAIL). Commits of partitions kept through a cooperative rebalance are refused
+//! while it runs (Tansu: "generation id is not valid"), and a partition that then goes idle
+//! would keep its old committed offset (and a non-zero `worker_consumer_lag`) until its next
+//! revoke. So the timer also sends again a frontier that librdkafka's statistics have not
+//! confirmed as committed [`CONFIRM_WITHIN`] after it was sent (`retry`).
+//!
 //! Behind a backlog at `BATCH_SIZE` 1 000 the worker lands hundreds of batches a second; one
 //! `OffsetCommit` each cost the broker ~0.25 µs of CPU per record (Tansu, ~0.25 ms a commit,
 //! measured in docs/BENCHMARKS.md). Coalescing loses nothing: a commit only trails what is
@@ -18,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{CommitMode, Consumer as _};
 
-use crate::consumer::{WorkerConsumer, offsets_list, record_commit};
+use crate::consumer::{STATISTICS_INTERVAL, WorkerConsumer, offsets_list, record_commit};
 use crate::frontier::Ownership;
 use crate::metrics as m;
 
@@ -26,14 +33,25 @@ use crate::metrics as m;
 /// what moved in between.
 pub const COMMIT_GAP: Duration = Duration::from_millis(100);
 
+/// How long a commit may go unconfirmed by librdkafka's statistics (refreshed every
+/// [`STATISTICS_INTERVAL`]) before it is sent again: two refreshes and a margin.
+pub const CONFIRM_WITHIN: Duration = Duration::from_secs(STATISTICS_INTERVAL.as_secs() * 2 + 2);
+
 /// Sends commit frontiers that moved.
 pub struct Committer {
     consumer: Arc<WorkerConsumer>,
     ownership: Arc<Ownership>,
-    /// Last offset sent per partition, with the epoch it was sent under.
-    sent: HashMap<(Arc<str>, i32), (u64, i64)>,
+    /// Last offset sent per partition, with the epoch it was sent under and when.
+    sent: HashMap<(Arc<str>, i32), Sent>,
     /// When the last async commit went out.
     last_sent: Option<Instant>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Sent {
+    epoch: u64,
+    offset: i64,
+    at: Instant,
 }
 
 impl std::fmt::Debug for Committer {
@@ -79,25 +97,36 @@ impl Committer {
             return;
         }
         if let Some(commit) = f.commit
-            && self.moved(topic, partition, epoch, commit)
+            && self.moved(topic, partition, epoch, commit, Instant::now())
         {
             self.send(&[(topic.to_string(), partition, commit)], "batch");
         }
     }
 
     /// Commits, in one request, every owned partition whose frontier moved (batches landed
-    /// within the gap, clean-ups released their holds, or records known to be landed arrived).
+    /// within the gap, clean-ups released their holds, or records known to be landed arrived),
+    /// and every frontier sent [`CONFIRM_WITHIN`] ago that librdkafka has not seen committed.
     pub fn moved_frontiers(&mut self) {
+        let (out, retry) = self.due(Instant::now());
+        if !out.is_empty() {
+            self.send(&out, if retry { "retry" } else { "timer" });
+        }
+    }
+
+    /// What the timer sends at `now`, and whether it holds a resend.
+    fn due(&mut self, now: Instant) -> (Vec<(String, i32, i64)>, bool) {
         let mut out = Vec::new();
+        let mut retry = false;
         for (topic, partition, epoch, commit) in self.ownership.commit_frontiers() {
             let topic: Arc<str> = Arc::from(topic);
-            if self.moved(&topic, partition, epoch, commit) {
+            if self.moved(&topic, partition, epoch, commit, now) {
+                out.push((topic.to_string(), partition, commit));
+            } else if self.unconfirmed(&topic, partition, commit, now) {
+                retry = true;
                 out.push((topic.to_string(), partition, commit));
             }
         }
-        if !out.is_empty() {
-            self.send(&out, "timer");
-        }
+        (out, retry)
     }
 
     /// Shutdown: commits every owned partition's frontier synchronously; returns what it sent.
@@ -113,12 +142,44 @@ impl Committer {
         (offsets, result.err().map(|e| e.to_string()))
     }
 
-    fn moved(&mut self, topic: &Arc<str>, partition: i32, epoch: u64, commit: i64) -> bool {
-        let slot = self.sent.entry((topic.clone(), partition)).or_default();
-        if slot.0 == epoch && slot.1 >= commit {
+    fn moved(
+        &mut self,
+        topic: &Arc<str>,
+        partition: i32,
+        epoch: u64,
+        commit: i64,
+        now: Instant,
+    ) -> bool {
+        let slot = self.sent.entry((topic.clone(), partition)).or_insert(Sent {
+            epoch: 0,
+            offset: i64::MIN,
+            at: now,
+        });
+        if slot.epoch == epoch && slot.offset >= commit {
             return false;
         }
-        *slot = (epoch, commit);
+        *slot = Sent {
+            epoch,
+            offset: commit,
+            at: now,
+        };
+        true
+    }
+
+    /// True (and the send time reset) when `commit`, sent long enough ago for librdkafka's
+    /// statistics to have seen its response, is still not the committed offset they report.
+    fn unconfirmed(&mut self, topic: &Arc<str>, partition: i32, commit: i64, now: Instant) -> bool {
+        let Some(slot) = self.sent.get_mut(&(topic.clone(), partition)) else {
+            return false;
+        };
+        if now.saturating_duration_since(slot.at) < CONFIRM_WITHIN {
+            return false;
+        }
+        let confirmed = self.consumer.context().confirmed(topic, partition);
+        if confirmed.is_some_and(|c| c >= commit) {
+            return false;
+        }
+        slot.at = now;
         true
     }
 
@@ -131,5 +192,63 @@ impl Committer {
         if let Err(e) = result {
             tracing::warn!(event = "commit_failed", what, offsets = ?offsets, error = %e);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{AssignmentStrategy, EagerAssignor, KafkaSettings};
+    use crate::consumer::{WorkerContext, client_config};
+    use rdkafka::TopicPartitionList;
+
+    const T: &str = "t";
+
+    /// A committer over a consumer that never reaches a broker (its commits go nowhere), owning
+    /// partition 0 with everything below 50 durable.
+    fn committer() -> Committer {
+        let settings = KafkaSettings {
+            brokers: "127.0.0.1:1".into(),
+            group_id: "g".into(),
+            topics: vec![T.into()],
+            security_protocol: "plaintext".into(),
+            sasl: None,
+            session_timeout_ms: 10_000,
+            assignment: AssignmentStrategy::Eager(vec![EagerAssignor::Range]),
+        };
+        let ownership = Arc::new(Ownership::new(false));
+        let consumer: WorkerConsumer = client_config(&settings, 1024)
+            .create_with_context(WorkerContext::new(ownership.clone()))
+            .expect("consumer");
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(T, 0);
+        ownership.assign(&tpl);
+        let epoch = ownership.epoch(T, 0).expect("owned");
+        ownership.advance(T, 0, epoch, &[50]);
+        Committer::new(Arc::new(consumer), ownership)
+    }
+
+    // A runtime only because a `StreamConsumer` needs one to be created.
+    #[tokio::test]
+    async fn a_commit_statistics_do_not_confirm_is_sent_again_and_a_confirmed_one_is_not() {
+        let mut c = committer();
+        let start = Instant::now();
+        assert_eq!(c.due(start), (vec![(T.to_owned(), 0, 50)], false));
+        assert_eq!(
+            c.due(start + COMMIT_GAP),
+            (vec![], false),
+            "sent, not moved"
+        );
+        // Refused (or lost): statistics still show nothing committed.
+        let later = start + CONFIRM_WITHIN;
+        assert_eq!(c.due(later), (vec![(T.to_owned(), 0, 50)], true));
+        assert_eq!(
+            c.due(later + COMMIT_GAP),
+            (vec![], false),
+            "once per window"
+        );
+        // Statistics now report the commit: no more resends.
+        c.consumer.context().confirm(T, 0, 50);
+        assert_eq!(c.due(later + CONFIRM_WITHIN * 2), (vec![], false));
     }
 }

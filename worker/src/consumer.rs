@@ -1,13 +1,24 @@
 //! The Kafka consumer: its settings, and the context whose rebalance callbacks keep partition
 //! ownership ([`Ownership`], epochs and commit frontiers: see [`crate::frontier`]) and commit
 //! what is durable and cleaned before a partition moves away.
+//!
+//! Both rebalance protocols go through the same callbacks (`KAFKA_ASSIGNMENT_STRATEGY`). Eager
+//! (`range`, `roundrobin`): a revoke lists every partition the worker owns and the next assign
+//! the whole new assignment. Cooperative (`cooperative-sticky`): both list only the partitions
+//! that move, and rdkafka's default `ConsumerContext::rebalance` applies them with
+//! `incremental_assign`/`incremental_unassign`; the partitions not listed keep their epoch,
+//! their buffers and their fetch position through the rebalance.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, RebalanceProtocol,
+    StreamConsumer,
 };
-use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::statistics::Statistics;
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -64,10 +75,55 @@ pub fn offsets_list(offsets: &[(String, i32, i64)]) -> TopicPartitionList {
 pub struct WorkerContext {
     /// Shared with the pipeline and the upload tasks.
     pub ownership: std::sync::Arc<Ownership>,
+    /// The committed offset of each owned partition as librdkafka last reported it in its
+    /// statistics (moved by commit responses that succeeded, and by the offset fetch at
+    /// assignment): what [`crate::commit::Committer`] checks its commits against.
+    confirmed: Mutex<HashMap<(String, i32), i64>>,
 }
+
+impl WorkerContext {
+    /// A context keeping `ownership`.
+    pub fn new(ownership: std::sync::Arc<Ownership>) -> Self {
+        WorkerContext {
+            ownership,
+            confirmed: Mutex::default(),
+        }
+    }
+
+    /// The committed offset of an owned partition in librdkafka's last statistics (every
+    /// [`STATISTICS_INTERVAL`]); `None` before the first.
+    pub fn confirmed(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.confirmed_map()
+            .get(&(topic.to_owned(), partition))
+            .copied()
+    }
+
+    /// Records the committed offset librdkafka's statistics report for an owned partition.
+    pub(crate) fn confirm(&self, topic: &str, partition: i32, committed: i64) {
+        self.confirmed_map()
+            .insert((topic.to_owned(), partition), committed);
+    }
+
+    fn confirmed_map(&self) -> std::sync::MutexGuard<'_, HashMap<(String, i32), i64>> {
+        // Each change is one entry: a poisoned lock is still consistent.
+        self.confirmed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// librdkafka's `statistics.interval.ms`: how often the lag gauge and the confirmed committed
+/// offsets are refreshed.
+pub const STATISTICS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl ClientContext for WorkerContext {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        if fac == "COMMITFAIL" {
+            // The broker refused one of our async commits (e.g. Tansu during a rebalance:
+            // "generation id is not valid"). librdkafka does not retry it; the committer sends
+            // the frontier again when statistics do not confirm it (`commit`).
+            metrics::counter!(m::ERRORS, "kind" => "commit_refused").increment(1);
+        }
         match level {
             RDKafkaLogLevel::Emerg
             | RDKafkaLogLevel::Alert
@@ -88,19 +144,41 @@ impl ClientContext for WorkerContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        tracing::warn!(event = "kafka_error", error = %error, reason);
         metrics::counter!(m::ERRORS, "kind" => "kafka").increment(1);
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::InconsistentGroupProtocol) {
+            // Measured on Tansu: the JoinGroup is refused every ~3 s while the group's members
+            // use the other protocol; they keep every partition, nothing is lost, and this
+            // worker joins once the last of them has left.
+            tracing::warn!(
+                event = "group_protocol_mismatch",
+                error = %error,
+                reason,
+                hint = "the group's current members use another KAFKA_ASSIGNMENT_STRATEGY (eager and cooperative-sticky cannot share a group): this worker joins once they have left; set the same value on every worker of the group",
+            );
+            return;
+        }
+        tracing::warn!(event = "kafka_error", error = %error, reason);
     }
 
     fn stats(&self, statistics: Statistics) {
         for (topic, t) in &statistics.topics {
             for (partition, p) in &t.partitions {
                 // -1 is the internal "UA" partition and unknown offsets.
-                if *partition < 0 || p.hi_offset < 0 || p.committed_offset < 0 {
+                if *partition < 0 || p.committed_offset < 0 {
                     continue;
                 }
-                metrics::gauge!(m::CONSUMER_LAG, "topic" => topic.clone(), "partition" => partition.to_string())
-                    .set((p.hi_offset - p.committed_offset) as f64);
+                // librdkafka keeps reporting a partition after it moved to another worker, with
+                // the high watermark of its last fetch and the offset committed at the revoke:
+                // a lag frozen at whatever it was then (issue 24: 1 393 and 1 873 for minutes
+                // after the group had drained). Only the owner reports a partition; the revoke
+                // set its series to 0.
+                if self.ownership.epoch(topic, *partition).is_none() {
+                    continue;
+                }
+                self.confirm(topic, *partition, p.committed_offset);
+                if p.hi_offset >= 0 {
+                    set_lag(topic, *partition, lag(p.hi_offset, p.committed_offset));
+                }
             }
         }
     }
@@ -116,6 +194,12 @@ impl ConsumerContext for WorkerContext {
                 // Records whose clean-up is still pending stay uncommitted: the next owner reads
                 // them again and queues their clean-ups (idempotent).
                 let durable = self.ownership.revoke(tpl);
+                for e in tpl.elements() {
+                    // The next owner reports it from its own statistics.
+                    set_lag(e.topic(), e.partition(), 0);
+                    self.confirmed_map()
+                        .remove(&(e.topic().to_owned(), e.partition()));
+                }
                 metrics::counter!(m::REBALANCES, "kind" => "revoke").increment(1);
                 let result = if durable.is_empty() {
                     Ok(())
@@ -126,6 +210,9 @@ impl ConsumerContext for WorkerContext {
                 tracing::info!(
                     event = "partitions_revoked",
                     partitions = %describe(tpl),
+                    protocol = protocol(consumer),
+                    lost = consumer.assignment_lost(),
+                    owned = %describe_owned(&self.ownership),
                     committed = ?durable,
                     commit_error = result.err().map(|e| e.to_string()),
                 );
@@ -138,19 +225,59 @@ impl ConsumerContext for WorkerContext {
         }
     }
 
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(tpl) = rebalance {
+            // Eager: the whole assignment (everything was revoked before). Cooperative: only
+            // the partitions added; the ones kept are not listed and keep their epoch.
             self.ownership.assign(tpl);
             metrics::counter!(m::REBALANCES, "kind" => "assign").increment(1);
-            tracing::info!(event = "partitions_assigned", partitions = %describe(tpl));
+            tracing::info!(
+                event = "partitions_assigned",
+                partitions = %describe(tpl),
+                protocol = protocol(consumer),
+                owned = %describe_owned(&self.ownership),
+            );
         }
     }
 
     fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
+        // librdkafka reports here only commits it made itself: the result of an explicit
+        // `commit` (all of ours) is logged as COMMITFAIL instead (see `log`).
         if let Err(e) = result {
             tracing::warn!(event = "commit_failed", error = %e, offsets = %describe(offsets));
         }
     }
+}
+
+/// `hi − committed`, never below 0. librdkafka's own `consumer_lag` is the same difference but
+/// `-1` when the committed offset is above the high watermark.
+fn lag(hi_offset: i64, committed_offset: i64) -> i64 {
+    (hi_offset - committed_offset).max(0)
+}
+
+fn set_lag(topic: &str, partition: i32, lag: i64) {
+    metrics::gauge!(m::CONSUMER_LAG, "topic" => topic.to_owned(), "partition" => partition.to_string())
+        .set(lag as f64);
+}
+
+/// The group's rebalance protocol as librdkafka negotiated it.
+fn protocol(consumer: &BaseConsumer<WorkerContext>) -> &'static str {
+    match consumer.rebalance_protocol() {
+        RebalanceProtocol::Cooperative => "cooperative",
+        RebalanceProtocol::Eager => "eager",
+        RebalanceProtocol::None => "none",
+    }
+}
+
+/// Every partition the worker owns, with its epoch (`topic/partition#epoch`).
+fn describe_owned(ownership: &Ownership) -> String {
+    let mut owned = ownership.owned();
+    owned.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+    owned
+        .iter()
+        .map(|o| format!("{}/{}#{}", o.topic, o.partition, o.epoch))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Counts a commit result.
@@ -171,7 +298,7 @@ fn describe(tpl: &TopicPartitionList) -> String {
 }
 
 /// The librdkafka settings of the worker's consumer.
-fn client_config(settings: &KafkaSettings, prefetch_kbytes: usize) -> ClientConfig {
+pub(crate) fn client_config(settings: &KafkaSettings, prefetch_kbytes: usize) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", &settings.brokers)
@@ -181,8 +308,12 @@ fn client_config(settings: &KafkaSettings, prefetch_kbytes: usize) -> ClientConf
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        // Eager range assignment: simple, and Tansu implements it.
-        .set("partition.assignment.strategy", "range")
+        // `KAFKA_ASSIGNMENT_STRATEGY`: eager `range` unless asked otherwise (docs/DESIGN.md,
+        // "Rebalancing").
+        .set(
+            "partition.assignment.strategy",
+            settings.assignment.librdkafka_value(),
+        )
         .set(
             "session.timeout.ms",
             settings.session_timeout_ms.to_string(),
@@ -194,7 +325,10 @@ fn client_config(settings: &KafkaSettings, prefetch_kbytes: usize) -> ClientConf
         // The pre-fetch queue counts against memory too: keep it a fraction of BUFFER_MAX_BYTES.
         .set("queued.max.messages.kbytes", prefetch_kbytes.to_string())
         .set("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS.to_string())
-        .set("statistics.interval.ms", "5000")
+        .set(
+            "statistics.interval.ms",
+            STATISTICS_INTERVAL.as_millis().to_string(),
+        )
         .set("security.protocol", &settings.security_protocol)
         .set_log_level(RDKafkaLogLevel::Warning);
     if let Some(sasl) = &settings.sasl {
@@ -213,7 +347,7 @@ pub fn create(
     prefetch_kbytes: usize,
 ) -> Result<WorkerConsumer, ConsumerError> {
     let consumer: WorkerConsumer = client_config(settings, prefetch_kbytes)
-        .create_with_context(WorkerContext { ownership })
+        .create_with_context(WorkerContext::new(ownership))
         .map_err(|source| ConsumerError::Create {
             brokers: settings.brokers.clone(),
             group: settings.group_id.clone(),
@@ -232,6 +366,7 @@ pub fn create(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{AssignmentStrategy, EagerAssignor};
 
     fn settings() -> KafkaSettings {
         KafkaSettings {
@@ -241,6 +376,7 @@ mod tests {
             security_protocol: "plaintext".into(),
             sasl: None,
             session_timeout_ms: 10_000,
+            assignment: AssignmentStrategy::Eager(vec![EagerAssignor::Range]),
         }
     }
 
@@ -255,5 +391,27 @@ mod tests {
             .expect("a number");
         assert!(backoff <= 100, "fetch.queue.backoff.ms = {backoff}");
         assert_eq!(config.get("queued.max.messages.kbytes"), Some("16384"));
+    }
+
+    #[test]
+    fn the_assignment_strategy_knob_reaches_librdkafka() {
+        assert_eq!(
+            client_config(&settings(), 1024).get("partition.assignment.strategy"),
+            Some("range")
+        );
+        let cooperative = KafkaSettings {
+            assignment: AssignmentStrategy::CooperativeSticky,
+            ..settings()
+        };
+        assert_eq!(
+            client_config(&cooperative, 1024).get("partition.assignment.strategy"),
+            Some("cooperative-sticky")
+        );
+    }
+
+    #[test]
+    fn lag_never_goes_below_zero() {
+        assert_eq!(lag(2000, 1650), 350);
+        assert_eq!(lag(1001, 1500), 0);
     }
 }

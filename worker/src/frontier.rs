@@ -247,7 +247,9 @@ impl Ownership {
         self.lock().values().map(|o| o.pending_count).sum()
     }
 
-    /// Takes ownership of the partitions, each under a new epoch (rebalance callback).
+    /// Takes ownership of the partitions, each under a new epoch (rebalance callback). Eager
+    /// rebalancing lists the whole assignment, cooperative only the partitions added: the ones
+    /// not listed keep their epoch and state.
     pub fn assign(&self, tpl: &TopicPartitionList) {
         let mut parts = self.lock();
         for e in tpl.elements() {
@@ -265,7 +267,8 @@ impl Ownership {
         self.changes.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// Removes the partitions and returns their commit frontiers (rebalance callback).
+    /// Removes the partitions and returns their commit frontiers (rebalance callback). Eager
+    /// rebalancing lists every owned partition, cooperative only the ones that move.
     pub fn revoke(&self, tpl: &TopicPartitionList) -> Vec<(String, i32, i64)> {
         let hold = self.hold_for_cleanup;
         let mut parts = self.lock();
@@ -417,6 +420,37 @@ mod tests {
         assert_eq!(commit(&own, e2), None);
         own.cleaned(T, 0, e2, 5);
         assert_eq!(commit(&own, e2), Some(9));
+    }
+
+    #[test]
+    fn an_incremental_revoke_and_assign_leave_the_other_partitions_alone() {
+        // Cooperative rebalancing: partition 1 moves away and partition 2 arrives; partition 0
+        // keeps its epoch, its frontier and its holds.
+        let own = Ownership::new(true);
+        let mut all = TopicPartitionList::new();
+        all.add_partition(T, 0);
+        all.add_partition(T, 1);
+        own.assign(&all);
+        let (e0, e1) = (own.epoch(T, 0).expect("0"), own.epoch(T, 1).expect("1"));
+        for (p, e) in [(0, e0), (1, e1)] {
+            own.hold(T, p, e, 15);
+            own.saw(T, p, e, 30);
+            own.advance(T, p, e, &[10, 20, 30]);
+        }
+        let mut moving = TopicPartitionList::new();
+        moving.add_partition(T, 1);
+        assert_eq!(own.revoke(&moving), vec![(T.to_owned(), 1, 10)]);
+        let mut arriving = TopicPartitionList::new();
+        arriving.add_partition(T, 2);
+        own.assign(&arriving);
+
+        assert_eq!(own.epoch(T, 0), Some(e0), "kept partition, same epoch");
+        assert_eq!(own.epoch(T, 1), None);
+        assert!(own.epoch(T, 2).is_some_and(|e| e != e0 && e != e1));
+        assert_eq!(commit(&own, e0), Some(10), "still held at 15");
+        assert_eq!(own.pending(), 1, "partition 1's hold left with it");
+        own.cleaned(T, 0, e0, 15);
+        assert_eq!(commit(&own, e0), Some(30));
     }
 
     #[test]

@@ -24,9 +24,11 @@ pub const BATCH_LATENCY_SECONDS: &str = "worker_batch_latency_seconds";
 pub const RECONCILIATIONS: &str = "worker_reconciliations_total";
 /// Records not landed again because storage already held them, by `topic`.
 pub const SKIPPED_RECORDS: &str = "worker_skipped_records_total";
-/// Offset commits, by `result` (ok, error) and `what` (batch, timer, revoke, shutdown).
+/// Offset commits, by `result` (ok, error) and `what` (batch, timer, retry, revoke, shutdown).
 pub const COMMITS: &str = "worker_commits_total";
-/// High watermark minus committed offset, by `topic` and `partition`.
+/// High watermark minus committed offset, by `topic` and `partition`, for the partitions this
+/// worker owns (from librdkafka statistics); 0 from the revoke on, when the partition moved
+/// away (its new owner reports it), so a sum over workers is the group's lag.
 pub const CONSUMER_LAG: &str = "worker_consumer_lag";
 /// Uncompressed bytes held in memory (open, waiting and uploading batches).
 pub const BUFFERED_BYTES: &str = "worker_buffered_bytes";
@@ -49,7 +51,7 @@ pub const CLEANUP_PENDING: &str = "worker_cleanup_pending";
 /// Commits (after a batch landed) held below the durable frontier by a pending clean-up.
 pub const COMMITS_HELD: &str = "worker_commits_held_total";
 /// Errors by `kind` (kafka, upload, upload_task, cleanup_task, cleanup_rejected, stale_message,
-/// pause).
+/// pause, incarnation_mismatch, commit_refused: an async offset commit the broker refused).
 pub const ERRORS: &str = "worker_errors_total";
 
 /// Registers descriptions with the installed recorder.
@@ -82,7 +84,10 @@ pub fn describe() {
         "Records skipped because they were already landed."
     );
     describe_counter!(COMMITS, "Offset commits by result.");
-    describe_gauge!(CONSUMER_LAG, "High watermark minus committed offset.");
+    describe_gauge!(
+        CONSUMER_LAG,
+        "High watermark minus committed offset of an owned partition (0 once revoked)."
+    );
     describe_gauge!(
         BUFFERED_BYTES,
         Unit::Bytes,
