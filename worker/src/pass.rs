@@ -339,6 +339,11 @@ impl Pass {
         self.ended.is_some()
     }
 
+    /// Whether the pass reached its end condition (not interrupted by a signal or a failure).
+    pub fn ended_by_itself(&self) -> bool {
+        self.ended.is_some()
+    }
+
     /// The summary once the loop has drained; `failure` is the pipeline's error, if any.
     pub fn summary(
         &self,

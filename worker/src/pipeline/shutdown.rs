@@ -14,7 +14,11 @@ impl Pipeline {
     /// Shutdown: cut every open batch, land what fits in the grace period, commit synchronously.
     pub(super) async fn drain(&mut self) {
         let started = Instant::now();
-        let deadline = started + self.settings.shutdown_grace;
+        let mut deadline = started + self.settings.shutdown_grace;
+        // A pass that ended by itself (not a signal) is not in a hurry: its grace counts from
+        // the last landed batch, so a slow store that still makes progress lands everything,
+        // and only a store that lands nothing for the whole grace makes the pass give up.
+        let patient = self.pass.as_ref().is_some_and(|p| p.ended_by_itself());
         let mut cut = Vec::new();
         for ps in self.parts.values_mut() {
             for (p, part) in ps.iter_mut() {
@@ -37,6 +41,9 @@ impl Pipeline {
                 Some(done) = self.uploads.join_next() => {
                     self.on_upload(done);
                     self.schedule();
+                    if patient {
+                        deadline = Instant::now() + self.settings.shutdown_grace;
+                    }
                 }
                 _ = tokio::time::sleep_until(deadline) => {
                     // Uploads still retrying are abandoned: uncommitted, so read again next run.
