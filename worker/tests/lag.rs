@@ -7,19 +7,14 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use rdkafka::consumer::{BaseConsumer, Consumer as _};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::consumer::Consumer as _;
+use rdkafka::{Offset, TopicPartitionList};
 
 const LAG: &str = "worker_consumer_lag";
 
 /// The offsets `group` has committed on partitions `0..partitions` of `topic`.
 fn committed_all(group: &str, topic: &str, partitions: i32) -> Vec<Option<i64>> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", testkit::brokers())
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
+    let consumer = group_consumer(group);
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
         tpl.add_partition(topic, p);

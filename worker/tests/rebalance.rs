@@ -15,8 +15,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::*;
-use rdkafka::consumer::{BaseConsumer, Consumer as _};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::consumer::Consumer as _;
+use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
 const PARTITIONS: i32 = 6;
@@ -110,12 +110,7 @@ async fn wait_committed(group: &str, topic: &str, expected: &BTreeMap<(i32, i64)
         want.add_partition_offset(topic, p, Offset::Offset(end.unwrap_or(0)))
             .expect("offset");
     }
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", testkit::brokers())
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
+    let consumer = group_consumer(group);
     testkit::wait_for(
         "commits to reach every partition's end",
         Duration::from_secs(90),

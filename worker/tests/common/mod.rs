@@ -417,14 +417,19 @@ pub async fn wait_landed(
     .expect("records land")
 }
 
-/// The offset `group` has committed on partition 0 of `topic`, `None` when it has none.
-pub fn committed(group: &str, topic: &str) -> Option<i64> {
-    let consumer: BaseConsumer = ClientConfig::new()
+/// A consumer in `group` that only reads the group's committed offsets (never commits).
+pub fn group_consumer(group: &str) -> BaseConsumer {
+    ClientConfig::new()
         .set("bootstrap.servers", testkit::brokers())
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .create()
-        .expect("consumer");
+        .expect("consumer")
+}
+
+/// The offset `group` has committed on partition 0 of `topic`, `None` when it has none.
+pub fn committed(group: &str, topic: &str) -> Option<i64> {
+    let consumer = group_consumer(group);
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition(topic, 0);
     let tpl = consumer
