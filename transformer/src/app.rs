@@ -8,8 +8,24 @@ use object_store::ObjectStore;
 use service::ops::Probe;
 use service::storage::StorageError;
 
+use std::time::Duration;
+
 use crate::config::Settings;
+use crate::delta::{Lakehouse, StandardFormat};
 use crate::process::Stores;
+
+/// Delta mode: the tables in `standard` and the commit interval; `None` in parquet mode.
+pub fn lakehouse(settings: &Settings, stores: &Stores) -> Option<(Arc<Lakehouse>, Duration)> {
+    (settings.transform.format == StandardFormat::Delta).then(|| {
+        (
+            Arc::new(Lakehouse::new(
+                stores.standard.clone(),
+                &settings.standard_url,
+            )),
+            settings.delta_commit_interval,
+        )
+    })
+}
 
 /// Opens `RAW_URL` and `STANDARD_URL`.
 pub fn stores(settings: &Settings) -> Result<Stores, StorageError> {

@@ -10,6 +10,7 @@ use service::config::ConfigError;
 use service::secret::Secret;
 use service::telemetry::LogFormat;
 
+use crate::delta::{StandardFormat, WriteId};
 use crate::transform::{DEFAULT_ROW_GROUP_ROWS, TransformOptions};
 use crate::writer::Compression;
 
@@ -34,6 +35,13 @@ pub struct Config {
     /// grow with the blob.
     #[serde(default = "default_transform_row_group_rows")]
     pub transform_row_group_rows: usize,
+    /// What `standard` holds: `delta` tables or plain `parquet` files (parsed in
+    /// [`Settings::validate`]).
+    #[serde(default = "default_standard_format")]
+    pub standard_format: String,
+    /// Delta mode: longest time staged blobs wait for their commit (watch, backfill).
+    #[serde(default = "default_delta_commit_interval_ms")]
+    pub delta_commit_interval_ms: u64,
     /// Watcher: how often to list the raw container.
     #[serde(default = "default_watch_poll_ms")]
     pub watch_poll_ms: u64,
@@ -89,6 +97,16 @@ fn default_compression() -> String {
 }
 fn default_log_format() -> String {
     "json".to_owned()
+}
+
+fn default_standard_format() -> String {
+    "delta".to_owned()
+}
+/// `DELTA_COMMIT_INTERVAL_MS` default: a row is visible at most this long after its blob was
+/// transformed, and a busy hour makes 720 commits per table.
+pub const DEFAULT_DELTA_COMMIT_INTERVAL_MS: u64 = 5_000;
+fn default_delta_commit_interval_ms() -> u64 {
+    DEFAULT_DELTA_COMMIT_INTERVAL_MS
 }
 
 fn default_raw_url() -> String {
@@ -190,6 +208,12 @@ pub struct Overrides {
     /// Rows per Parquet row group (1024–16777216); one encoded row group per model is in memory at a time (written out early at 32 MiB). Default 1048576. [env: TRANSFORM_ROW_GROUP_ROWS]
     #[arg(long, global = true)]
     pub transform_row_group_rows: Option<usize>,
+    /// What standard holds: delta (one Delta Lake table per model plus _deadletter) or parquet (one file per model per raw blob). Default delta. [env: STANDARD_FORMAT]
+    #[arg(long, global = true, value_parser = ["delta", "parquet"])]
+    pub standard_format: Option<String>,
+    /// Delta mode: longest wait in ms between a blob's transform and its commit (100–3600000); watch and backfill commit at least this often. Default 5000. [env: DELTA_COMMIT_INTERVAL_MS]
+    #[arg(long, global = true)]
+    pub delta_commit_interval_ms: Option<u64>,
     /// Watcher: raw container listing interval in ms. Default 1000. [env: WATCH_POLL_MS]
     #[arg(long, global = true)]
     pub watch_poll_ms: Option<u64>,
@@ -252,6 +276,8 @@ impl Config {
             parquet_compression,
             max_value_bytes,
             transform_row_group_rows,
+            standard_format,
+            delta_commit_interval_ms,
             watch_poll_ms,
             watch_concurrency,
             watch_max_attempts,
@@ -326,6 +352,8 @@ pub struct Settings {
     pub standard_url: String,
     /// Transform knobs.
     pub transform: TransformOptions,
+    /// Delta mode: how often staged blobs are committed.
+    pub delta_commit_interval: Duration,
     /// Watcher knobs.
     pub watch: WatchSettings,
     /// Functions handler port.
@@ -412,6 +440,19 @@ impl Settings {
             .parquet_compression
             .parse::<Compression>()
             .map_err(|e| ConfigError::invalid("PARQUET_COMPRESSION", e))?;
+        let format = c
+            .standard_format
+            .parse::<StandardFormat>()
+            .map_err(|e| ConfigError::invalid("STANDARD_FORMAT", e))?;
+        if !(100..=3_600_000).contains(&c.delta_commit_interval_ms) {
+            return Err(ConfigError::invalid(
+                "DELTA_COMMIT_INTERVAL_MS",
+                format!(
+                    "must be between 100 and 3600000 (ms), got {}",
+                    c.delta_commit_interval_ms
+                ),
+            ));
+        }
         let log_format = c
             .log_format
             .parse::<LogFormat>()
@@ -430,7 +471,10 @@ impl Settings {
                 compression,
                 max_value_bytes: c.max_value_bytes,
                 row_group_rows: c.transform_row_group_rows,
+                format,
+                write_id: WriteId::default(),
             },
+            delta_commit_interval: Duration::from_millis(c.delta_commit_interval_ms),
             watch: WatchSettings {
                 poll: Duration::from_millis(c.watch_poll_ms),
                 concurrency: c.watch_concurrency,
@@ -568,7 +612,14 @@ mod tests {
             (s.raw_url.as_str(), s.standard_url.as_str()),
             ("az://raw", "az://standard")
         );
-        assert_eq!(s.transform, TransformOptions::default());
+        assert_eq!(
+            s.transform,
+            TransformOptions {
+                format: StandardFormat::Delta,
+                ..TransformOptions::default()
+            }
+        );
+        assert_eq!(s.delta_commit_interval, Duration::from_millis(5000));
         assert_eq!(s.watch.poll, Duration::from_millis(1000));
         assert_eq!(
             (s.watch.concurrency, s.watch.max_attempts, s.watch.prefix),
@@ -605,6 +656,14 @@ mod tests {
             (
                 ("PARQUET_COMPRESSION", "lz4"),
                 "PARQUET_COMPRESSION is invalid: `lz4` is not a compression (zstd, snappy or none)",
+            ),
+            (
+                ("STANDARD_FORMAT", "iceberg"),
+                "STANDARD_FORMAT is invalid: `iceberg` is not a format (delta or parquet)",
+            ),
+            (
+                ("DELTA_COMMIT_INTERVAL_MS", "99"),
+                "DELTA_COMMIT_INTERVAL_MS is invalid: must be between 100 and 3600000 (ms), got 99",
             ),
             (
                 ("LOG_FORMAT", "xml"),

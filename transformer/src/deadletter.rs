@@ -10,7 +10,15 @@ use std::io::Write;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BinaryBuilder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
+};
 use serde::Serialize;
+
+use crate::delta::schema::{DEADLETTER_SCHEMA, DEADLETTER_TABLE};
+use crate::writer::{Compression, Finished, ModelWriter, WriterError};
 
 /// Why a record is dead. The codes are stable: dashboards and replays key on them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -163,6 +171,130 @@ impl<W: Write> DeadLetterFile<W> {
     pub fn finish(mut self) -> std::io::Result<W> {
         self.out.flush()?;
         Ok(self.out)
+    }
+}
+
+/// Dead letters as rows of the `_deadletter` Delta table (`STANDARD_FORMAT=delta`): the same
+/// fields as a JSON line, with the value as binary instead of base64. Rows are handed to the
+/// Parquet writer every [`DEAD_BATCH_ROWS`] rows or [`DEAD_BATCH_BYTES`] of values.
+pub struct DeadLetterRows<W: Write + Send> {
+    writer: ModelWriter<W>,
+    source_blob: StringBuilder,
+    msg_id: StringBuilder,
+    topic: StringBuilder,
+    partition: Int32Builder,
+    offset: Int64Builder,
+    line: Int64Builder,
+    reason: StringBuilder,
+    message: StringBuilder,
+    value: BinaryBuilder,
+    pending: usize,
+    pending_bytes: usize,
+    count: u64,
+}
+
+/// Rows per dead-letter batch.
+pub const DEAD_BATCH_ROWS: usize = 4096;
+/// Value bytes per dead-letter batch.
+pub const DEAD_BATCH_BYTES: usize = 8 << 20;
+
+impl<W: Write + Send> std::fmt::Debug for DeadLetterRows<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeadLetterRows")
+            .field("count", &self.count)
+            .finish()
+    }
+}
+
+impl<W: Write + Send> DeadLetterRows<W> {
+    /// Starts the dead-letter data file on `out`.
+    pub fn new(
+        out: W,
+        compression: Compression,
+        row_group_rows: usize,
+    ) -> Result<Self, WriterError> {
+        Ok(DeadLetterRows {
+            writer: ModelWriter::delta(
+                DEADLETTER_TABLE,
+                DEADLETTER_SCHEMA.clone(),
+                out,
+                compression,
+                row_group_rows,
+            )?,
+            source_blob: StringBuilder::new(),
+            msg_id: StringBuilder::new(),
+            topic: StringBuilder::new(),
+            partition: Int32Builder::new(),
+            offset: Int64Builder::new(),
+            line: Int64Builder::new(),
+            reason: StringBuilder::new(),
+            message: StringBuilder::new(),
+            value: BinaryBuilder::new(),
+            pending: 0,
+            pending_bytes: 0,
+            count: 0,
+        })
+    }
+
+    /// Adds one dead letter with the record's bytes.
+    pub fn push(
+        &mut self,
+        letter: &DeadLetter<'_>,
+        value: Option<&[u8]>,
+    ) -> Result<(), WriterError> {
+        self.source_blob.append_value(letter.source_blob);
+        self.msg_id.append_option(letter.msg_id.as_deref());
+        self.topic.append_value(letter.topic);
+        self.partition.append_option(letter.partition);
+        self.offset.append_option(letter.offset);
+        self.line
+            .append_value(i64::try_from(letter.line).unwrap_or(i64::MAX));
+        self.reason.append_value(letter.reason.code());
+        self.message.append_value(letter.message);
+        self.value.append_option(value);
+        self.pending += 1;
+        self.pending_bytes += value.map_or(0, <[u8]>::len) + letter.message.len();
+        self.count += 1;
+        if self.pending >= DEAD_BATCH_ROWS || self.pending_bytes >= DEAD_BATCH_BYTES {
+            self.flush_batch()?;
+        }
+        Ok(())
+    }
+
+    fn flush_batch(&mut self) -> Result<(), WriterError> {
+        if self.pending == 0 {
+            return Ok(());
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.source_blob.finish()),
+            Arc::new(self.msg_id.finish()),
+            Arc::new(self.topic.finish()),
+            Arc::new(self.partition.finish()),
+            Arc::new(self.offset.finish()),
+            Arc::new(self.line.finish()),
+            Arc::new(self.reason.finish()),
+            Arc::new(self.message.finish()),
+            Arc::new(self.value.finish()),
+        ];
+        let batch =
+            RecordBatch::try_new(DEADLETTER_SCHEMA.clone(), columns).map_err(|e| WriterError {
+                model: DEADLETTER_TABLE,
+                source: parquet::errors::ParquetError::ArrowError(e.to_string()),
+            })?;
+        self.pending = 0;
+        self.pending_bytes = 0;
+        self.writer.write(&batch)
+    }
+
+    /// Dead letters pushed.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Writes the last rows and the footer.
+    pub fn finish(mut self) -> Result<Finished<W>, WriterError> {
+        self.flush_batch()?;
+        self.writer.finish_file()
     }
 }
 

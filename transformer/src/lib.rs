@@ -30,6 +30,7 @@ pub mod classify;
 pub mod config;
 pub mod deadletter;
 pub mod decode;
+pub mod delta;
 pub mod ledger;
 pub mod models;
 pub mod process;

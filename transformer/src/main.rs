@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 use transformer::config::{Config, Overrides, Settings};
-use transformer::process::process_blob;
+use transformer::process::{Delivery, process_blob_as};
 use transformer::runs::{RunContext, RunRegistry, RunRequest, RunState, RunStatus};
 use transformer::serve::{Handler, ServeOptions};
 use transformer::watch::Watcher;
@@ -52,7 +52,10 @@ enum Command {
         #[arg(long)]
         prefix: Option<String>,
     },
-    /// Transform one raw blob by name (relative to RAW_URL) and print its summary.
+    /// Delta mode: commit the staged blobs (what the timer function does) and print the round.
+    Commit,
+    /// Transform one raw blob by name (relative to RAW_URL), replacing its rows, and print its
+    /// summary.
     Transform {
         /// e.g. lib.server.game/2024/01/14/18/lib.server.game+3+00000000000000000042.json.gz
         name: String,
@@ -69,11 +72,13 @@ async fn main() -> anyhow::Result<()> {
     let stores = app::stores(&settings)?;
     let shutdown = service::shutdown::on_signals();
     let owner = format!("{}-{}", hostname(), std::process::id());
+    let lakehouse = app::lakehouse(&settings, &stores);
     let ctx = RunContext {
         stores: stores.clone(),
         transform: settings.transform,
         concurrency: settings.watch.concurrency,
         owner: owner.clone(),
+        lakehouse: lakehouse.clone(),
     };
     let ops = app::ops_router(metrics, &stores)
         .merge(RunRegistry::new(ctx.clone(), settings.runs.clone(), shutdown.clone()).router());
@@ -86,12 +91,13 @@ async fn main() -> anyhow::Result<()> {
                 owner,
             };
             let addr = SocketAddr::from(([127, 0, 0, 1], settings.port));
+            let mut options = ServeOptions::new(&settings.raw_url, settings.watch.concurrency);
+            if let Some((lakehouse, _)) = &lakehouse {
+                options = options.with_lakehouse(lakehouse.clone());
+            }
             let (bound, server) = service::ops::bind(
                 addr,
-                ops.merge(handler.router_with(ServeOptions::new(
-                    &settings.raw_url,
-                    settings.watch.concurrency,
-                ))),
+                ops.merge(handler.router_with(options)),
                 shutdown.clone(),
             )
             .await?;
@@ -109,6 +115,9 @@ async fn main() -> anyhow::Result<()> {
             let mut watcher = Watcher::new(stores, settings.watch.clone(), settings.transform);
             watcher.owner = owner;
             watcher.once = once;
+            if let Some((lakehouse, every)) = lakehouse {
+                watcher = watcher.with_lakehouse(lakehouse, every);
+            }
             let stats = watcher.stats.clone();
             let mut run = tokio::spawn(watcher.run(shutdown.clone()));
             if once {
@@ -160,10 +169,28 @@ async fn main() -> anyhow::Result<()> {
                 anyhow::bail!("backfill finished with {} error(s)", status.errors.len());
             }
         }
+        Command::Commit => {
+            let Some((lakehouse, _)) = lakehouse else {
+                anyhow::bail!(
+                    "STANDARD_FORMAT is parquet: nothing is staged; set STANDARD_FORMAT=delta"
+                );
+            };
+            let round = lakehouse.commit_staged().await?;
+            println!("{}", serde_json::to_string_pretty(&round)?);
+        }
         Command::Transform { name } => {
-            let p = process_blob(&stores, &name, settings.transform, "transform")
-                .await
-                .with_context(|| format!("transforming {name}"))?;
+            let p = process_blob_as(
+                &stores,
+                &name,
+                settings.transform,
+                "transform",
+                Delivery::Replay,
+            )
+            .await
+            .with_context(|| format!("transforming {name}"))?;
+            if let Some((lakehouse, _)) = lakehouse {
+                lakehouse.commit_staged().await?;
+            }
             let summary = serde_json::json!({"blob": p.blob, "etl_id": p.etl_id, "etag": p.etag,
                 "counts": p.counts, "outputs": p.outputs, "duration_ms": p.duration.as_millis() as u64});
             println!("{}", serde_json::to_string_pretty(&summary)?);

@@ -16,10 +16,14 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use futures::future::try_join_all;
 use model::naming::{NameError, RawBlobName};
-use object_store::ObjectStore;
 use object_store::path::Path;
+use object_store::{ObjectStore, PutPayload};
 
 use crate::body;
+use crate::delta::schema::DEADLETTER_TABLE;
+use crate::delta::staged::{blob_key, partition_date};
+use crate::delta::stats::FileStats;
+use crate::delta::{StagedBlob, StagedFile, StandardFormat, WriteId};
 use crate::telemetry;
 use crate::transform::{Counts, TransformError, TransformOptions, transform_to};
 use crate::upload::{self, Upload, UploadOptions, Uploads};
@@ -114,15 +118,43 @@ pub struct Processed {
     pub duration: Duration,
 }
 
-/// Reads, transforms and writes one raw blob. `trigger` labels telemetry (`serve`, `watch`, …).
+/// Why a blob is processed: it decides, in delta mode, what happens to rows of the blob that
+/// are already in the tables (see [`crate::delta::commit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// A new blob, or the same blob again (redelivery, a second watcher): rows already
+    /// committed stay, the new files are not committed.
+    First,
+    /// A replay (`backfill`, `POST /runs`, a rewritten blob): the new files replace the blob's
+    /// rows in one commit per table.
+    Replay,
+}
+
+/// Reads, transforms and writes one raw blob delivered for the first time (or redelivered).
+/// `trigger` labels telemetry (`serve`, `watch`, …).
 pub async fn process_blob(
     stores: &Stores,
     raw_name: &str,
     opts: TransformOptions,
     trigger: &'static str,
 ) -> Result<Processed, ProcessError> {
+    process_blob_as(stores, raw_name, opts, trigger, Delivery::First).await
+}
+
+/// Reads, transforms and writes one raw blob. In delta mode the outputs are data files and a
+/// staging manifest ([`crate::delta::staged`]), committed later by [`crate::delta::Lakehouse`].
+pub async fn process_blob_as(
+    stores: &Stores,
+    raw_name: &str,
+    mut opts: TransformOptions,
+    trigger: &'static str,
+    delivery: Delivery,
+) -> Result<Processed, ProcessError> {
     let started = Instant::now();
-    let result = run(stores, raw_name, opts, started).await;
+    if opts.format == StandardFormat::Delta {
+        opts.write_id = WriteId::new();
+    }
+    let result = run(stores, raw_name, opts, delivery, started).await;
     match &result {
         Ok(p) => telemetry::blob_transformed(trigger, p),
         Err(e) => telemetry::blob_failed(trigger, raw_name, e),
@@ -134,6 +166,7 @@ async fn run(
     stores: &Stores,
     raw_name: &str,
     opts: TransformOptions,
+    delivery: Delivery,
     started: Instant,
 ) -> Result<Processed, ProcessError> {
     let name = RawBlobName::parse(raw_name)?;
@@ -157,8 +190,30 @@ async fn run(
     let parsed = name.clone();
     let transform = tokio::task::spawn_blocking(move || {
         transform_to(&parsed, &owned_name, reader, opts, &mut sink).map(|s| {
+            let mut staged: Vec<StagedFile> = s
+                .files
+                .iter()
+                .filter_map(|w| {
+                    let stats = w.stats.as_ref()?;
+                    Some(staged_file(w.model.name(), &w.path, w.size, stats))
+                })
+                .collect();
+            if let Some((size, stats)) = &s.deadletter_stats {
+                staged.push(staged_file(
+                    DEADLETTER_TABLE,
+                    &s.deadletter_path,
+                    *size,
+                    stats,
+                ));
+            }
             let files: Vec<String> = s.files.into_iter().map(|w| w.path).collect();
-            (files, s.deadletter_path, s.deadletter.is_some(), s.counts)
+            (
+                files,
+                s.deadletter_path,
+                s.deadletter.is_some(),
+                s.counts,
+                staged,
+            )
         })
     });
     let (fed, uploads, transformed) = tokio::join!(feed, uploads, transform);
@@ -174,7 +229,7 @@ async fn run(
         }),
         (Ok(()), Ok(result)) => result.map_err(ProcessError::from),
     };
-    let (files, deadletter_path, has_deadletter, counts) = match result {
+    let (files, deadletter_path, has_deadletter, counts, staged) = match result {
         Ok(done) => done,
         Err(e) => {
             uploads.abort().await;
@@ -182,20 +237,41 @@ async fn run(
         }
     };
 
-    let finished = finish_outputs(
-        stores,
-        &mut uploads,
-        &files,
-        &deadletter_path,
-        has_deadletter,
-    )
-    .await;
-    uploads.abort().await;
-    finished?;
     let mut outputs = files;
     if has_deadletter {
-        outputs.push(deadletter_path);
+        outputs.push(deadletter_path.clone());
     }
+    let finished = match opts.format {
+        StandardFormat::Parquet => {
+            finish_outputs(
+                stores,
+                &mut uploads,
+                &outputs[..outputs.len() - usize::from(has_deadletter)],
+                &deadletter_path,
+                has_deadletter,
+            )
+            .await
+        }
+        StandardFormat::Delta => {
+            let manifest = StagedBlob {
+                blob: raw_name.to_owned(),
+                key: blob_key(&name),
+                etag: meta.e_tag.clone(),
+                write_id: opts.write_id,
+                date: partition_date(&name),
+                replace: delivery == Delivery::Replay,
+                staged_at: Utc::now(),
+                files: staged,
+            };
+            let staged = stage(stores, &mut uploads, &outputs, &manifest).await;
+            if staged.is_ok() {
+                outputs.push(manifest.manifest_path().to_string());
+            }
+            staged
+        }
+    };
+    uploads.abort().await;
+    finished?;
     Ok(Processed {
         blob: raw_name.to_owned(),
         etl_id: name.etl_id().to_owned(),
@@ -235,6 +311,48 @@ async fn finish_outputs(
     match stores.standard.delete(&Path::from(deadletter_path)).await {
         Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
         Err(source) => Err(write_error(deadletter_path.to_owned(), source)),
+    }
+}
+
+/// Delta mode: finishes every data file, then writes the staging manifest naming them (the
+/// committer reads only manifests, so a file is never committed before it is whole).
+async fn stage(
+    stores: &Stores,
+    uploads: &mut Uploads,
+    files: &[String],
+    manifest: &StagedBlob,
+) -> Result<(), ProcessError> {
+    let parts = files
+        .iter()
+        .map(|path| take(uploads, path))
+        .collect::<Result<Vec<_>, _>>()?;
+    try_join_all(parts.into_iter().map(|u| async move {
+        let path = u.path().to_owned();
+        u.finish().await.map_err(|source| write_error(path, source))
+    }))
+    .await?;
+    let path = manifest.manifest_path();
+    let body = serde_json::to_vec(manifest).expect("a manifest serializes");
+    stores
+        .standard
+        .put(&path, PutPayload::from(body))
+        .await
+        .map_err(|source| write_error(path.to_string(), source))?;
+    Ok(())
+}
+
+fn staged_file(table: &str, path: &str, size: u64, stats: &FileStats) -> StagedFile {
+    StagedFile {
+        table: table.to_owned(),
+        // The path relative to the table's root.
+        path: path
+            .strip_prefix(table)
+            .and_then(|p| p.strip_prefix('/'))
+            .unwrap_or(path)
+            .to_owned(),
+        size: i64::try_from(size).unwrap_or(i64::MAX),
+        rows: stats.rows(),
+        stats: stats.to_json(),
     }
 }
 

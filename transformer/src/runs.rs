@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -28,8 +29,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::RunSettings;
+use crate::delta::Lakehouse;
 use crate::ledger;
-use crate::process::{Stores, process_blob};
+use crate::process::{Delivery, Stores, process_blob_as};
+use crate::telemetry;
 use crate::transform::{Counts, TransformOptions};
 
 /// What to replay.
@@ -249,6 +252,9 @@ pub struct RunContext {
     pub concurrency: usize,
     /// Owner id written into receipts.
     pub owner: String,
+    /// Delta mode: the tables a run's staged blobs are committed to (every interval while it
+    /// runs, and once at its end), and the interval.
+    pub lakehouse: Option<(Arc<Lakehouse>, Duration)>,
 }
 
 /// Executes a run, updating `status` after every blob and calling `on_progress` with it.
@@ -276,9 +282,24 @@ pub async fn execute(
         }
     };
     update(&|s| s.progress.total = names.len() as u64);
+    let stop_committing = CancellationToken::new();
+    let committer = ctx.lakehouse.clone().map(|(lakehouse, every)| {
+        tokio::spawn(crate::watch::commit_every(
+            lakehouse,
+            every,
+            stop_committing.clone(),
+        ))
+    });
     let mut results = futures::stream::iter(names)
         .map(|name| async move {
-            let result = process_blob(&ctx.stores, &name, ctx.transform, "backfill").await;
+            let result = process_blob_as(
+                &ctx.stores,
+                &name,
+                ctx.transform,
+                "backfill",
+                Delivery::Replay,
+            )
+            .await;
             let result = match result {
                 Ok(p) => {
                     let etag = p.etag.clone().unwrap_or_default();
@@ -320,6 +341,20 @@ pub async fn execute(
                 }
             }
         });
+    }
+    if let Some(committer) = committer {
+        stop_committing.cancel();
+        let _ = committer.await;
+    }
+    if let Some((lakehouse, _)) = &ctx.lakehouse {
+        // The run's rows are committed before it reports success.
+        if let Err(e) = lakehouse.commit_staged().await {
+            telemetry::delta_round_failed(&e);
+            update(&|s| {
+                s.errors
+                    .push(format!("committing to the Delta tables: {e}"))
+            });
+        }
     }
     update(&|s| s.finish());
 }
@@ -592,6 +627,7 @@ mod tests {
             transform: TransformOptions::default(),
             concurrency: 1,
             owner: "test".into(),
+            lakehouse: None,
         };
         let settings = RunSettings {
             max_active,

@@ -32,8 +32,10 @@ use model::naming::RawBlobName;
 use serde_json::{Map, Value, json};
 use tokio::sync::Semaphore;
 
+use crate::delta::Lakehouse;
 use crate::ledger;
 use crate::process::{ProcessError, Stores, process_blob};
+use crate::telemetry;
 use crate::transform::TransformOptions;
 
 /// Largest request accepted: 1 MiB. An Event Grid invocation is a few KB (a BlobCreated event is
@@ -68,7 +70,7 @@ pub struct Handler {
 }
 
 /// Which container events must name, and how many transforms run at once.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ServeOptions {
     /// Name of the raw container: events for others are ignored, URIs are cut after it.
     pub raw_container: String,
@@ -76,7 +78,28 @@ pub struct ServeOptions {
     pub max_concurrent: usize,
     /// Wait for a free transform slot before answering 503.
     pub slot_wait: Duration,
+    /// Delta mode: the tables the timer function `commit` ([`COMMIT_FUNCTION`]) commits staged
+    /// blobs to.
+    pub lakehouse: Option<Arc<Lakehouse>>,
 }
+
+/// The timer-triggered function that commits staged blobs (`function/commit/function.json`).
+pub const COMMIT_FUNCTION: &str = "commit";
+
+impl PartialEq for ServeOptions {
+    fn eq(&self, o: &Self) -> bool {
+        let same_lakehouse = match (&self.lakehouse, &o.lakehouse) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (a, b) => a.is_none() && b.is_none(),
+        };
+        self.raw_container == o.raw_container
+            && self.max_concurrent == o.max_concurrent
+            && self.slot_wait == o.slot_wait
+            && same_lakehouse
+    }
+}
+
+impl Eq for ServeOptions {}
 
 impl Default for ServeOptions {
     fn default() -> Self {
@@ -84,6 +107,7 @@ impl Default for ServeOptions {
             raw_container: model::RAW_CONTAINER.to_owned(),
             max_concurrent: DEFAULT_MAX_CONCURRENT,
             slot_wait: SLOT_WAIT,
+            lakehouse: None,
         }
     }
 }
@@ -97,7 +121,14 @@ impl ServeOptions {
                 .unwrap_or_else(|| model::RAW_CONTAINER.to_owned()),
             max_concurrent: max_concurrent.max(1),
             slot_wait: SLOT_WAIT,
+            lakehouse: None,
         }
+    }
+
+    /// Commits to `lakehouse` when the timer function `commit` is invoked (delta mode).
+    pub fn with_lakehouse(mut self, lakehouse: Arc<Lakehouse>) -> Self {
+        self.lakehouse = Some(lakehouse);
+        self
     }
 }
 
@@ -290,6 +321,7 @@ impl Handler {
     pub fn router_with(self, options: ServeOptions) -> Router {
         let slots = Semaphore::new(options.max_concurrent.max(1));
         Router::new()
+            .route(&format!("/{COMMIT_FUNCTION}"), post(commit))
             .route("/{function}", post(invoke))
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
             .with_state(Arc::new(Serve {
@@ -318,6 +350,41 @@ fn invocation_ignored(function: &str, why: &str) {
 fn invocation_busy(blob: &str, slots: usize) {
     tracing::warn!(event = "invocation_busy", blob, slots);
     metrics::counter!(SKIPPED, "why" => "busy").increment(1);
+}
+
+/// The timer function: one committer round. 200 with the round's summary; 500 when it failed
+/// (the manifests stay, the next tick redoes it).
+async fn commit(State(s): State<Arc<Serve>>) -> Response {
+    let Some(lakehouse) = &s.options.lakehouse else {
+        invocation_ignored(
+            COMMIT_FUNCTION,
+            "STANDARD_FORMAT is parquet: nothing is staged",
+        );
+        return answer(
+            StatusCode::OK,
+            vec!["ignored: STANDARD_FORMAT is parquet".to_owned()],
+            json!({"ignored": "parquet"}),
+        );
+    };
+    match lakehouse.commit_staged().await {
+        Ok(round) => answer(
+            StatusCode::OK,
+            vec![format!(
+                "committed {} blob(s) in {} commit(s), {} conflict(s) retried",
+                round.blobs, round.commits, round.conflicts
+            )],
+            json!(round),
+        ),
+        Err(e) => {
+            telemetry::delta_round_failed(&e);
+            let msg = e.to_string();
+            answer(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                vec![msg.clone()],
+                json!({"error": msg}),
+            )
+        }
+    }
 }
 
 async fn invoke(

@@ -16,6 +16,15 @@
 //! - `transformer_run_requests_rejected_total{reason}`: `/runs` calls refused
 //!   (`missing_token`, `wrong_token`, `too_many_active`, `too_many_retained`).
 //! - `transformer_runs_evicted_total{why}`: runs forgotten (`expired`, `room`).
+//! - `transformer_delta_commits_total{table}`, `transformer_delta_files_total{table, action}`
+//!   (`add`, `remove`), `transformer_delta_rows_total{table}`: Delta commits and what they held.
+//! - `transformer_delta_commit_seconds{table}`: histogram of commit latency (write of the log
+//!   entry, after the decision).
+//! - `transformer_delta_conflicts_total{table}`: lost commit races (each re-read and retried).
+//! - `transformer_delta_staged_blobs`: gauge of manifests waiting after the last round.
+//! - `transformer_delta_rounds_total{outcome}`, `transformer_delta_round_seconds`: committer
+//!   rounds.
+//! - `transformer_delta_manifests_unreadable_total`: manifests that do not parse (left in place).
 
 use crate::process::{ProcessError, Processed};
 
@@ -43,6 +52,97 @@ pub const LEASES: &str = "transformer_leases_total";
 pub const RUN_REQUESTS_REJECTED: &str = "transformer_run_requests_rejected_total";
 /// Runs forgotten by the registry.
 pub const RUNS_EVICTED: &str = "transformer_runs_evicted_total";
+
+/// Delta commits.
+pub const DELTA_COMMITS: &str = "transformer_delta_commits_total";
+/// Delta files added or removed.
+pub const DELTA_FILES: &str = "transformer_delta_files_total";
+/// Delta rows added.
+pub const DELTA_ROWS: &str = "transformer_delta_rows_total";
+/// Delta commit latency.
+pub const DELTA_COMMIT_SECONDS: &str = "transformer_delta_commit_seconds";
+/// Lost Delta commit races.
+pub const DELTA_CONFLICTS: &str = "transformer_delta_conflicts_total";
+/// Manifests waiting.
+pub const DELTA_STAGED: &str = "transformer_delta_staged_blobs";
+/// Committer rounds.
+pub const DELTA_ROUNDS: &str = "transformer_delta_rounds_total";
+/// Committer round latency.
+pub const DELTA_ROUND_SECONDS: &str = "transformer_delta_round_seconds";
+/// Unreadable manifests.
+pub const DELTA_MANIFESTS_UNREADABLE: &str = "transformer_delta_manifests_unreadable_total";
+
+/// A Delta table did not exist and was created.
+pub fn delta_table_created(table: &'static str) {
+    tracing::info!(event = "delta_table_created", table);
+}
+
+/// One table's commit landed.
+pub fn delta_commit(
+    table: &'static str,
+    version: i64,
+    added: usize,
+    removed: usize,
+    rows: u64,
+    took: std::time::Duration,
+) {
+    tracing::info!(
+        event = "delta_commit",
+        table,
+        version,
+        files_added = added,
+        files_removed = removed,
+        rows,
+        commit_ms = took.as_millis() as u64,
+    );
+    metrics::counter!(DELTA_COMMITS, "table" => table).increment(1);
+    metrics::counter!(DELTA_FILES, "table" => table, "action" => "add").increment(added as u64);
+    metrics::counter!(DELTA_FILES, "table" => table, "action" => "remove")
+        .increment(removed as u64);
+    metrics::counter!(DELTA_ROWS, "table" => table).increment(rows);
+    metrics::histogram!(DELTA_COMMIT_SECONDS, "table" => table).record(took.as_secs_f64());
+}
+
+/// Another committer took the version first; the table is re-read.
+pub fn delta_conflict(table: &'static str, attempt: u32) {
+    tracing::debug!(event = "delta_conflict", table, attempt);
+    metrics::counter!(DELTA_CONFLICTS, "table" => table).increment(1);
+}
+
+/// A committer round finished.
+pub fn delta_round(s: &crate::delta::RoundSummary, took: std::time::Duration) {
+    tracing::info!(
+        event = "delta_round",
+        manifests = s.manifests,
+        blobs = s.blobs,
+        commits = s.commits,
+        files_added = s.files_added,
+        files_removed = s.files_removed,
+        rows = s.rows_added,
+        conflicts = s.conflicts,
+        already_live = s.already_live,
+        round_ms = took.as_millis() as u64,
+    );
+    metrics::counter!(DELTA_ROUNDS, "outcome" => "ok").increment(1);
+    metrics::histogram!(DELTA_ROUND_SECONDS).record(took.as_secs_f64());
+}
+
+/// A committer round failed; its manifests stay for the next one.
+pub fn delta_round_failed(e: &crate::delta::CommitError) {
+    tracing::warn!(event = "delta_round_failed", error = %e);
+    metrics::counter!(DELTA_ROUNDS, "outcome" => "failed").increment(1);
+}
+
+/// Manifests waiting after a round.
+pub fn delta_staged(n: usize) {
+    metrics::gauge!(DELTA_STAGED).set(n as f64);
+}
+
+/// A staging manifest does not parse (left in place; an operator removes it).
+pub fn delta_manifest_unreadable(path: &str) {
+    tracing::error!(event = "delta_manifest_unreadable", path);
+    metrics::counter!(DELTA_MANIFESTS_UNREADABLE).increment(1);
+}
 
 /// A blob was transformed and its outputs written.
 pub fn blob_transformed(trigger: &'static str, p: &Processed) {

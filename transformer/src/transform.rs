@@ -22,8 +22,12 @@ use model::schema::LogModel;
 use serde::Serialize;
 
 use crate::classify::classify;
-use crate::deadletter::{DeadLetter, DeadLetterFile, Reason};
+use crate::deadletter::{DeadLetter, DeadLetterFile, DeadLetterRows, Reason};
 use crate::decode::{DecodeError, GzLines};
+use crate::delta::schema::{DEADLETTER_TABLE, file_schema};
+use crate::delta::staged::data_file;
+use crate::delta::stats::FileStats;
+use crate::delta::{StandardFormat, WriteId};
 use crate::models::ModelBuilders;
 pub use crate::writer::ROW_GROUP_MAX_BYTES;
 use crate::writer::{Compression, ModelWriter, WriterError};
@@ -52,6 +56,12 @@ pub struct TransformOptions {
     /// earlier when it holds [`ROW_GROUP_MAX_BYTES`]. Part of the output bytes: every writer of
     /// a blob must use the same value for replays to rewrite identical files.
     pub row_group_rows: usize,
+    /// Plain Parquet files at deterministic names, or Delta data files
+    /// (`STANDARD_FORMAT`).
+    pub format: StandardFormat,
+    /// Delta data files: the id in this transform's file names ([`crate::process`] draws a
+    /// fresh one per transform).
+    pub write_id: WriteId,
 }
 
 impl Default for TransformOptions {
@@ -60,6 +70,8 @@ impl Default for TransformOptions {
             compression: Compression::Zstd,
             max_value_bytes: 1 << 20,
             row_group_rows: DEFAULT_ROW_GROUP_ROWS,
+            format: StandardFormat::Parquet,
+            write_id: WriteId::default(),
         }
     }
 }
@@ -213,6 +225,19 @@ pub struct Written<F> {
     pub model: LogModel,
     /// What it was written to (flushed).
     pub file: F,
+    /// Bytes.
+    pub size: u64,
+    /// Delta data files: the statistics of the file's `add` action.
+    pub stats: Option<FileStats>,
+}
+
+/// The dead letters of one blob being written.
+#[derive(Debug)]
+enum DeadSink<F: Write + Send> {
+    /// JSON Lines (`STANDARD_FORMAT=parquet`).
+    Lines(DeadLetterFile<F>),
+    /// Rows of the `_deadletter` table (`STANDARD_FORMAT=delta`).
+    Rows(DeadLetterRows<F>),
 }
 
 /// Everything a blob produced through a [`Sink`].
@@ -225,6 +250,8 @@ pub struct Streamed<F> {
     pub deadletter_path: String,
     /// The dead-letter file, `None` (never created) when no record is dead.
     pub deadletter: Option<F>,
+    /// Delta mode: the dead-letter data file's size and statistics.
+    pub deadletter_stats: Option<(u64, FileStats)>,
     /// What happened.
     pub counts: Counts,
 }
@@ -266,7 +293,12 @@ pub fn transform_to<S: Sink>(
         name,
         raw_name,
         opts,
-        deadletter_path: name.deadletter_name(),
+        deadletter_path: match opts.format {
+            StandardFormat::Parquet => name.deadletter_name(),
+            StandardFormat::Delta => {
+                format!("{DEADLETTER_TABLE}/{}", data_file(name, opts.write_id))
+            }
+        },
         builders: ModelBuilders::new(name.etl_id()),
         writers: Vec::new(),
         dead: None,
@@ -310,7 +342,7 @@ struct Run<'a, F: Write + Send> {
     builders: ModelBuilders,
     /// The Parquet files started so far (a model's file starts with its first row group).
     writers: Vec<(LogModel, ModelWriter<F>)>,
-    dead: Option<DeadLetterFile<F>>,
+    dead: Option<DeadSink<F>>,
     counts: Counts,
 }
 
@@ -391,18 +423,48 @@ impl<F: Write + Send> Run<'_, F> {
     ) -> Result<(), TransformError> {
         let dead = match self.dead.take() {
             Some(dead) => dead,
-            None => DeadLetterFile::new(
-                sink.create(&self.deadletter_path)
-                    .map_err(|source| self.sink_error(&self.deadletter_path, source))?,
-            ),
+            None => {
+                let file = sink
+                    .create(&self.deadletter_path)
+                    .map_err(|source| self.sink_error(&self.deadletter_path, source))?;
+                match self.opts.format {
+                    StandardFormat::Parquet => DeadSink::Lines(DeadLetterFile::new(file)),
+                    StandardFormat::Delta => DeadSink::Rows(
+                        DeadLetterRows::new(file, self.opts.compression, self.opts.row_group_rows)
+                            .map_err(|source| self.parquet_error(source))?,
+                    ),
+                }
+            }
         };
         let dead = self.dead.insert(dead);
-        dead.push(letter, value)
-            .map_err(|source| TransformError::Sink {
-                blob: self.raw_name.to_owned(),
-                path: self.deadletter_path.clone(),
-                source,
-            })
+        match dead {
+            DeadSink::Lines(lines) => {
+                lines
+                    .push(letter, value)
+                    .map_err(|source| TransformError::Sink {
+                        blob: self.raw_name.to_owned(),
+                        path: self.deadletter_path.clone(),
+                        source,
+                    })
+            }
+            DeadSink::Rows(rows) => {
+                rows.push(&letter, value)
+                    .map_err(|source| TransformError::Parquet {
+                        blob: self.raw_name.to_owned(),
+                        source,
+                    })
+            }
+        }
+    }
+
+    /// The name of `m`'s output in `standard`.
+    fn model_path(&self, m: LogModel) -> String {
+        match self.opts.format {
+            StandardFormat::Parquet => self.name.parquet_name(m.name()),
+            StandardFormat::Delta => {
+                format!("{}/{}", m.name(), data_file(self.name, self.opts.write_id))
+            }
+        }
     }
 
     /// Hands every model's full batch to its writer.
@@ -434,17 +496,19 @@ impl<F: Write + Send> Run<'_, F> {
         let i = match self.writers.iter().position(|(w, _)| *w == m) {
             Some(i) => i,
             None => {
-                let path = self.name.parquet_name(m.name());
+                let path = self.model_path(m);
                 let file = sink
                     .create(&path)
                     .map_err(|source| self.sink_error(&path, source))?;
-                let writer = ModelWriter::new(
-                    m.name(),
-                    m.schema(),
-                    file,
-                    self.opts.compression,
-                    self.opts.row_group_rows,
-                )
+                let (compression, rows) = (self.opts.compression, self.opts.row_group_rows);
+                let writer = match self.opts.format {
+                    StandardFormat::Parquet => {
+                        ModelWriter::new(m.name(), m.schema(), file, compression, rows)
+                    }
+                    StandardFormat::Delta => {
+                        ModelWriter::delta(m.name(), file_schema(m), file, compression, rows)
+                    }
+                }
                 .map_err(|source| self.parquet_error(source))?;
                 self.writers.push((m, writer));
                 self.writers.len() - 1
@@ -461,7 +525,11 @@ impl<F: Write + Send> Run<'_, F> {
         for (m, n) in self.builders.row_counts() {
             self.counts.rows.insert(m.name(), n);
         }
-        let wanted = models_for(&self.name.topic, &self.counts.rows);
+        let mut wanted = models_for(&self.name.topic, &self.counts.rows);
+        if self.opts.format == StandardFormat::Delta {
+            // A table needs no empty file: a blob without rows for it adds nothing.
+            wanted.retain(|m| self.counts.rows.get(m.name()).is_some_and(|n| *n > 0));
+        }
         self.counts
             .rows
             .retain(|k, _| wanted.iter().any(|m| m.name() == *k));
@@ -476,27 +544,37 @@ impl<F: Write + Send> Run<'_, F> {
                 continue;
             };
             let (_, writer) = self.writers.swap_remove(i);
-            let file = writer
-                .finish()
+            let done = writer
+                .finish_file()
                 .map_err(|source| self.parquet_error(source))?;
             files.push(Written {
-                path: self.name.parquet_name(m.name()),
+                path: self.model_path(m),
                 model: m,
-                file,
+                file: done.sink,
+                size: done.size,
+                stats: done.stats,
             });
         }
-        let deadletter = match self.dead.take() {
-            Some(dead) => Some(dead.finish().map_err(|source| TransformError::Sink {
-                blob: self.raw_name.to_owned(),
-                path: self.deadletter_path.clone(),
-                source,
-            })?),
-            None => None,
+        let (deadletter, deadletter_stats) = match self.dead.take() {
+            Some(DeadSink::Lines(lines)) => {
+                let file = lines.finish().map_err(|source| TransformError::Sink {
+                    blob: self.raw_name.to_owned(),
+                    path: self.deadletter_path.clone(),
+                    source,
+                })?;
+                (Some(file), None)
+            }
+            Some(DeadSink::Rows(rows)) => {
+                let done = rows.finish().map_err(|source| self.parquet_error(source))?;
+                (Some(done.sink), done.stats.map(|s| (done.size, s)))
+            }
+            None => (None, None),
         };
         Ok(Streamed {
             files,
             deadletter_path: self.deadletter_path,
             deadletter,
+            deadletter_stats,
             counts: self.counts,
         })
     }

@@ -48,8 +48,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::WatchSettings;
+use crate::delta::Lakehouse;
 use crate::ledger::{self, LedgerError};
-use crate::process::{ProcessError, Stores, process_blob};
+use crate::process::{Delivery, ProcessError, Stores, process_blob_as};
 use crate::telemetry;
 use crate::transform::TransformOptions;
 
@@ -101,6 +102,9 @@ pub struct Watcher {
     /// `watch --once`: stop once the first full listing's blobs (and whatever the probes found
     /// meanwhile) are settled, instead of polling until shutdown.
     pub once: bool,
+    /// Delta mode: the tables staged blobs are committed to, and how often
+    /// ([`Watcher::with_lakehouse`]); a last round runs when the watcher stops.
+    pub lakehouse: Option<(Arc<Lakehouse>, Duration)>,
 }
 
 /// What `watch --once` prints: the watcher's counters when it stopped.
@@ -224,7 +228,14 @@ impl Watcher {
             owner: format!("watch-{}", uuid::Uuid::new_v4().simple()),
             stats: Arc::new(WatchStats::default()),
             once: false,
+            lakehouse: None,
         }
+    }
+
+    /// Commits staged blobs to `lakehouse` every `interval` while watching (delta mode).
+    pub fn with_lakehouse(mut self, lakehouse: Arc<Lakehouse>, interval: Duration) -> Self {
+        self.lakehouse = Some((lakehouse, interval));
+        self
     }
 
     /// Runs until `shutdown`, then waits for in-flight blobs (the caller bounds that wait).
@@ -246,6 +257,10 @@ impl Watcher {
         let mut tick = tokio::time::interval(me.settings.poll);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tracing::info!(event = "watch_started", owner = %me.owner, prefix = ?me.settings.prefix);
+        let stop_committing = CancellationToken::new();
+        let committer = me.lakehouse.clone().map(|(lakehouse, every)| {
+            tokio::spawn(commit_every(lakehouse, every, stop_committing.clone()))
+        });
 
         loop {
             if me.once
@@ -350,6 +365,16 @@ impl Watcher {
         }
         while tasks.join_next().await.is_some() {}
         scans.abort_all();
+        if let Some(committer) = committer {
+            stop_committing.cancel();
+            let _ = committer.await;
+        }
+        if let Some((lakehouse, _)) = &me.lakehouse {
+            // A last round: what this watcher staged is committed before it stops.
+            if let Err(e) = lakehouse.commit_staged().await {
+                telemetry::delta_round_failed(&e);
+            }
+        }
         tracing::info!(
             event = "watch_stopped",
             owner = %me.owner,
@@ -583,7 +608,8 @@ impl Watcher {
         // has a receipt we see here, and one that has not finished still holds the lease (our
         // claim would have failed) unless its lease expired, the take-over case. Reading it only
         // before the claim would let a watcher finish between that read and our claim.
-        if ledger::receipt_etag(standard, name).await?.as_deref() == Some(etag) {
+        let receipt = ledger::receipt_etag(standard, name).await?;
+        if receipt.as_deref() == Some(etag) {
             lease.release().await?;
             return Ok(Outcome::AlreadyDone);
         }
@@ -591,7 +617,12 @@ impl Watcher {
         telemetry::watch_lag(lag);
         // Renewed while the transform runs, so a slow blob is never taken over from a live
         // watcher, while a killed watcher's blob waits at most one TTL.
-        let work = process_blob(&self.stores, name, self.transform, "watch");
+        // A receipt for another version: the blob was rewritten, its rows are replaced.
+        let delivery = match receipt {
+            Some(_) => Delivery::Replay,
+            None => Delivery::First,
+        };
+        let work = process_blob_as(&self.stores, name, self.transform, "watch", delivery);
         let outcome = match lease.hold_while(work).await {
             Ok(p) => {
                 // The receipt names the version we listed; if the blob was rewritten meanwhile,
@@ -723,6 +754,22 @@ fn key_of(meta: &ObjectMeta) -> Key {
         |e| ledger::normalize_etag(e).to_owned(),
     );
     (meta.location.to_string(), etag)
+}
+
+/// Runs a committer round every `every` until `stop` (the caller runs the last round and reads
+/// its result).
+pub async fn commit_every(lakehouse: Arc<Lakehouse>, every: Duration, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if let Err(e) = lakehouse.commit_staged().await {
+            telemetry::delta_round_failed(&e);
+        }
+    }
 }
 
 #[cfg(test)]

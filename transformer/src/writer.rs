@@ -14,6 +14,9 @@
 use std::io::Write;
 
 use arrow::datatypes::SchemaRef;
+
+use crate::delta::schema::cast_batch;
+use crate::delta::stats::FileStats;
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
@@ -92,7 +95,37 @@ pub struct WriterError {
 /// One model's Parquet file being written to `W`, row group by row group.
 pub struct ModelWriter<W: Write + Send> {
     model: &'static str,
-    inner: ArrowWriter<W>,
+    inner: ArrowWriter<Counting<W>>,
+    /// Delta data files: batches are cast to the file schema and their statistics gathered.
+    delta: Option<FileStats>,
+}
+
+/// Counts the bytes written through it (a Delta `add` action states the file's size).
+struct Counting<W> {
+    inner: W,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A finished file: its sink, its size and (Delta data files) its statistics.
+#[derive(Debug)]
+pub struct Finished<W> {
+    /// The sink, flushed.
+    pub sink: W,
+    /// Bytes written.
+    pub size: u64,
+    /// The `add` statistics of a Delta data file.
+    pub stats: Option<FileStats>,
 }
 
 impl<W: Write + Send> std::fmt::Debug for ModelWriter<W> {
@@ -120,9 +153,38 @@ impl<W: Write + Send> ModelWriter<W> {
             .set_created_by(CREATED_BY.to_owned())
             .set_max_row_group_size(row_group_rows.max(1))
             .build();
+        let sink = Counting {
+            inner: sink,
+            bytes: 0,
+        };
         let inner = ArrowWriter::try_new(sink, schema, Some(props))
             .map_err(|source| WriterError { model, source })?;
-        Ok(ModelWriter { model, inner })
+        Ok(ModelWriter {
+            model,
+            inner,
+            delta: None,
+        })
+    }
+
+    /// Starts a Delta data file of schema `file_schema` (see [`crate::delta::schema`]): batches
+    /// given to [`ModelWriter::write`] in the model's schema are cast to it, and the file's
+    /// statistics are gathered for its `add` action.
+    pub fn delta(
+        model: &'static str,
+        file_schema: SchemaRef,
+        sink: W,
+        compression: Compression,
+        row_group_rows: usize,
+    ) -> Result<Self, WriterError> {
+        let mut w = ModelWriter::new(
+            model,
+            file_schema.clone(),
+            sink,
+            compression,
+            row_group_rows,
+        )?;
+        w.delta = Some(FileStats::new(file_schema));
+        Ok(w)
     }
 
     /// Encodes `batch` into the current row group; a row group that is full (by rows, or by
@@ -132,6 +194,16 @@ impl<W: Write + Send> ModelWriter<W> {
         let err = |source| WriterError {
             model: self.model,
             source,
+        };
+        let cast;
+        let batch = match &mut self.delta {
+            Some(stats) => {
+                cast = cast_batch(batch, stats.schema())
+                    .map_err(|e| err(ParquetError::ArrowError(e.to_string())))?;
+                stats.update(&cast);
+                &cast
+            }
+            None => batch,
         };
         // Splits the batch at `row_group_rows` and writes each full row group out itself.
         self.inner.write(batch).map_err(err)?;
@@ -149,12 +221,21 @@ impl<W: Write + Send> ModelWriter<W> {
     /// Writes the footer, flushes the sink and gives it back (a file without rows is a valid
     /// empty file).
     pub fn finish(self) -> Result<W, WriterError> {
+        self.finish_file().map(|f| f.sink)
+    }
+
+    /// As [`ModelWriter::finish`], with the file's size and statistics.
+    pub fn finish_file(self) -> Result<Finished<W>, WriterError> {
         let model = self.model;
         let err = |source| WriterError { model, source };
         let mut sink = self.inner.into_inner().map_err(err)?;
         sink.flush()
             .map_err(|e| err(ParquetError::External(Box::new(e))))?;
-        Ok(sink)
+        Ok(Finished {
+            size: sink.bytes,
+            sink: sink.inner,
+            stats: self.delta,
+        })
     }
 }
 

@@ -51,6 +51,7 @@ async fn post_runs_accepts_then_reports_progress_to_completion_with_counts() {
         transform: TransformOptions::default(),
         concurrency: 2,
         owner: "test".into(),
+        lakehouse: None,
     };
     let (addr, server) = service::ops::bind(
         "127.0.0.1:0".parse().expect("addr"),

@@ -33,6 +33,7 @@ async fn serve(stores: Stores, settings: RunSettings) -> (SocketAddr, Cancellati
         transform: TransformOptions::default(),
         concurrency: 2,
         owner: "test".into(),
+        lakehouse: None,
     };
     let (addr, server) = service::ops::bind(
         "127.0.0.1:0".parse().expect("addr"),

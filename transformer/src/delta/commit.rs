@@ -1,0 +1,576 @@
+//! The committer: staged blobs into the tables' logs, exactly once per blob and table.
+//!
+//! One round ([`Lakehouse::commit_staged`]) reads every manifest under `_delta_staging/`, keeps
+//! one per blob (the newest; a replay if any of them is one), and commits to each table in
+//! [`Table::ALL`] order one transaction holding, for every blob, either nothing, its `add`s, or
+//! the `remove`s of its live files and its `add`s. Which of the three is decided from the live
+//! files of the snapshot the commit is based on, by name ([`super::staged::parse_data_file`]):
+//! - the blob's files from this very write are live → nothing (a round that died after this
+//!   table's commit is being redone);
+//! - other files of the blob are live → nothing for a redelivery; for a replay, remove them and
+//!   add the new ones (one commit: no snapshot has the blob's rows twice or not at all);
+//! - nothing of the blob is live → add.
+//!
+//! delta-rs would rebase an append over a concurrent append (appends never conflict for it), but
+//! our decision reads the snapshot, so commits run with `max_retries(0)`: on a lost race (the
+//! version exists) the table is re-read and the decision made again, up to
+//! [`MAX_COMMIT_ATTEMPTS`] times. Every commit is therefore decided on the snapshot it follows.
+//! Manifests are deleted only after every table committed; a round cut short anywhere is redone
+//! by the next round, which finds the committed tables already holding the write.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use deltalake::errors::DeltaTableError;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
+use deltalake::kernel::{Action, Add, Remove};
+use deltalake::logstore::{StorageConfig, default_logstore};
+use deltalake::operations::create::CreateBuilder;
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::{DeltaTable, DeltaTableConfig};
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::prefix::PrefixStore;
+use object_store::{ObjectMeta, ObjectStore};
+use serde_json::json;
+use tokio::sync::Mutex;
+use url::Url;
+
+use super::schema::{PARTITION_COLUMN, Table};
+use super::staged::{STAGING_PREFIX, StagedBlob, WriteId, parse_data_file};
+use crate::telemetry;
+
+/// Attempts at one table's commit before the round fails (each lost race re-reads the table).
+pub const MAX_COMMIT_ATTEMPTS: u32 = 100;
+
+/// Manifests read per round at most (the rest wait for the next round).
+pub const MAX_BLOBS_PER_ROUND: usize = 2000;
+
+/// Why a round failed. The manifests stay; the next round redoes it.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    /// Listing, reading or deleting a manifest failed.
+    #[error("{op} {path} in standard: {source}")]
+    Store {
+        /// What we were doing.
+        op: &'static str,
+        /// The manifest or prefix.
+        path: String,
+        /// object_store's error.
+        #[source]
+        source: object_store::Error,
+    },
+    /// delta-rs failed on a table (other than a lost race).
+    #[error("{op} Delta table {table}: {source}")]
+    Delta {
+        /// What we were doing.
+        op: &'static str,
+        /// The table.
+        table: &'static str,
+        /// delta-rs's error.
+        #[source]
+        source: DeltaTableError,
+    },
+    /// Other committers kept winning.
+    #[error(
+        "Delta table {table}: lost the commit race {attempts} times in a row; the next round retries"
+    )]
+    Contended {
+        /// The table.
+        table: &'static str,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// A table's schema cannot be expressed in Delta (a bug).
+    #[error("schema of Delta table {table}: {source}")]
+    Schema {
+        /// The table.
+        table: &'static str,
+        /// Arrow's error.
+        #[source]
+        source: arrow::error::ArrowError,
+    },
+}
+
+/// What a round did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RoundSummary {
+    /// Manifests read.
+    pub manifests: usize,
+    /// Blobs they stood for.
+    pub blobs: usize,
+    /// Manifests that did not parse (left in place, reported).
+    pub unreadable: usize,
+    /// Commits made.
+    pub commits: usize,
+    /// Files added.
+    pub files_added: usize,
+    /// Files removed (replays).
+    pub files_removed: usize,
+    /// Rows added.
+    pub rows_added: u64,
+    /// Lost races, each followed by a re-read.
+    pub conflicts: u32,
+    /// Staged files not committed because the blob's rows were already live.
+    pub already_live: usize,
+}
+
+/// A live data file of a table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveFile {
+    /// Its name in `standard` (`{table}/date=…/….parquet`).
+    pub path: String,
+    /// Bytes.
+    pub size: i64,
+    /// Rows, from its statistics.
+    pub rows: Option<u64>,
+}
+
+/// A table's snapshot: its version and live files.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableFiles {
+    /// The version read; `None` when the table does not exist yet.
+    pub version: Option<i64>,
+    /// The live files.
+    pub files: Vec<LiveFile>,
+}
+
+/// The Delta tables in `standard`, opened once and kept up to date.
+///
+/// Use it from a multi-threaded tokio runtime (the binaries' `#[tokio::main]`): on a
+/// current-thread runtime delta-rs runs its reads on a background runtime of its own, whose HTTP
+/// connections outlive it in the store's pool and fail the next request.
+#[derive(Debug)]
+pub struct Lakehouse {
+    standard: Arc<dyn ObjectStore>,
+    base: Url,
+    tables: Mutex<HashMap<Table, DeltaTable>>,
+    /// One round at a time per process.
+    round: Mutex<()>,
+}
+
+impl Lakehouse {
+    /// The tables under `standard_url` (the container `standard` refers to).
+    pub fn new(standard: Arc<dyn ObjectStore>, standard_url: &str) -> Self {
+        let base = Url::parse(&format!("{}/", standard_url.trim_end_matches('/')))
+            .unwrap_or_else(|_| Url::parse("memory:///").expect("a valid URL"));
+        Lakehouse {
+            standard,
+            base,
+            tables: Mutex::new(HashMap::new()),
+            round: Mutex::new(()),
+        }
+    }
+
+    fn log_store(&self, table: Table) -> deltalake::logstore::LogStoreRef {
+        let prefixed: Arc<dyn ObjectStore> =
+            Arc::new(PrefixStore::new(self.standard.clone(), table.name()));
+        let location = self
+            .base
+            .join(&format!("{}/", table.name()))
+            .unwrap_or_else(|_| self.base.clone());
+        default_logstore(
+            prefixed,
+            self.standard.clone(),
+            &location,
+            &StorageConfig::default(),
+        )
+    }
+
+    /// The table, created if missing (several creators at once: one wins, the others load it).
+    pub async fn open(&self, table: Table) -> Result<DeltaTable, CommitError> {
+        let delta = |op| {
+            move |source| CommitError::Delta {
+                op,
+                table: table.name(),
+                source,
+            }
+        };
+        let mut t = DeltaTable::new(self.log_store(table), DeltaTableConfig::default());
+        match t.load().await {
+            Ok(()) => return Ok(t),
+            Err(DeltaTableError::NotATable(_)) => {}
+            Err(e) => return Err(delta("loading")(e)),
+        }
+        let columns = table.columns().map_err(|source| CommitError::Schema {
+            table: table.name(),
+            source,
+        })?;
+        let created = CreateBuilder::new()
+            .with_log_store(self.log_store(table))
+            .with_table_name(table.name())
+            .with_columns(columns)
+            .with_partition_columns([PARTITION_COLUMN])
+            .with_save_mode(SaveMode::Ignore)
+            .await;
+        match created {
+            Ok(t) => {
+                telemetry::delta_table_created(table.name());
+                Ok(t)
+            }
+            Err(_) => {
+                // Another creator won the race for version 0: load theirs.
+                let mut t = DeltaTable::new(self.log_store(table), DeltaTableConfig::default());
+                t.load().await.map_err(delta("loading"))?;
+                Ok(t)
+            }
+        }
+    }
+
+    /// The live files of `table` at its latest version (an empty list for a table not created
+    /// yet), for readers: the summary, the tests.
+    pub async fn live_files(&self, table: Table) -> Result<TableFiles, CommitError> {
+        let mut t = DeltaTable::new(self.log_store(table), DeltaTableConfig::default());
+        match t.load().await {
+            Ok(()) => {}
+            Err(DeltaTableError::NotATable(_)) => return Ok(TableFiles::default()),
+            Err(source) => {
+                return Err(CommitError::Delta {
+                    op: "loading",
+                    table: table.name(),
+                    source,
+                });
+            }
+        }
+        let snapshot = t.snapshot().map_err(|source| CommitError::Delta {
+            op: "reading",
+            table: table.name(),
+            source,
+        })?;
+        let files = snapshot
+            .log_data()
+            .iter()
+            .map(|f| LiveFile {
+                path: format!("{}/{}", table.name(), f.path()),
+                size: f.size(),
+                rows: f.num_records().map(|n| n as u64),
+            })
+            .collect();
+        Ok(TableFiles {
+            version: Some(t.version().unwrap_or_default()),
+            files,
+        })
+    }
+
+    /// Lists the staged manifests (at most [`MAX_BLOBS_PER_ROUND`]).
+    pub async fn staged(&self) -> Result<Vec<ObjectMeta>, CommitError> {
+        let prefix = Path::from(STAGING_PREFIX);
+        let mut listed: Vec<ObjectMeta> = self
+            .standard
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|source| CommitError::Store {
+                op: "listing",
+                path: STAGING_PREFIX.to_owned(),
+                source,
+            })?;
+        listed.sort_by(|a, b| a.location.cmp(&b.location));
+        listed.truncate(MAX_BLOBS_PER_ROUND);
+        Ok(listed)
+    }
+
+    /// One round: commits every staged blob to every table, then deletes the manifests.
+    pub async fn commit_staged(&self) -> Result<RoundSummary, CommitError> {
+        let _round = self.round.lock().await;
+        let started = Instant::now();
+        let mut summary = RoundSummary::default();
+        let listed = self.staged().await?;
+        if listed.is_empty() {
+            return Ok(summary);
+        }
+        let manifests = self.read_manifests(&listed, &mut summary).await?;
+        let chosen = choose(&manifests);
+        summary.blobs = chosen.len();
+        for table in Table::ALL {
+            self.commit_table(table, &chosen, &mut summary).await?;
+        }
+        let paths: Vec<Path> = manifests.iter().map(StagedBlob::manifest_path).collect();
+        let store = self.standard.clone();
+        futures::stream::iter(paths)
+            .map(move |p| {
+                let store = store.clone();
+                async move {
+                    match store.delete(&p).await {
+                        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                        Err(source) => Err(CommitError::Store {
+                            op: "deleting",
+                            path: p.to_string(),
+                            source,
+                        }),
+                    }
+                }
+            })
+            .buffer_unordered(16)
+            .try_collect::<Vec<()>>()
+            .await?;
+        telemetry::delta_round(&summary, started.elapsed());
+        Ok(summary)
+    }
+
+    async fn read_manifests(
+        &self,
+        listed: &[ObjectMeta],
+        summary: &mut RoundSummary,
+    ) -> Result<Vec<StagedBlob>, CommitError> {
+        let store = self.standard.clone();
+        let paths: Vec<Path> = listed.iter().map(|m| m.location.clone()).collect();
+        let read: Vec<(Path, Result<bytes::Bytes, object_store::Error>)> =
+            futures::stream::iter(paths)
+                .map(move |p| {
+                    let store = store.clone();
+                    async move {
+                        let got = match store.get(&p).await {
+                            Ok(g) => g.bytes().await,
+                            Err(e) => Err(e),
+                        };
+                        (p, got)
+                    }
+                })
+                .buffer_unordered(16)
+                .collect()
+                .await;
+        let mut manifests = Vec::with_capacity(read.len());
+        for (path, got) in read {
+            let bytes = match got {
+                Ok(b) => b,
+                // Committed and deleted by another round since the listing.
+                Err(object_store::Error::NotFound { .. }) => continue,
+                Err(source) => {
+                    return Err(CommitError::Store {
+                        op: "reading",
+                        path: path.to_string(),
+                        source,
+                    });
+                }
+            };
+            match serde_json::from_slice::<StagedBlob>(&bytes) {
+                Ok(m) if m.manifest_path() == path => manifests.push(m),
+                Ok(_) | Err(_) => {
+                    summary.unreadable += 1;
+                    telemetry::delta_manifest_unreadable(path.as_ref());
+                }
+            }
+        }
+        summary.manifests = manifests.len();
+        Ok(manifests)
+    }
+
+    async fn commit_table(
+        &self,
+        table: Table,
+        chosen: &BTreeMap<String, Chosen<'_>>,
+        summary: &mut RoundSummary,
+    ) -> Result<(), CommitError> {
+        let mut tables = self.tables.lock().await;
+        let t = match tables.remove(&table) {
+            Some(t) => t,
+            None => self.open(table).await?,
+        };
+        let mut t = t;
+        let result = self.commit_table_with(&mut t, table, chosen, summary).await;
+        tables.insert(table, t);
+        result
+    }
+
+    async fn commit_table_with(
+        &self,
+        t: &mut DeltaTable,
+        table: Table,
+        chosen: &BTreeMap<String, Chosen<'_>>,
+        summary: &mut RoundSummary,
+    ) -> Result<(), CommitError> {
+        let delta = |op| {
+            move |source| CommitError::Delta {
+                op,
+                table: table.name(),
+                source,
+            }
+        };
+        for attempt in 1..=MAX_COMMIT_ATTEMPTS {
+            t.update_incremental(None).await.map_err(delta("reading"))?;
+            let plan = plan(t, table, chosen).map_err(delta("reading"))?;
+            if plan.actions.is_empty() {
+                summary.already_live += plan.already_live;
+                return Ok(());
+            }
+            let started = Instant::now();
+            let snapshot = t.snapshot().map_err(delta("reading"))?;
+            let operation = DeltaOperation::Write {
+                mode: if plan.removed > 0 {
+                    SaveMode::Overwrite
+                } else {
+                    SaveMode::Append
+                },
+                partition_by: Some(vec![PARTITION_COLUMN.to_owned()]),
+                predicate: None,
+            };
+            let props = CommitProperties::default()
+                .with_max_retries(0)
+                .with_metadata([(
+                    "dataflow".to_owned(),
+                    json!({ "blobs": plan.blobs, "writer": "superhero-dataflow transformer" }),
+                )]);
+            let committed = CommitBuilder::from(props)
+                .with_actions(plan.actions)
+                .build(Some(snapshot), t.log_store(), operation)
+                .await;
+            match committed {
+                Ok(done) => {
+                    summary.commits += 1;
+                    summary.files_added += plan.added;
+                    summary.files_removed += plan.removed;
+                    summary.rows_added += plan.rows;
+                    summary.already_live += plan.already_live;
+                    telemetry::delta_commit(
+                        table.name(),
+                        done.version(),
+                        plan.added,
+                        plan.removed,
+                        plan.rows,
+                        started.elapsed(),
+                    );
+                    return Ok(());
+                }
+                Err(e) if is_lost_race(&e) => {
+                    summary.conflicts += 1;
+                    telemetry::delta_conflict(table.name(), attempt);
+                    let jitter = rand_jitter(attempt);
+                    tokio::time::sleep(jitter).await;
+                }
+                Err(e) => return Err(delta("committing to")(e)),
+            }
+        }
+        Err(CommitError::Contended {
+            table: table.name(),
+            attempts: MAX_COMMIT_ATTEMPTS,
+        })
+    }
+}
+
+/// Another writer took the version we meant to write.
+fn is_lost_race(e: &DeltaTableError) -> bool {
+    matches!(
+        e,
+        DeltaTableError::VersionAlreadyExists(_)
+            | DeltaTableError::Transaction {
+                source: TransactionError::MaxCommitAttempts(_)
+                    | TransactionError::CommitConflict(_)
+                    | TransactionError::VersionAlreadyExists(_),
+            }
+    )
+}
+
+fn rand_jitter(attempt: u32) -> Duration {
+    let cap = 10u64 * u64::from(attempt.min(20));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    Duration::from_millis(u64::from(nanos) % cap.max(1))
+}
+
+/// The manifest acted on for a blob.
+#[derive(Debug, Clone, Copy)]
+struct Chosen<'a> {
+    blob: &'a StagedBlob,
+    replace: bool,
+}
+
+/// One manifest per blob: the newest (by time, then write id); a replay if any was one.
+fn choose(manifests: &[StagedBlob]) -> BTreeMap<String, Chosen<'_>> {
+    let mut chosen: BTreeMap<String, Chosen<'_>> = BTreeMap::new();
+    for m in manifests {
+        match chosen.get_mut(&m.key) {
+            None => {
+                chosen.insert(
+                    m.key.clone(),
+                    Chosen {
+                        blob: m,
+                        replace: m.replace,
+                    },
+                );
+            }
+            Some(c) => {
+                let replace = c.replace || m.replace;
+                if (m.staged_at, &m.write_id) > (c.blob.staged_at, &c.blob.write_id) {
+                    c.blob = m;
+                }
+                c.replace = replace;
+            }
+        }
+    }
+    chosen
+}
+
+/// The actions of one table's commit.
+#[derive(Debug, Default)]
+struct Plan {
+    actions: Vec<Action>,
+    blobs: usize,
+    added: usize,
+    removed: usize,
+    rows: u64,
+    already_live: usize,
+}
+
+fn plan(
+    t: &DeltaTable,
+    table: Table,
+    chosen: &BTreeMap<String, Chosen<'_>>,
+) -> Result<Plan, DeltaTableError> {
+    // The live files of the blobs in this round, by blob key.
+    let mut live: HashMap<String, Vec<(WriteId, Remove)>> = HashMap::new();
+    for f in t.snapshot()?.log_data().iter() {
+        let path = f.path();
+        if let Some((key, write)) = parse_data_file(&path)
+            && chosen.contains_key(key)
+        {
+            live.entry(key.to_owned())
+                .or_default()
+                .push((write, f.remove_action(true)));
+        }
+    }
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut plan = Plan::default();
+    for (key, c) in chosen {
+        let live = live.remove(key).unwrap_or_default();
+        if live.iter().any(|(w, _)| *w == c.blob.write_id) {
+            continue; // this write is in already
+        }
+        let file = c.blob.file(table);
+        if !live.is_empty() {
+            if !c.replace {
+                plan.already_live += usize::from(file.is_some());
+                continue;
+            }
+            for (_, mut remove) in live {
+                remove.deletion_timestamp = Some(now);
+                plan.actions.push(Action::Remove(remove));
+                plan.removed += 1;
+            }
+        }
+        if let Some(f) = file {
+            plan.actions.push(Action::Add(Add {
+                path: f.path.clone(),
+                partition_values: [(PARTITION_COLUMN.to_owned(), Some(c.blob.date.clone()))]
+                    .into_iter()
+                    .collect(),
+                size: f.size,
+                modification_time: now,
+                data_change: true,
+                stats: Some(f.stats.clone()),
+                tags: None,
+                deletion_vector: None,
+                base_row_id: None,
+                default_row_commit_version: None,
+                clustering_provider: None,
+            }));
+            plan.added += 1;
+            plan.rows += f.rows;
+        }
+        plan.blobs += 1;
+    }
+    Ok(plan)
+}
