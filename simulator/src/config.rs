@@ -1,19 +1,11 @@
-//! Configuration: environment variables first, CLI flags as overrides, validated once.
-//!
-//! [`Config`] is read with `service::config` (field = lower-case variable name). Each CLI flag
-//! `--some-knob` overrides the variable `SOME_KNOB`: the flags given on the command line are
-//! turned into variables and merged over the environment *before* parsing, so one parser, one
-//! set of defaults and one set of error texts (naming the variable) serve both.
-//! [`Settings`] is the validated result.
+//! Configuration: the knobs ([`Config`]: flags over environment variables over defaults, each
+//! declared once; see `service::config`), validated once into [`Settings`].
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::parser::ValueSource;
-use clap::{ArgMatches, Args, Parser, Subcommand};
-use serde::Deserialize;
+use clap::{ArgAction, Parser, Subcommand};
 use service::config::ConfigError;
 use service::secret::Secret;
 use service::telemetry::LogFormat;
@@ -41,252 +33,93 @@ impl std::str::FromStr for JoinScope {
     }
 }
 
-/// Parses an enumerated knob, naming the variable on failure.
-fn parse<T: std::str::FromStr<Err = String>>(var: &str, value: &str) -> Result<T, ConfigError> {
-    value
-        .parse()
-        .map_err(|problem: String| ConfigError::invalid(var, problem))
-}
-
-/// The simulator's environment (field names are the variable names, lower-case).
-#[derive(Debug, Deserialize)]
-pub struct Config {
-    /// Kafka bootstrap servers.
-    pub kafka_brokers: String,
-    /// Redis URL.
-    #[serde(default = "default_redis_url")]
-    pub redis_url: Secret,
-    /// Concurrent players.
-    #[serde(default = "default_players")]
-    pub players: usize,
-    /// Games each player plays.
-    #[serde(default = "default_client_games")]
-    pub client_games: u32,
-    /// Server step in seconds.
-    #[serde(default = "default_server_sleep")]
-    pub server_sleep: f64,
-    /// Lobby timeout in seconds.
-    #[serde(default = "default_lobby_timeout")]
-    pub lobby_timeout: f64,
-    /// Game-task TIMESTAMP form (`micros`, `zulu`, `mixed`; parsed in validation so errors name it).
-    #[serde(default = "default_timestamp_format")]
-    pub timestamp_format: String,
-    /// Seed of every random decision (random when unset).
-    #[serde(default)]
-    pub seed: Option<u64>,
-    /// Records per second, 0 = unlimited.
-    #[serde(default)]
-    pub rate_limit: u64,
-    /// Probability of a malformed record after each good one.
-    #[serde(default)]
-    pub bad_ratio: f64,
-    /// Probability that a finished game gets a stale `Attacked Dead Enemy` turn.
-    #[serde(default = "default_dead_enemy_ratio")]
-    pub dead_enemy_ratio: f64,
-    /// Where the manifest is written.
-    #[serde(default = "default_manifest_path")]
-    pub manifest_path: PathBuf,
-    /// Namespace of user names and tokens.
-    #[serde(default)]
-    pub instance_id: Option<String>,
-    /// Address of /metrics, /healthz, /readyz.
-    #[serde(default)]
-    pub metrics_addr: Option<String>,
-    /// Log line format (`json`, `text`).
-    #[serde(default = "default_log_format")]
-    pub log_format: String,
-    /// Lobby topic.
-    #[serde(default = "default_topic_lobby")]
-    pub topic_lobby: String,
-    /// Game topic.
-    #[serde(default = "default_topic_game")]
-    pub topic_game: String,
-    /// Start-up topic.
-    #[serde(default = "default_topic_client")]
-    pub topic_client: String,
-    /// Sequential, sleep-free, fully reproducible games.
-    #[serde(default)]
-    pub deterministic: bool,
-    /// Which open games players join (`any`, `instance`).
-    #[serde(default = "default_join_scope")]
-    pub join_scope: String,
-    /// Records the flood mode sends.
-    #[serde(default = "default_messages")]
-    pub messages: u64,
-    /// Create missing topics at start.
-    #[serde(default)]
-    pub create_topics: bool,
-}
-
-fn default_redis_url() -> Secret {
-    Secret::new("redis://127.0.0.1:6379/0")
-}
-fn default_timestamp_format() -> String {
-    "micros".to_owned()
-}
-fn default_log_format() -> String {
-    "json".to_owned()
-}
-fn default_join_scope() -> String {
-    "any".to_owned()
-}
-fn default_players() -> usize {
-    10
-}
-fn default_client_games() -> u32 {
-    10
-}
-fn default_server_sleep() -> f64 {
-    0.2
-}
-fn default_lobby_timeout() -> f64 {
-    5.0
-}
-fn default_dead_enemy_ratio() -> f64 {
-    0.01
-}
-fn default_manifest_path() -> PathBuf {
-    PathBuf::from("simulator-manifest.json")
-}
-fn default_topic_lobby() -> String {
-    model::TOPIC_LOBBY.to_owned()
-}
-fn default_topic_game() -> String {
-    model::TOPIC_GAME.to_owned()
-}
-fn default_topic_client() -> String {
-    model::TOPIC_CLIENT.to_owned()
-}
-fn default_messages() -> u64 {
-    100_000
-}
-
 /// Super Hero Combat player simulator: the reference Kafka messages and Redis game state.
 ///
-/// Every flag overrides the environment variable named after it; unset flags fall back to the
-/// variable, then to the default.
+/// Every flag overrides the environment variable named in brackets (an empty variable counts as
+/// unset); unset, the variable falls back to the default.
 #[derive(Debug, Parser)]
 #[command(name = "simulator", version)]
-pub struct Cli {
-    /// Knobs shared by every mode.
-    #[command(flatten)]
-    pub knobs: Knobs,
+pub struct Config {
     /// Mode (default: play).
     #[command(subcommand)]
     pub mode: Option<Mode>,
+    /// Kafka bootstrap servers, host:port[,host:port]; required.
+    #[arg(long, env, global = true)]
+    pub kafka_brokers: Option<String>,
+    /// Redis URL (a password in it is never logged, and only accepted through the environment).
+    #[arg(long, env, global = true, default_value = "redis://127.0.0.1:6379/0")]
+    pub redis_url: Secret,
+    /// Concurrent players.
+    #[arg(long, env, global = true, default_value_t = 10)]
+    pub players: usize,
+    /// Games each player plays (timed-out lobbies count).
+    #[arg(long, env, global = true, default_value_t = 10)]
+    pub client_games: u32,
+    /// Server step in seconds (lobby/turn poll; cleaning comes 3 steps after a game).
+    #[arg(long, env, global = true, default_value_t = 0.2)]
+    pub server_sleep: f64,
+    /// Seconds before an unfilled lobby times out.
+    #[arg(long, env, global = true, default_value_t = 5.0)]
+    pub lobby_timeout: f64,
+    /// Game-task TIMESTAMP: micros (%Y-%m-%dT%H:%M:%S.%f), zulu (%Y-%m-%dT%H:%M:%SZ) or mixed.
+    #[arg(long, env, global = true, default_value = "micros")]
+    pub timestamp_format: TimestampFormat,
+    /// Seed of every random decision (u64); unset: random, written to the manifest.
+    #[arg(long, env, global = true)]
+    pub seed: Option<u64>,
+    /// Maximum records per second, 0 = unlimited.
+    #[arg(long, env, global = true, default_value_t = 0)]
+    pub rate_limit: u64,
+    /// Probability (0..1) of a malformed record after each good one, recorded in the manifest.
+    #[arg(long, env, global = true, default_value_t = 0.0)]
+    pub bad_ratio: f64,
+    /// Probability (0..1) that a finished game gets a stale `Attacked Dead Enemy` turn.
+    #[arg(long, env, global = true, default_value_t = 0.01)]
+    pub dead_enemy_ratio: f64,
+    /// Manifest file written on exit.
+    #[arg(long, env, global = true, default_value = "simulator-manifest.json")]
+    pub manifest_path: PathBuf,
+    /// Instance namespace for user names and tokens ([A-Za-z0-9._-], max 64); unset: hostname-pid.
+    #[arg(long, env, global = true)]
+    pub instance_id: Option<String>,
+    /// Serve /metrics, /healthz, /readyz on this address (e.g. 0.0.0.0:9100); unset: off.
+    #[arg(long, env, global = true)]
+    pub metrics_addr: Option<String>,
+    /// Log format: json or text.
+    #[arg(long, env, global = true, default_value = "json")]
+    pub log_format: LogFormat,
+    /// Lobby topic (2 partitions in the reference).
+    #[arg(long, env, global = true, default_value = model::TOPIC_LOBBY)]
+    pub topic_lobby: String,
+    /// Game topic (4 partitions in the reference).
+    #[arg(long, env, global = true, default_value = model::TOPIC_GAME)]
+    pub topic_game: String,
+    /// Start-up topic (1 partition in the reference).
+    #[arg(long, env, global = true, default_value = model::TOPIC_CLIENT)]
+    pub topic_client: String,
+    /// Play games one after another in one task, without sleeps: same seed → same games.
+    #[arg(long, env, global = true, default_value_t = false, action = ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
+    pub deterministic: bool,
+    /// Create missing topics with the reference partition counts (lobby 2, game 4, client 1).
+    #[arg(long, env, global = true, default_value_t = false, action = ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
+    pub create_topics: bool,
+    /// Which open games players join: any (any instance's, like the original) or instance (own only).
+    #[arg(long, env, global = true, default_value = "any")]
+    pub join_scope: JoinScope,
+    /// Flood mode: records to send, start-up messages included.
+    #[arg(long, env, global = true, default_value_t = 100_000)]
+    pub messages: u64,
 }
 
 /// The modes.
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
 pub enum Mode {
     /// Play games: players log in, join lobbies, attack; Redis state and Kafka logs like the original.
     Play,
-    /// Produce a realistic mix of records as fast as the broker takes them (no Redis writes).
-    Flood {
-        /// Records to send, start-up messages included; default 100000. [env: MESSAGES]
-        #[arg(long, value_name = "N")]
-        messages: Option<String>,
-    },
-}
-
-/// The knobs, as CLI overrides of their variables.
-#[derive(Debug, Args)]
-pub struct Knobs {
-    /// Kafka bootstrap servers, host:port[,host:port]; required. [env: KAFKA_BROKERS]
-    #[arg(long, global = true, value_name = "HOSTS")]
-    pub kafka_brokers: Option<String>,
-    /// Redis URL (a password in it is never logged, and only accepted through the environment); default redis://127.0.0.1:6379/0. [env: REDIS_URL]
-    #[arg(long, global = true, value_name = "URL")]
-    pub redis_url: Option<String>,
-    /// Concurrent players; default 10. [env: PLAYERS]
-    #[arg(long, global = true, value_name = "N")]
-    pub players: Option<String>,
-    /// Games each player plays (timed-out lobbies count); default 10. [env: CLIENT_GAMES]
-    #[arg(long, global = true, value_name = "N")]
-    pub client_games: Option<String>,
-    /// Server step in seconds (lobby/turn poll; cleaning comes 3 steps after a game); default 0.2. [env: SERVER_SLEEP]
-    #[arg(long, global = true, value_name = "SECONDS")]
-    pub server_sleep: Option<String>,
-    /// Seconds before an unfilled lobby times out; default 5. [env: LOBBY_TIMEOUT]
-    #[arg(long, global = true, value_name = "SECONDS")]
-    pub lobby_timeout: Option<String>,
-    /// Game-task TIMESTAMP: micros (%Y-%m-%dT%H:%M:%S.%f), zulu (%Y-%m-%dT%H:%M:%SZ) or mixed; default micros. [env: TIMESTAMP_FORMAT]
-    #[arg(long, global = true, value_name = "FORMAT")]
-    pub timestamp_format: Option<String>,
-    /// Seed of every random decision (u64); default: random, written to the manifest. [env: SEED]
-    #[arg(long, global = true, value_name = "U64")]
-    pub seed: Option<String>,
-    /// Maximum records per second, 0 = unlimited; default 0. [env: RATE_LIMIT]
-    #[arg(long, global = true, value_name = "PER_SECOND")]
-    pub rate_limit: Option<String>,
-    /// Probability (0..1) of a malformed record after each good one, recorded in the manifest; default 0. [env: BAD_RATIO]
-    #[arg(long, global = true, value_name = "R")]
-    pub bad_ratio: Option<String>,
-    /// Probability (0..1) that a finished game gets a stale `Attacked Dead Enemy` turn; default 0.01. [env: DEAD_ENEMY_RATIO]
-    #[arg(long, global = true, value_name = "R")]
-    pub dead_enemy_ratio: Option<String>,
-    /// Manifest file written on exit; default simulator-manifest.json. [env: MANIFEST_PATH]
-    #[arg(long, global = true, value_name = "PATH")]
-    pub manifest_path: Option<String>,
-    /// Instance namespace for user names and tokens ([A-Za-z0-9._-], max 64); default hostname-pid. [env: INSTANCE_ID]
-    #[arg(long, global = true, value_name = "ID")]
-    pub instance_id: Option<String>,
-    /// Serve /metrics, /healthz, /readyz on this address (e.g. 0.0.0.0:9100); default: off. [env: METRICS_ADDR]
-    #[arg(long, global = true, value_name = "ADDR")]
-    pub metrics_addr: Option<String>,
-    /// Log format: json or text; default json. [env: LOG_FORMAT]
-    #[arg(long, global = true, value_name = "FORMAT")]
-    pub log_format: Option<String>,
-    /// Lobby topic (2 partitions in the reference); default lib.server.lobby. [env: TOPIC_LOBBY]
-    #[arg(long, global = true, value_name = "TOPIC")]
-    pub topic_lobby: Option<String>,
-    /// Game topic (4 partitions in the reference); default lib.server.game. [env: TOPIC_GAME]
-    #[arg(long, global = true, value_name = "TOPIC")]
-    pub topic_game: Option<String>,
-    /// Start-up topic (1 partition in the reference); default client.__main__. [env: TOPIC_CLIENT]
-    #[arg(long, global = true, value_name = "TOPIC")]
-    pub topic_client: Option<String>,
-    /// Play games one after another in one task, without sleeps: same seed → same games; default false. [env: DETERMINISTIC]
-    #[arg(long, global = true, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
-    pub deterministic: Option<String>,
-    /// Create missing topics with the reference partition counts (lobby 2, game 4, client 1); default false. [env: CREATE_TOPICS]
-    #[arg(long, global = true, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
-    pub create_topics: Option<String>,
-    /// Which open games players join: any (any instance's, like the original) or instance (own only); default any. [env: JOIN_SCOPE]
-    #[arg(long, global = true, value_name = "SCOPE")]
-    pub join_scope: Option<String>,
-}
-
-/// The variables the flags given on the command line stand for: `--bad-ratio 0.1` → `BAD_RATIO=0.1`.
-pub fn overrides(cmd: &clap::Command, matches: &ArgMatches) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    collect(cmd, matches, &mut out);
-    if let Some((name, sub)) = matches.subcommand()
-        && let Some(sub_cmd) = cmd.find_subcommand(name)
-    {
-        collect(sub_cmd, sub, &mut out);
-    }
-    out
-}
-
-fn collect(cmd: &clap::Command, matches: &ArgMatches, out: &mut Vec<(String, String)>) {
-    for arg in cmd.get_arguments() {
-        let (Some(long), id) = (arg.get_long(), arg.get_id().as_str()) else {
-            continue;
-        };
-        if matches.value_source(id) != Some(ValueSource::CommandLine) {
-            continue;
-        }
-        if let Ok(Some(values)) = matches.try_get_raw(id) {
-            let value: Vec<String> = values.map(|v| v.to_string_lossy().into_owned()).collect();
-            out.push((env_name(long), value.join(",")));
-        }
-    }
-}
-
-/// `--bad-ratio` → `BAD_RATIO`.
-pub fn env_name(long_flag: &str) -> String {
-    service::config::env_var_of_flag(long_flag)
+    /// Produce a realistic mix of records as fast as the broker takes them (no Redis writes; --messages).
+    Flood,
 }
 
 /// The validated settings of a run.
@@ -335,34 +168,16 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Parses and validates variables (the environment merged with CLI overrides).
-    pub fn from_vars<I: IntoIterator<Item = (String, String)>>(
-        vars: I,
-    ) -> Result<Self, ConfigError> {
-        Self::try_from(service::config::from_iter::<Config, _>(vars)?)
+    /// Validated settings from `KEY=VALUE` pairs alone (tests; the binary reads its command line
+    /// and environment with `service::config::parse`).
+    pub fn from_vars<I, K, V>(vars: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        Self::try_from(service::config::from_vars::<Config, _, _, _>(vars)?)
     }
-
-    /// The process environment with `overrides` (from [`overrides`]) taking precedence. A
-    /// `--redis-url` with a password is refused ([`refuse_secret_flags`]).
-    pub fn from_env_and(overrides: Vec<(String, String)>) -> Result<Self, ConfigError> {
-        refuse_secret_flags(&overrides)?;
-        let mut vars: BTreeMap<String, String> = std::env::vars().collect();
-        vars.extend(overrides);
-        Self::from_vars(vars)
-    }
-}
-
-/// Variables whose value may carry a credential: as a flag they are accepted only without one.
-pub const SECRET_BEARING: [&str; 1] = ["REDIS_URL"];
-
-/// Refuses command-line overrides (from [`overrides`]) that carry a credential, e.g.
-/// `--redis-url redis://:pw@host`: a password on the command line shows in `ps`, so it must
-/// come from the environment (`REDIS_URL`).
-pub fn refuse_secret_flags(overrides: &[(String, String)]) -> Result<(), ConfigError> {
-    overrides
-        .iter()
-        .filter(|(var, _)| SECRET_BEARING.contains(&var.as_str()))
-        .try_for_each(|(var, value)| service::config::refuse_secret_flag(var, value))
 }
 
 fn ratio(var: &str, r: f64) -> Result<f64, ConfigError> {
@@ -407,7 +222,10 @@ impl TryFrom<Config> for Settings {
     type Error = ConfigError;
 
     fn try_from(c: Config) -> Result<Self, ConfigError> {
-        if c.kafka_brokers.trim().is_empty() {
+        let brokers = c.kafka_brokers.ok_or_else(|| ConfigError::Missing {
+            var: "KAFKA_BROKERS".to_owned(),
+        })?;
+        if brokers.trim().is_empty() {
             return Err(ConfigError::invalid(
                 "KAFKA_BROKERS",
                 "it is empty; give host:port[,host:port]",
@@ -461,13 +279,13 @@ impl TryFrom<Config> for Settings {
             ));
         }
         Ok(Settings {
-            brokers: c.kafka_brokers,
+            brokers,
             redis_url: c.redis_url,
             players: c.players,
             client_games: c.client_games,
             server_sleep: seconds("SERVER_SLEEP", c.server_sleep, true)?,
             lobby_timeout: seconds("LOBBY_TIMEOUT", c.lobby_timeout, false)?,
-            timestamp_format: parse("TIMESTAMP_FORMAT", &c.timestamp_format)?,
+            timestamp_format: c.timestamp_format,
             seed: c.seed.unwrap_or_else(rand::random),
             rate_limit: c.rate_limit,
             bad_ratio: ratio("BAD_RATIO", c.bad_ratio)?,
@@ -485,10 +303,10 @@ impl TryFrom<Config> for Settings {
                     })
                 })
                 .transpose()?,
-            log_format: parse("LOG_FORMAT", &c.log_format)?,
+            log_format: c.log_format,
             topics,
             deterministic: c.deterministic,
-            join_scope: parse("JOIN_SCOPE", &c.join_scope)?,
+            join_scope: c.join_scope,
             messages: c.messages,
             create_topics: c.create_topics,
         })
@@ -506,93 +324,66 @@ mod tests {
             .collect()
     }
 
-    fn long_flags(cmd: &clap::Command) -> Vec<String> {
-        let mut flags: Vec<String> = cmd
-            .get_arguments()
-            .filter_map(|a| a.get_long())
-            .map(str::to_owned)
-            .collect();
-        for sub in cmd.get_subcommands() {
-            flags.extend(long_flags(sub));
-        }
-        flags.retain(|f| f != "help" && f != "version");
-        flags.sort();
-        flags.dedup();
-        flags
+    /// The command line alone (and whatever the test process's environment sets).
+    fn args(args: &[&str]) -> Result<Config, ConfigError> {
+        let argv = ["simulator", "--kafka-brokers", "b"].iter().chain(args);
+        service::config::parse_from::<Config, _, _>(argv)
     }
 
     #[test]
-    fn every_flag_is_a_variable_and_every_variable_has_a_flag() {
-        let keys = service::config::env_keys::<Config>();
-        let flags = long_flags(&Cli::command());
-        for flag in &flags {
-            assert!(
-                keys.contains(&env_name(flag)),
-                "--{flag} has no variable {}",
-                env_name(flag)
-            );
-        }
-        let flag_vars: Vec<String> = flags.iter().map(|f| env_name(f)).collect();
-        for key in &keys {
-            // No exceptions: even REDIS_URL has a flag (refused when it carries a password).
-            assert!(flag_vars.contains(key), "{key} has no flag");
-        }
+    fn the_knob_table_in_the_design_is_the_command() {
+        let design =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/DESIGN.md"))
+                .expect("docs/DESIGN.md");
+        let problems =
+            service::config::knob_table_problems(&design, "Simulator", &Config::command());
+        assert!(
+            problems.is_empty(),
+            "docs/DESIGN.md, simulator knobs:\n{}",
+            problems.join("\n")
+        );
     }
 
     #[test]
-    fn help_names_every_variable_and_its_default() {
-        let help = Cli::command().render_long_help().to_string();
-        let flood = Cli::command()
+    fn help_names_every_variable_in_every_mode() {
+        let mut cmd = service::config::command::<Config>();
+        let help = cmd.render_long_help().to_string();
+        let flood = cmd
             .find_subcommand_mut("flood")
             .expect("flood")
             .render_long_help()
             .to_string();
-        for key in service::config::env_keys::<Config>() {
-            assert!(
-                help.contains(&format!("[env: {key}]")) || flood.contains(&format!("[env: {key}]")),
-                "{key}"
-            );
+        for key in service::config::arg_env_keys::<Config>() {
+            assert!(help.contains(&format!("[env: {key}]")), "{key}: {help}");
+            assert!(flood.contains(&format!("[env: {key}]")), "{key}: {flood}");
         }
-        assert!(help.contains("default 0.2"), "SERVER_SLEEP default: {help}");
+        assert!(
+            help.contains("[default: 0.2]"),
+            "SERVER_SLEEP default: {help}"
+        );
     }
 
     #[test]
-    fn flags_override_variables() {
-        let cmd = Cli::command();
-        let m = cmd
-            .clone()
-            .try_get_matches_from([
-                "simulator",
-                "--players",
-                "3",
-                "flood",
-                "--messages",
-                "7",
-                "--bad-ratio",
-                "0.5",
-                "--deterministic",
-            ])
-            .expect("args");
-        let mut o = overrides(&cmd, &m);
-        o.sort();
-        assert_eq!(
-            o,
-            vars(&[
-                ("BAD_RATIO", "0.5"),
-                ("DETERMINISTIC", "true"),
-                ("MESSAGES", "7"),
-                ("PLAYERS", "3")
-            ])
-        );
-        let mut v: BTreeMap<String, String> = vars(&[("KAFKA_BROKERS", "b"), ("PLAYERS", "9")])
-            .into_iter()
-            .collect();
-        v.extend(o);
-        let s = Settings::from_vars(v).expect("valid");
+    fn flags_set_the_knobs_before_and_after_the_mode() {
+        let c = args(&[
+            "--players",
+            "3",
+            "flood",
+            "--messages",
+            "7",
+            "--bad-ratio",
+            "0.5",
+            "--deterministic",
+        ])
+        .expect("args");
+        assert_eq!(c.mode, Some(Mode::Flood));
+        let s = Settings::try_from(c).expect("valid");
         assert_eq!(
             (s.players, s.messages, s.bad_ratio, s.deterministic),
             (3, 7, 0.5, true)
         );
+        let s = Settings::try_from(args(&["--deterministic", "false"]).expect("args"));
+        assert!(!s.expect("valid").deterministic);
     }
 
     #[test]
@@ -706,25 +497,20 @@ mod tests {
 
     #[test]
     fn a_password_bearing_redis_url_flag_is_refused_naming_redis_url() {
-        let cmd = Cli::command();
-        let m = cmd
-            .clone()
-            .try_get_matches_from(["simulator", "--redis-url", "redis://:hunter2@h:6379/0"])
-            .expect("args");
-        let err = Settings::from_env_and(overrides(&cmd, &m))
-            .expect_err("refused")
-            .to_string();
-        assert!(err.starts_with("--redis-url carries a password"), "{err}");
-        assert!(
-            err.contains("pass the value through the environment as REDIS_URL"),
-            "{err}"
-        );
-        assert!(!err.contains("hunter2"), "{err}");
-        let plain = cmd
-            .clone()
-            .try_get_matches_from(["simulator", "--redis-url", "redis://h:6379/0"])
-            .expect("args");
-        assert_eq!(refuse_secret_flags(&overrides(&cmd, &plain)), Ok(()));
+        for argv in [
+            &["--redis-url", "redis://:hunter2@h:6379/0"][..],
+            &["flood", "--redis-url", "redis://:hunter2@h:6379/0"],
+        ] {
+            let err = args(argv).expect_err("refused").to_string();
+            assert!(err.starts_with("--redis-url carries a password"), "{err}");
+            assert!(
+                err.contains("pass the value through the environment as REDIS_URL"),
+                "{err}"
+            );
+            assert!(!err.contains("hunter2"), "{err}");
+        }
+        let plain = args(&["--redis-url", "redis://h:6379/0"]).expect("no password");
+        assert_eq!(plain.redis_url.expose(), "redis://h:6379/0");
     }
 
     #[test]

@@ -5,17 +5,15 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{CommandFactory, FromArgMatches};
 use service::ops::Probe;
-use simulator::config::{Cli, Mode, Settings, overrides};
+use simulator::config::{Config, Mode, Settings};
 use simulator::{Manifest, Simulator};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<ExitCode> {
-    let cmd = Cli::command();
-    let matches = cmd.clone().get_matches();
-    let cli = Cli::from_arg_matches(&matches)?;
-    let settings = Settings::from_env_and(overrides(&cmd, &matches))?;
+    let config: Config = service::config::parse()?;
+    let mode = config.mode.unwrap_or(Mode::Play);
+    let settings = Settings::try_from(config)?;
     service::telemetry::init_logs(settings.log_format);
     let shutdown = service::shutdown::on_signals();
     let manifest_path = settings.manifest_path.clone();
@@ -52,9 +50,9 @@ async fn main() -> anyhow::Result<ExitCode> {
         });
     }
 
-    let manifest: Manifest = match cli.mode.unwrap_or(Mode::Play) {
+    let manifest: Manifest = match mode {
         Mode::Play => sim.play(shutdown.clone()).await?.manifest,
-        Mode::Flood { .. } => {
+        Mode::Flood => {
             let report = sim
                 .flood(shutdown.clone(), std::io::stderr().is_terminal())
                 .await?;

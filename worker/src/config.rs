@@ -1,341 +1,130 @@
-//! The worker's configuration: environment first ([`Config`], read with
-//! [`service::config::from_env`]), CLI flags ([`Cli`]) as overrides, validated once into
-//! [`Settings`], a type that can only hold a usable configuration.
+//! The worker's configuration: the knobs ([`Config`]: flags over environment variables over
+//! defaults, each declared once; see `service::config`), validated once into [`Settings`], a
+//! type that can only hold a usable configuration.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::Parser;
-use serde::Deserialize;
-use service::config::{ConfigError, comma_list};
+use clap::{ArgAction, Parser};
+use service::config::ConfigError;
 use service::secret::Secret;
 use service::telemetry::LogFormat;
 
-/// Environment configuration. Field names are the lower-case variable names.
-#[derive(Debug, Clone, Deserialize)]
+/// Lands Kafka topics exactly once as gzipped JSON-lines batches in the raw container, and
+/// expires finished games' Redis keys.
+///
+/// Every flag overrides the environment variable named in brackets (an empty variable counts as
+/// unset). `KAFKA_SASL_PASSWORD` is read from the environment only, and a password or SAS
+/// token in `--redis-url` or `--raw-url` is refused (set `REDIS_URL` / `RAW_URL` instead).
+#[derive(Debug, Clone, Parser)]
+#[command(name = "worker", version, about, long_about = None)]
 pub struct Config {
-    /// `KAFKA_BROKERS`: bootstrap servers, `host:port[,host:port]` (required; `--kafka-brokers`
-    /// may supply it, so emptiness is checked in [`Config::validate`]).
-    #[serde(default)]
-    pub kafka_brokers: String,
-    /// `KAFKA_GROUP_ID`: consumer group shared by every worker process.
-    #[serde(default = "default_group_id")]
+    /// Kafka bootstrap servers, host:port[,host:port]. Required.
+    #[arg(long, env)]
+    pub kafka_brokers: Option<String>,
+    /// Consumer group, shared by every worker process.
+    #[arg(long, env, default_value = "superhero_sim")]
     pub kafka_group_id: String,
-    /// `KAFKA_TOPICS`: comma-separated topics to land.
-    #[serde(default = "default_topics", deserialize_with = "comma_list")]
-    pub kafka_topics: Vec<String>,
-    /// `KAFKA_SECURITY_PROTOCOL`: plaintext, ssl, sasl_plaintext or sasl_ssl.
-    #[serde(default = "default_security_protocol")]
+    /// Comma-separated topics to land.
+    #[arg(long, env, default_value_t = format!("{},{}", model::TOPIC_LOBBY, model::TOPIC_GAME))]
+    pub kafka_topics: String,
+    /// plaintext, ssl, sasl_plaintext or sasl_ssl.
+    #[arg(long, env, default_value = "plaintext")]
     pub kafka_security_protocol: String,
-    /// `KAFKA_SASL_MECHANISM`: e.g. PLAIN, SCRAM-SHA-256 (needed with sasl_*).
-    #[serde(default)]
+    /// SASL mechanism, e.g. PLAIN or SCRAM-SHA-512 (needed with sasl_*).
+    #[arg(long, env)]
     pub kafka_sasl_mechanism: Option<String>,
-    /// `KAFKA_SASL_USERNAME` (needed with sasl_*).
-    #[serde(default)]
+    /// SASL user name (needed with sasl_*).
+    #[arg(long, env)]
     pub kafka_sasl_username: Option<String>,
-    /// `KAFKA_SASL_PASSWORD` (secret; env only).
-    #[serde(default)]
+    /// SASL password (needed with sasl_*): a secret, so env only (hidden, refused as a flag).
+    #[arg(long, env, hide = true)]
     pub kafka_sasl_password: Option<Secret>,
-    /// `KAFKA_SESSION_TIMEOUT_MS`: how long the group waits for a silent member before handing
-    /// its partitions to another worker.
-    #[serde(default = "default_session_timeout_ms")]
+    /// Group session timeout in ms: how soon a silent worker's partitions move to another.
+    #[arg(long, env, default_value_t = 10_000)]
     pub kafka_session_timeout_ms: u64,
-    /// `BATCH_SIZE`: records per batch.
-    #[serde(default = "default_batch_size")]
+    /// Records per batch.
+    #[arg(long, env, default_value_t = 1000)]
     pub batch_size: usize,
-    /// `BATCH_MAX_BYTES`: uncompressed bytes per batch.
-    #[serde(default = "default_batch_max_bytes")]
+    /// Uncompressed bytes per batch; a single bigger record lands alone.
+    #[arg(long, env, default_value_t = 8 * 1024 * 1024)]
     pub batch_max_bytes: usize,
-    /// `BATCH_MAX_WAIT_MS`: longest a batch waits after its first record.
-    #[serde(default = "default_batch_max_wait_ms")]
+    /// Longest wait in ms after a batch's first record before it lands.
+    #[arg(long, env, default_value_t = 5000)]
     pub batch_max_wait_ms: u64,
-    /// `BUFFER_MAX_BYTES`: uncompressed bytes held in memory across all partitions.
-    #[serde(default = "default_buffer_max_bytes")]
+    /// Uncompressed bytes buffered across partitions before fetching pauses.
+    #[arg(long, env, default_value_t = 64 * 1024 * 1024)]
     pub buffer_max_bytes: usize,
-    /// `GZIP_LEVEL`: 0 (store) to 9 (smallest).
-    #[serde(default = "default_gzip_level")]
-    pub gzip_level: u32,
-    /// `UPLOAD_CONCURRENCY`: uploads in flight (at most one per partition).
-    #[serde(default = "default_upload_concurrency")]
-    pub upload_concurrency: usize,
-    /// `RAW_URL`: where batches land (`az://raw`, `file:///path`, `memory://`).
-    #[serde(default = "default_raw_url")]
-    pub raw_url: String,
-    /// `REDIS_URL`: the simulator's Redis (may carry a password, so it is a secret).
-    #[serde(default = "default_redis_url")]
-    pub redis_url: Secret,
-    /// `CLEANUP_ENABLED`: expire finished games' Redis keys.
-    #[serde(default = "default_true")]
-    pub cleanup_enabled: bool,
-    /// `REDIS_EXPIRY`: TTL in seconds given to cleaned keys.
-    #[serde(default = "default_redis_expiry")]
-    pub redis_expiry: u64,
-    /// `METRICS_ADDR`: listen address of `/metrics`, `/healthz`, `/readyz`.
-    #[serde(default = "default_metrics_addr")]
-    pub metrics_addr: String,
-    /// `SHUTDOWN_GRACE_MS`: time allowed to flush and commit after SIGTERM.
-    #[serde(default = "default_shutdown_grace_ms")]
-    pub shutdown_grace_ms: u64,
-    /// `LOG_FORMAT`: json or text.
-    #[serde(default)]
-    pub log_format: LogFormat,
-    /// `BATCH_CONTINUOUS`: run as a daemon (true) or land one pass up to the high watermarks
-    /// seen at assignment and exit (false; `--once`).
-    #[serde(default = "default_true")]
-    pub batch_continuous: bool,
-    /// `PASS_MAX_RECORDS`: a pass stops routing after this many records (0: no bound).
-    #[serde(default)]
-    pub pass_max_records: u64,
-    /// `PASS_MAX_SECONDS`: a pass stops after this many seconds (0: no bound).
-    #[serde(default)]
-    pub pass_max_seconds: u64,
-    /// `PASS_ASSIGN_TIMEOUT_MS`: a pass fails if no partition is assigned within this long.
-    #[serde(default = "default_pass_assign_timeout_ms")]
-    pub pass_assign_timeout_ms: u64,
-    /// `PASS_CATCH_UP_MS`: how long a pass keeps taking a partition's records after reaching the
-    /// high watermark it saw at assignment (brokers such as Tansu report it below the log end).
-    #[serde(default = "default_pass_catch_up_ms")]
-    pub pass_catch_up_ms: u64,
-    /// `KAFKA_ASSIGNMENT_STRATEGY`: how the group shares partitions (librdkafka's
-    /// `partition.assignment.strategy`): eager `range`, `roundrobin` (or both, in order of
-    /// preference), or the incremental `cooperative-sticky`.
-    #[serde(default = "default_assignment_strategy")]
-    pub kafka_assignment_strategy: String,
-}
-
-fn default_assignment_strategy() -> String {
-    "range".to_owned()
-}
-
-fn default_pass_catch_up_ms() -> u64 {
-    1000
-}
-
-fn default_pass_assign_timeout_ms() -> u64 {
-    30_000
-}
-fn default_group_id() -> String {
-    "superhero_sim".to_owned()
-}
-fn default_topics() -> Vec<String> {
-    vec![model::TOPIC_LOBBY.to_owned(), model::TOPIC_GAME.to_owned()]
-}
-fn default_security_protocol() -> String {
-    "plaintext".to_owned()
-}
-fn default_session_timeout_ms() -> u64 {
-    10_000
-}
-fn default_batch_size() -> usize {
-    1000
-}
-fn default_batch_max_bytes() -> usize {
-    8 * 1024 * 1024
-}
-fn default_batch_max_wait_ms() -> u64 {
-    5000
-}
-fn default_buffer_max_bytes() -> usize {
-    64 * 1024 * 1024
-}
-fn default_gzip_level() -> u32 {
+    /// Gzip level 0-9 (1: fastest; ~10x on simulator logs, level 2 ~14x).
     // Measured with the zlib-rs backend (docs/BENCHMARKS.md, gzip-level table): behind a backlog
     // gzip is the worker's largest CPU cost, and level 1 (zlib-rs's "quick" strategy) lands
     // ~5-10 % more records/s at BATCH_SIZE 10 000 than level 2 for blobs ~33 % bigger; levels 6
     // and 9 land clearly slower. Raise it where stored bytes cost more than worker CPU.
-    1
-}
-fn default_upload_concurrency() -> usize {
-    4
-}
-fn default_raw_url() -> String {
-    "az://raw".to_owned()
-}
-fn default_redis_url() -> Secret {
-    Secret::new("redis://127.0.0.1:6379/0")
-}
-fn default_true() -> bool {
-    true
-}
-fn default_redis_expiry() -> u64 {
-    30
-}
-fn default_metrics_addr() -> String {
-    "127.0.0.1:9464".to_owned()
-}
-fn default_shutdown_grace_ms() -> u64 {
-    10_000
-}
-
-/// Lands Kafka topics exactly once as gzipped JSON-lines batches in the raw container, and
-/// expires finished games' Redis keys. Every flag overrides the environment variable named in
-/// brackets; `KAFKA_SASL_PASSWORD` is read from the environment only, and a password or SAS
-/// token in `--redis-url` or `--raw-url` is refused (set `REDIS_URL` / `RAW_URL` instead).
-#[derive(Debug, Default, Parser)]
-#[command(name = "worker", version, about, long_about = None)]
-pub struct Cli {
-    /// Kafka bootstrap servers, host:port[,host:port]. Required. [env: KAFKA_BROKERS]
-    #[arg(long)]
-    pub kafka_brokers: Option<String>,
-    /// Consumer group id (default superhero_sim). [env: KAFKA_GROUP_ID]
-    #[arg(long)]
-    pub kafka_group_id: Option<String>,
-    /// Comma-separated topics (default lib.server.lobby,lib.server.game). [env: KAFKA_TOPICS]
-    #[arg(long)]
-    pub kafka_topics: Option<String>,
-    /// plaintext, ssl, sasl_plaintext or sasl_ssl (default plaintext). [env: KAFKA_SECURITY_PROTOCOL]
-    #[arg(long)]
-    pub kafka_security_protocol: Option<String>,
-    /// SASL mechanism, e.g. PLAIN or SCRAM-SHA-512 (no default). [env: KAFKA_SASL_MECHANISM]
-    #[arg(long)]
-    pub kafka_sasl_mechanism: Option<String>,
-    /// SASL user name (no default). [env: KAFKA_SASL_USERNAME]
-    #[arg(long)]
-    pub kafka_sasl_username: Option<String>,
-    /// Group session timeout in ms: how soon a dead worker's partitions move (default 10000). [env: KAFKA_SESSION_TIMEOUT_MS]
-    #[arg(long)]
-    pub kafka_session_timeout_ms: Option<u64>,
-    /// Records per batch (default 1000). [env: BATCH_SIZE]
-    #[arg(long)]
-    pub batch_size: Option<usize>,
-    /// Uncompressed bytes per batch; a single bigger record lands alone (default 8388608). [env: BATCH_MAX_BYTES]
-    #[arg(long)]
-    pub batch_max_bytes: Option<usize>,
-    /// Longest wait in ms after a batch's first record before it lands (default 5000). [env: BATCH_MAX_WAIT_MS]
-    #[arg(long)]
-    pub batch_max_wait_ms: Option<u64>,
-    /// Uncompressed bytes buffered across partitions before fetching pauses (default 67108864). [env: BUFFER_MAX_BYTES]
-    #[arg(long)]
-    pub buffer_max_bytes: Option<usize>,
-    /// Gzip level 0-9 (default 1: fastest; ~10x on simulator logs, level 2 ~14x). [env: GZIP_LEVEL]
-    #[arg(long)]
-    pub gzip_level: Option<u32>,
-    /// Uploads in flight, at most one per partition (default 4). [env: UPLOAD_CONCURRENCY]
-    #[arg(long)]
-    pub upload_concurrency: Option<usize>,
-    /// Raw container URL: az://CONTAINER, file:///ABS/PATH or memory:// (default az://raw); one with a SAS token only through the environment. [env: RAW_URL]
-    #[arg(long)]
-    pub raw_url: Option<String>,
-    /// Redis URL, redis://host:port/db (default redis://127.0.0.1:6379/0); one with a password only through the environment. [env: REDIS_URL]
-    #[arg(long)]
-    pub redis_url: Option<String>,
-    /// Expire finished games' Redis keys: true or false (default true). [env: CLEANUP_ENABLED]
-    #[arg(long)]
-    pub cleanup_enabled: Option<bool>,
-    /// TTL in seconds for cleaned Redis keys (default 30). [env: REDIS_EXPIRY]
-    #[arg(long)]
-    pub redis_expiry: Option<u64>,
-    /// Listen address of /metrics, /healthz, /readyz (default 127.0.0.1:9464). [env: METRICS_ADDR]
-    #[arg(long)]
-    pub metrics_addr: Option<String>,
-    /// Time in ms to flush and commit after SIGTERM/SIGINT (default 10000). [env: SHUTDOWN_GRACE_MS]
-    #[arg(long)]
-    pub shutdown_grace_ms: Option<u64>,
-    /// Log format: json or text (default json). [env: LOG_FORMAT]
-    #[arg(long)]
-    pub log_format: Option<LogFormat>,
-    /// Run as a daemon (true) or land one pass and exit (false) (default true). [env: BATCH_CONTINUOUS]
-    #[arg(long)]
-    pub batch_continuous: Option<bool>,
-    /// Land one pass and exit: every assigned partition up to the high watermark seen at its assignment, then commit and print a JSON summary. [env: BATCH_CONTINUOUS=false]
+    #[arg(long, env, default_value_t = 1)]
+    pub gzip_level: u32,
+    /// Uploads in flight, at most one per partition.
+    #[arg(long, env, default_value_t = 4)]
+    pub upload_concurrency: usize,
+    /// Raw container URL: az://CONTAINER, file:///ABS/PATH or memory://; one with a SAS token only through the environment.
+    #[arg(long, env, default_value = "az://raw")]
+    pub raw_url: String,
+    /// Redis URL, redis://host:port/db; one with a password only through the environment.
+    #[arg(long, env, default_value = "redis://127.0.0.1:6379/0")]
+    pub redis_url: Secret,
+    /// Expire finished games' Redis keys.
+    #[arg(long, env, default_value_t = true, action = ArgAction::Set)]
+    pub cleanup_enabled: bool,
+    /// TTL in seconds for cleaned Redis keys.
+    #[arg(long, env, default_value_t = 30)]
+    pub redis_expiry: u64,
+    /// Listen address of /metrics, /healthz, /readyz.
+    #[arg(long, env, default_value = "127.0.0.1:9464")]
+    pub metrics_addr: String,
+    /// Time in ms to flush and commit after SIGTERM/SIGINT.
+    #[arg(long, env, default_value_t = 10_000)]
+    pub shutdown_grace_ms: u64,
+    /// Log format: json or text.
+    #[arg(long, env, default_value = "json")]
+    pub log_format: LogFormat,
+    /// Run as a daemon (true) or land one pass and exit (false, or --once).
+    #[arg(long, env, default_value_t = true, action = ArgAction::Set)]
+    pub batch_continuous: bool,
+    /// Land one pass and exit (BATCH_CONTINUOUS=false): every assigned partition up to the high watermark seen at its assignment, then commit and print a JSON summary.
     #[arg(long)]
     pub once: bool,
-    /// Bound a pass: stop routing after this many records; 0 means no bound (default 0). [env: PASS_MAX_RECORDS]
-    #[arg(long, visible_alias = "max-records")]
-    pub pass_max_records: Option<u64>,
-    /// Bound a pass: stop after this many seconds; 0 means no bound (default 0). [env: PASS_MAX_SECONDS]
-    #[arg(long, visible_alias = "max-seconds")]
-    pub pass_max_seconds: Option<u64>,
-    /// A pass fails (exit 3) when no partition is assigned within this many ms (default 30000). [env: PASS_ASSIGN_TIMEOUT_MS]
-    #[arg(long)]
-    pub pass_assign_timeout_ms: Option<u64>,
-    /// How long a pass keeps taking a partition's records after its high watermark, in ms (default 1000). [env: PASS_CATCH_UP_MS]
-    #[arg(long)]
-    pub pass_catch_up_ms: Option<u64>,
-    /// Partition assignment: range, roundrobin, range,roundrobin (eager: every membership change stops every partition) or cooperative-sticky (incremental: only moved partitions stop) (default range). [env: KAFKA_ASSIGNMENT_STRATEGY]
-    #[arg(long)]
-    pub kafka_assignment_strategy: Option<String>,
+    /// Bound a pass: stop routing after this many records; 0 means no bound.
+    #[arg(long, env, default_value_t = 0, visible_alias = "max-records")]
+    pub pass_max_records: u64,
+    /// Bound a pass: stop after this many seconds; 0 means no bound.
+    #[arg(long, env, default_value_t = 0, visible_alias = "max-seconds")]
+    pub pass_max_seconds: u64,
+    /// A pass fails (exit 3) when no partition is assigned within this many ms.
+    #[arg(long, env, default_value_t = 30_000)]
+    pub pass_assign_timeout_ms: u64,
+    /// How long a pass keeps taking a partition's records after reaching the high watermark it saw at assignment, in ms (brokers such as Tansu report it below the log end).
+    #[arg(long, env, default_value_t = 1000)]
+    pub pass_catch_up_ms: u64,
+    /// Partition assignment: range, roundrobin, range,roundrobin (eager: every membership change stops every partition) or cooperative-sticky (incremental: only moved partitions stop).
+    #[arg(long, env, default_value = "range")]
+    pub kafka_assignment_strategy: String,
 }
 
 impl Config {
-    /// Replaces every field the command line sets. A `--redis-url` or `--raw-url` carrying a
-    /// credential (password, SAS token) is refused: those come from the environment only.
-    pub fn merge(mut self, cli: Cli) -> Result<Self, ConfigError> {
-        fn set<T>(slot: &mut T, value: Option<T>) {
-            if let Some(v) = value {
-                *slot = v;
-            }
-        }
-        if let Some(b) = cli.kafka_brokers {
-            self.kafka_brokers = b;
-        }
-        set(&mut self.kafka_group_id, cli.kafka_group_id);
-        if let Some(t) = cli.kafka_topics {
-            self.kafka_topics = t
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect();
-        }
-        set(
-            &mut self.kafka_security_protocol,
-            cli.kafka_security_protocol,
-        );
-        if cli.kafka_sasl_mechanism.is_some() {
-            self.kafka_sasl_mechanism = cli.kafka_sasl_mechanism;
-        }
-        if cli.kafka_sasl_username.is_some() {
-            self.kafka_sasl_username = cli.kafka_sasl_username;
-        }
-        set(
-            &mut self.kafka_session_timeout_ms,
-            cli.kafka_session_timeout_ms,
-        );
-        set(&mut self.batch_size, cli.batch_size);
-        set(&mut self.batch_max_bytes, cli.batch_max_bytes);
-        set(&mut self.batch_max_wait_ms, cli.batch_max_wait_ms);
-        set(&mut self.buffer_max_bytes, cli.buffer_max_bytes);
-        set(&mut self.gzip_level, cli.gzip_level);
-        set(&mut self.upload_concurrency, cli.upload_concurrency);
-        for (var, value) in [("RAW_URL", &cli.raw_url), ("REDIS_URL", &cli.redis_url)] {
-            if let Some(v) = value {
-                service::config::refuse_secret_flag(var, v)?;
-            }
-        }
-        set(&mut self.raw_url, cli.raw_url);
-        set(&mut self.redis_url, cli.redis_url.map(Secret::new));
-        set(&mut self.cleanup_enabled, cli.cleanup_enabled);
-        set(&mut self.redis_expiry, cli.redis_expiry);
-        set(&mut self.metrics_addr, cli.metrics_addr);
-        set(&mut self.shutdown_grace_ms, cli.shutdown_grace_ms);
-        set(&mut self.log_format, cli.log_format);
-        set(&mut self.batch_continuous, cli.batch_continuous);
-        if cli.once {
-            self.batch_continuous = false;
-        }
-        set(&mut self.pass_max_records, cli.pass_max_records);
-        set(&mut self.pass_max_seconds, cli.pass_max_seconds);
-        set(&mut self.pass_assign_timeout_ms, cli.pass_assign_timeout_ms);
-        set(&mut self.pass_catch_up_ms, cli.pass_catch_up_ms);
-        set(
-            &mut self.kafka_assignment_strategy,
-            cli.kafka_assignment_strategy,
-        );
-        Ok(self)
-    }
-
     /// Checks every knob once and returns settings that can only be valid.
     pub fn validate(self) -> Result<Settings, ConfigError> {
-        if self.kafka_brokers.trim().is_empty() {
-            return Err(ConfigError::Missing {
-                var: "KAFKA_BROKERS".to_owned(),
-            });
-        }
+        let brokers = self.kafka_brokers.filter(|b| !b.trim().is_empty());
+        let brokers = brokers.ok_or_else(|| ConfigError::Missing {
+            var: "KAFKA_BROKERS".to_owned(),
+        })?;
+        let topics: Vec<String> = (self.kafka_topics.split(','))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect();
         if self.kafka_group_id.trim().is_empty() {
             return Err(ConfigError::invalid("KAFKA_GROUP_ID", "must not be empty"));
         }
-        if self.kafka_topics.is_empty() {
+        if topics.is_empty() {
             return Err(ConfigError::invalid(
                 "KAFKA_TOPICS",
                 "names no topic (expected e.g. lib.server.lobby,lib.server.game)",
@@ -459,7 +248,7 @@ impl Config {
             ));
         }
         let assignment = AssignmentStrategy::parse(&self.kafka_assignment_strategy)?;
-        let pass = (!self.batch_continuous).then(|| crate::pass::PassLimits {
+        let pass = (!self.batch_continuous || self.once).then(|| crate::pass::PassLimits {
             max_records: (self.pass_max_records > 0).then_some(self.pass_max_records),
             max_duration: (self.pass_max_seconds > 0)
                 .then(|| Duration::from_secs(self.pass_max_seconds)),
@@ -469,9 +258,9 @@ impl Config {
         Ok(Settings {
             pass,
             kafka: KafkaSettings {
-                brokers: self.kafka_brokers,
+                brokers,
                 group_id: self.kafka_group_id,
-                topics: self.kafka_topics,
+                topics,
                 security_protocol: protocol,
                 sasl,
                 session_timeout_ms: self.kafka_session_timeout_ms,
@@ -647,16 +436,20 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Settings from `KEY=VALUE` pairs (tests and benches; the binary uses the environment).
+    /// Settings from the command line and the environment, as the binary starts.
+    pub fn from_args() -> Result<Settings, ConfigError> {
+        service::config::parse::<Config>()?.validate()
+    }
+
+    /// Settings from `KEY=VALUE` pairs alone (tests and benches; the binary uses
+    /// [`Settings::from_args`]).
     pub fn from_vars<I, K, V>(vars: I) -> Result<Settings, ConfigError>
     where
         I: IntoIterator<Item = (K, V)>,
         K: Into<String>,
         V: Into<String>,
     {
-        let config: Config =
-            service::config::from_iter(vars.into_iter().map(|(k, v)| (k.into(), v.into())))?;
-        config.validate()
+        service::config::from_vars::<Config, _, _, _>(vars)?.validate()
     }
 }
 
@@ -675,45 +468,42 @@ mod tests {
         settings(extra).expect_err("config error").to_string()
     }
 
-    #[test]
-    fn every_flag_maps_to_an_env_key_and_back() {
-        let keys = service::config::env_keys::<Config>();
-        let flags: Vec<String> = Cli::command()
-            .get_arguments()
-            .filter_map(|a| a.get_long())
-            .filter(|l| *l != "help" && *l != "version")
-            // `--once` is the shorthand of `--batch-continuous false`.
-            .map(|l| {
-                service::config::env_var_of_flag(if l == "once" { "batch-continuous" } else { l })
-            })
-            .collect();
-        for f in &flags {
-            assert!(keys.contains(f), "flag for {f} has no env key");
-        }
-        // Secrets are env-only: a password on the command line shows up in `ps`.
-        let env_only = ["KAFKA_SASL_PASSWORD"];
-        for k in &keys {
-            assert!(
-                flags.contains(k) || env_only.contains(&k.as_str()),
-                "{k} has no flag"
-            );
-        }
+    /// The command line alone (and whatever the test process's environment sets).
+    fn args(args: &[&str]) -> Result<Settings, ConfigError> {
+        let argv = ["worker", "--kafka-brokers", "a:1"].iter().chain(args);
+        service::config::parse_from::<Config, _, _>(argv)?.validate()
     }
 
     #[test]
-    fn every_flag_documents_its_env_var() {
-        for arg in Cli::command().get_arguments() {
-            let Some(long) = arg.get_long() else { continue };
-            if long == "help" || long == "version" {
-                continue;
-            }
-            let var = match long {
-                "once" => "BATCH_CONTINUOUS=false".to_owned(),
-                _ => service::config::env_var_of_flag(long),
-            };
-            let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
-            assert!(help.ends_with(&format!("[env: {var}]")), "--{long}: {help}");
-        }
+    fn the_knob_table_in_the_design_is_the_command() {
+        let design =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/DESIGN.md"))
+                .expect("docs/DESIGN.md");
+        let problems = service::config::knob_table_problems(&design, "Worker", &Config::command());
+        assert!(
+            problems.is_empty(),
+            "docs/DESIGN.md, worker knobs:\n{}",
+            problems.join("\n")
+        );
+    }
+
+    #[test]
+    fn only_the_sasl_password_is_env_only() {
+        let cmd = Config::command();
+        let hidden: Vec<&str> = cmd
+            .get_arguments()
+            .filter(|a| a.is_hide_set())
+            .filter_map(|a| a.get_env()?.to_str())
+            .collect();
+        assert_eq!(hidden, ["KAFKA_SASL_PASSWORD"]);
+        let err = args(&["--kafka-sasl-password", "hunter2"])
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            err.starts_with("--kafka-sasl-password carries a secret"),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2"), "{err}");
     }
 
     #[test]
@@ -810,11 +600,9 @@ mod tests {
 
     #[test]
     fn a_password_bearing_redis_url_flag_is_refused_naming_redis_url() {
-        let config: Config =
-            service::config::from_iter([("KAFKA_BROKERS".to_owned(), "a:1".to_owned())])
-                .expect("config");
-        let cli = Cli::parse_from(["worker", "--redis-url", "redis://:hunter2@h:6379/0"]);
-        let err = config.clone().merge(cli).expect_err("refused").to_string();
+        let err = args(&["--redis-url", "redis://:hunter2@h:6379/0"])
+            .expect_err("refused")
+            .to_string();
         assert!(err.starts_with("--redis-url carries a password"), "{err}");
         assert!(
             err.contains("pass the value through the environment as REDIS_URL"),
@@ -823,11 +611,7 @@ mod tests {
         assert!(!err.contains("hunter2"), "{err}");
 
         let sas = "https://acct.blob.core.windows.net/raw?sv=2024-01-01&sig=c2VjcmV0";
-        let err = config
-            .clone()
-            .merge(Cli::parse_from(["worker", "--raw-url", sas]))
-            .expect_err("refused")
-            .to_string();
+        let err = args(&["--raw-url", sas]).expect_err("refused").to_string();
         assert!(
             err.starts_with("--raw-url carries a query parameter"),
             "{err}"
@@ -836,12 +620,7 @@ mod tests {
         assert!(!err.contains("c2VjcmV0"), "{err}");
 
         // Without a credential the flags still work; with one, the environment is the way.
-        let cli = Cli::parse_from(["worker", "--redis-url", "redis://h:6379/1"]);
-        let s = config
-            .merge(cli)
-            .expect("no secret")
-            .validate()
-            .expect("valid");
+        let s = args(&["--redis-url", "redis://h:6379/1"]).expect("no secret");
         assert_eq!(
             s.cleanup.expect("cleanup").redis_url.expose(),
             "redis://h:6379/1"
@@ -851,30 +630,26 @@ mod tests {
     }
 
     #[test]
-    fn flags_override_the_environment() {
-        let config: Config = service::config::from_iter([
-            ("KAFKA_BROKERS".to_owned(), "a:1".to_owned()),
-            ("BATCH_SIZE".to_owned(), "10".to_owned()),
-        ])
-        .expect("config");
-        let cli = Cli::parse_from([
-            "worker",
+    fn flags_set_the_knobs() {
+        let s = args(&[
             "--batch-size",
             "20",
             "--kafka-topics",
             "x,y",
             "--cleanup-enabled",
             "false",
-        ]);
-        let s = config
-            .merge(cli)
-            .expect("no secret in the flags")
-            .validate()
-            .expect("valid");
+            "--kafka-assignment-strategy",
+            "cooperative-sticky",
+        ])
+        .expect("valid");
         assert_eq!(s.limits.max_records, 20);
         assert_eq!(s.kafka.topics, ["x", "y"]);
         assert!(s.cleanup.is_none());
         assert_eq!(s.kafka.brokers, "a:1");
+        assert!(s.kafka.assignment.is_cooperative());
+        assert!(s.pass.is_none());
+        let pass = args(&["--once", "--max-records", "7"]).expect("valid").pass;
+        assert_eq!(pass.expect("a pass").max_records, Some(7));
     }
 
     #[test]
@@ -915,20 +690,5 @@ mod tests {
             "{err}"
         );
         assert!(strategy(" , ").is_err());
-
-        let config: Config =
-            service::config::from_iter([("KAFKA_BROKERS".to_owned(), "a:1".to_owned())])
-                .expect("config");
-        let cli = Cli::parse_from([
-            "worker",
-            "--kafka-assignment-strategy",
-            "cooperative-sticky",
-        ]);
-        let s = config
-            .merge(cli)
-            .expect("merged")
-            .validate()
-            .expect("valid");
-        assert!(s.kafka.assignment.is_cooperative());
     }
 }

@@ -8,8 +8,8 @@
 //! the records below it applied), never by a writer that lost the partition ([`frontier`]).
 //!
 //! # Layout
-//! - [`config`]: env config ([`config::Config`]), CLI overrides ([`config::Cli`]), validated
-//!   [`config::Settings`].
+//! - [`config`]: the knobs, flags over environment variables ([`config::Config`]), validated
+//!   into [`config::Settings`].
 //! - [`consumer`]: rdkafka consumer settings and the rebalance context (ownership epochs,
 //!   commit on revoke, lag from statistics).
 //! - [`batch`]: per-partition batches encoded as raw lines as records arrive; cut rules.

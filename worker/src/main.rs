@@ -2,14 +2,11 @@
 //! `--once` / `BATCH_CONTINUOUS=false`) until the pass is landed: then print its JSON summary on
 //! stdout and exit with its code (see `worker::pass`).
 use anyhow::Context as _;
-use clap::Parser as _;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     service::alloc::return_large_buffers_to_os();
-    let cli = worker::config::Cli::parse();
-    let config: worker::config::Config = service::config::from_env()?;
-    let settings = config.merge(cli)?.validate()?;
+    let settings = worker::Settings::from_args()?;
     service::telemetry::init_logs(settings.log_format);
     let metrics = service::telemetry::init_metrics();
     let shutdown = service::shutdown::on_signals();

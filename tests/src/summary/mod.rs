@@ -111,6 +111,17 @@ pub enum SummaryError {
         #[source]
         source: arrow::error::ArrowError,
     },
+    /// A Delta table's snapshot could not be read.
+    #[error(transparent)]
+    Delta(#[from] transformer::delta::CommitError),
+    /// A file live in a Delta snapshot is not in storage (a table that lost data).
+    #[error("{path} is live in the {table} snapshot but missing from storage")]
+    LiveFileMissing {
+        /// The data file.
+        path: String,
+        /// The table.
+        table: &'static str,
+    },
     /// The run did not settle in time.
     #[error("timed out after {timeout:?} waiting for the pipeline: {pending}")]
     Timeout {

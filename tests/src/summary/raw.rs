@@ -7,6 +7,7 @@ use model::naming::RawBlobName;
 use model::raw::RawLine;
 use object_store::ObjectStore;
 use simulator::Manifest;
+use transformer::delta::staged::{STAGING_PREFIX, blob_key};
 
 use super::{RECEIPTS_PREFIX, Scope, SummaryError, exists, get, list};
 
@@ -100,8 +101,29 @@ impl Scan {
             .filter(|b| !self.receipts.contains(&b.name))
             .map(|b| b.name.clone())
             .collect();
+        let mut with_receipt = Vec::new();
         for name in pending {
             if exists(standard, &format!("{RECEIPTS_PREFIX}/{name}.json")).await? {
+                with_receipt.push(name);
+            }
+        }
+        if with_receipt.is_empty() {
+            return Ok(());
+        }
+        // Delta mode: a receipt is written after the blob's manifest is staged, and its rows are
+        // in once the manifest is committed and deleted. Listed after the receipts were read, a
+        // manifest gone from the listing was committed.
+        let staged: std::collections::HashSet<String> = list(standard, Some(STAGING_PREFIX))
+            .await?
+            .iter()
+            .filter_map(|n| {
+                let file = n.rsplit('/').next()?.strip_suffix(".json")?;
+                Some(file.rsplit_once('.')?.0.to_owned())
+            })
+            .collect();
+        for name in with_receipt {
+            let key = self.raw.get(&name).map(|b| blob_key(&b.parsed));
+            if !key.is_some_and(|k| staged.contains(&k)) {
                 self.receipts.insert(name);
             }
         }

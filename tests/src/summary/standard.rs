@@ -3,12 +3,17 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use arrow::array::{Array, StringArray};
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, RecordBatch, StringArray};
 use model::schema::LogModel;
 use object_store::ObjectStore;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::Deserialize;
+use transformer::delta::Lakehouse;
+use transformer::delta::schema::Table;
+use transformer::delta::staged::{self, STAGING_PREFIX};
 
 use super::{POISON_PREFIX, RawBlob, Scope, SummaryError, get, list};
 
@@ -106,12 +111,17 @@ pub fn split_msg_id(id: &str) -> Option<(&str, i32, i64)> {
     Some((it.next()?, partition, offset))
 }
 
-/// Reads the outputs of `blobs` from `standard`, keeping only scoped rows.
+/// Reads the outputs of `blobs` from `standard`, keeping only scoped rows: from the Delta
+/// tables' snapshots when `standard` holds Delta tables, else from the per-blob files.
 pub async fn read_standard<'a>(
-    standard: &dyn ObjectStore,
+    standard: &Arc<dyn ObjectStore>,
     blobs: impl Iterator<Item = &'a RawBlob>,
     scope: &Scope,
 ) -> Result<Standard, SummaryError> {
+    if is_delta(standard.as_ref()).await? {
+        return read_delta(standard, blobs, scope).await;
+    }
+    let standard = standard.as_ref();
     let mut out = Standard::default();
     for m in LogModel::ALL {
         out.rows.insert(m.name(), 0);
@@ -150,6 +160,139 @@ pub async fn read_standard<'a>(
         }
     }
     Ok(out)
+}
+
+/// `standard` holds Delta tables (`STANDARD_FORMAT=delta`): a log or staged blobs exist.
+pub async fn is_delta(standard: &dyn ObjectStore) -> Result<bool, SummaryError> {
+    for prefix in ["etl_meta/_delta_log", STAGING_PREFIX] {
+        if !list(standard, Some(prefix)).await?.is_empty() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Delta mode: reads each table's snapshot through delta-rs and the live files of `blobs`
+/// (named by blob key, [`transformer::delta::staged`]).
+async fn read_delta<'a>(
+    standard: &Arc<dyn ObjectStore>,
+    blobs: impl Iterator<Item = &'a RawBlob>,
+    scope: &Scope,
+) -> Result<Standard, SummaryError> {
+    let mut out = Standard::default();
+    for m in LogModel::ALL {
+        out.rows.insert(m.name(), 0);
+    }
+    let keys: std::collections::HashSet<String> =
+        blobs.map(|b| staged::blob_key(&b.parsed)).collect();
+    let lake = Lakehouse::new(standard.clone(), "az://standard");
+    let in_scope = |id: &str| split_msg_id(id).is_some_and(|(t, p, o)| scope.contains(t, p, o));
+    for table in Table::ALL {
+        let files = lake.live_files(table).await?;
+        for f in files.files {
+            let Some((key, _)) = staged::parse_data_file(&f.path) else {
+                continue;
+            };
+            if !keys.contains(key) {
+                continue;
+            }
+            let Some(bytes) = get(standard.as_ref(), &f.path).await? else {
+                return Err(SummaryError::LiveFileMissing {
+                    path: f.path,
+                    table: table.name(),
+                });
+            };
+            let batches = read_batches(&f.path, bytes)?;
+            match table.model() {
+                Some(LogModel::EtlMeta) => {
+                    let n: usize = batches.iter().map(RecordBatch::num_rows).sum();
+                    *out.rows.entry("etl_meta").or_default() += n as u64;
+                }
+                Some(m) => {
+                    for b in &batches {
+                        for id in strings(b, "msg_id").into_iter().flatten() {
+                            if !in_scope(&id) {
+                                continue;
+                            }
+                            *out.rows.entry(m.name()).or_default() += 1;
+                            if m == LogModel::BufferMeta {
+                                *out.buffer_msg_ids.entry(id).or_default() += 1;
+                            }
+                        }
+                    }
+                }
+                None => {
+                    for b in &batches {
+                        out.dead_letters
+                            .extend(dead_letter_rows(b).into_iter().filter(|d| {
+                                match (d.partition, d.offset) {
+                                    (Some(p), Some(o)) => scope.contains(&d.topic, p, o),
+                                    _ => true,
+                                }
+                            }));
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn read_batches(path: &str, bytes: bytes::Bytes) -> Result<Vec<RecordBatch>, SummaryError> {
+    let perr = |source| SummaryError::Parquet {
+        path: path.to_owned(),
+        source,
+    };
+    ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .map_err(perr)?
+        .build()
+        .map_err(perr)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|source| SummaryError::Arrow {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+fn strings(b: &RecordBatch, col: &str) -> Vec<Option<String>> {
+    let Some(a) = b.column_by_name(col).and_then(|c| c.as_string_opt::<i32>()) else {
+        return Vec::new();
+    };
+    (0..a.len())
+        .map(|i| a.is_valid(i).then(|| a.value(i).to_owned()))
+        .collect()
+}
+
+/// The rows of a `_deadletter` data file as [`DeadLetter`]s.
+fn dead_letter_rows(b: &RecordBatch) -> Vec<DeadLetter> {
+    use arrow::array::AsArray;
+    use arrow::datatypes::{Int32Type, Int64Type};
+    use base64::Engine as _;
+    let msg_ids = strings(b, "msg_id");
+    let topics = strings(b, "topic");
+    let reasons = strings(b, "reason");
+    let part = b
+        .column_by_name("partition")
+        .and_then(|c| c.as_primitive_opt::<Int32Type>());
+    let off = b
+        .column_by_name("offset")
+        .and_then(|c| c.as_primitive_opt::<Int64Type>());
+    let value = b
+        .column_by_name("value")
+        .and_then(|c| c.as_binary_opt::<i32>());
+    (0..b.num_rows())
+        .map(|i| DeadLetter {
+            msg_id: msg_ids.get(i).cloned().flatten(),
+            topic: topics.get(i).cloned().flatten().unwrap_or_default(),
+            partition: part.and_then(|a| a.is_valid(i).then(|| a.value(i))),
+            offset: off.and_then(|a| a.is_valid(i).then(|| a.value(i))),
+            reason: reasons.get(i).cloned().flatten().unwrap_or_default(),
+            value_base64: value.and_then(|a| {
+                a.is_valid(i)
+                    .then(|| base64::engine::general_purpose::STANDARD.encode(a.value(i)))
+            }),
+        })
+        .collect()
 }
 
 /// Raw names (relative to `raw`) with a poison entry in `standard`.

@@ -18,6 +18,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
+use std::sync::Arc;
 
 use object_store::ObjectStore;
 use simulator::Manifest;
@@ -110,13 +111,13 @@ fn examples<T: fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
 /// Reads the outputs the scan points at and judges them ([`judge`]).
 pub async fn summarize(
     scan: &Scan,
-    standard: &dyn ObjectStore,
+    standard: &Arc<dyn ObjectStore>,
     manifest: Option<&Manifest>,
 ) -> Result<Summary, SummaryError> {
     let scope = manifest.map_or_else(Scope::everything, Scope::of);
     let blobs: Vec<&RawBlob> = scan.blobs_in(&scope).collect();
     let names: BTreeSet<&str> = blobs.iter().map(|b| b.name.as_str()).collect();
-    let poison: Vec<String> = poisoned(standard)
+    let poison: Vec<String> = poisoned(standard.as_ref())
         .await?
         .into_iter()
         .filter(|p| names.contains(p.as_str()))

@@ -52,7 +52,7 @@ pub async fn wait_and_summarize(
             Err(e) => vec![format!("storage error: {e}")],
         };
         if pending.is_empty() {
-            return summarize(&scan, standard.as_ref(), manifest).await;
+            return summarize(&scan, &standard, manifest).await;
         }
         let text = pending.join("; ");
         if text != last {

@@ -68,9 +68,9 @@ pub enum CommitError {
         op: &'static str,
         /// The table.
         table: &'static str,
-        /// delta-rs's error.
+        /// delta-rs's error (boxed: it is large).
         #[source]
-        source: DeltaTableError,
+        source: Box<DeltaTableError>,
     },
     /// Other committers kept winning.
     #[error(
@@ -184,7 +184,7 @@ impl Lakehouse {
             move |source| CommitError::Delta {
                 op,
                 table: table.name(),
-                source,
+                source: Box::new(source),
             }
         };
         let mut t = DeltaTable::new(self.log_store(table), DeltaTableConfig::default());
@@ -229,14 +229,14 @@ impl Lakehouse {
                 return Err(CommitError::Delta {
                     op: "loading",
                     table: table.name(),
-                    source,
+                    source: Box::new(source),
                 });
             }
         }
         let snapshot = t.snapshot().map_err(|source| CommitError::Delta {
             op: "reading",
             table: table.name(),
-            source,
+            source: Box::new(source),
         })?;
         let files = snapshot
             .log_data()
@@ -385,7 +385,7 @@ impl Lakehouse {
             move |source| CommitError::Delta {
                 op,
                 table: table.name(),
-                source,
+                source: Box::new(source),
             }
         };
         for attempt in 1..=MAX_COMMIT_ATTEMPTS {

@@ -18,7 +18,7 @@ use arrow::compute::{max, max_string, min, min_string};
 use arrow::datatypes::{
     DataType, Int32Type, Int64Type, SchemaRef, TimeUnit, TimestampMicrosecondType,
 };
-use chrono::{DateTime, SecondsFormat};
+use chrono::{DateTime, Datelike, SecondsFormat};
 use serde_json::{Map, Value, json};
 
 /// Longest string (in characters) whose value is written as a bound.
@@ -92,13 +92,8 @@ impl FileStats {
                 DataType::Timestamp(TimeUnit::Microsecond, _) => {
                     let a = col.as_primitive::<TimestampMicrosecondType>();
                     (
-                        min(a).map(|v| Bound::Micros(v.div_euclid(1000) * 1000)),
-                        max(a).map(|v| {
-                            Bound::Micros(
-                                v.div_euclid(1000) * 1000
-                                    + if v.rem_euclid(1000) > 0 { 1000 } else { 0 },
-                            )
-                        }),
+                        min(a).map(|v| Bound::Micros(floor_millis(v))),
+                        max(a).map(|v| Bound::Micros(ceil_millis(v))),
                     )
                 }
                 DataType::Utf8 => {
@@ -134,9 +129,12 @@ impl FileStats {
             if c.unbounded {
                 continue;
             }
-            if let (Some(lo), Some(hi)) = (&c.min, &c.max) {
-                mins.insert(field.name().clone(), bound_json(lo));
-                maxs.insert(field.name().clone(), bound_json(hi));
+            // A timestamp beyond chrono's range has no text form: no bounds then.
+            if let (Some(lo), Some(hi)) = (&c.min, &c.max)
+                && let (Some(lo), Some(hi)) = (bound_json(lo), bound_json(hi))
+            {
+                mins.insert(field.name().clone(), lo);
+                maxs.insert(field.name().clone(), hi);
             }
         }
         let mut stats = BTreeMap::new();
@@ -171,14 +169,30 @@ impl PartialOrd for Bound {
     }
 }
 
-fn bound_json(b: &Bound) -> Value {
+fn bound_json(b: &Bound) -> Option<Value> {
     match b {
-        Bound::Int(v) => json!(v),
-        Bound::Micros(us) => match DateTime::from_timestamp_micros(*us) {
-            Some(t) => json!(t.to_rfc3339_opts(SecondsFormat::Millis, true)),
-            None => Value::Null,
-        },
-        Bound::Str(s) => json!(s),
+        Bound::Int(v) => Some(json!(v)),
+        // Readers parse four-digit years only (delta-rs fails the whole table on `+10000-…`):
+        // a bound outside years 0001–9999 is left out, which is always safe.
+        Bound::Micros(us) => DateTime::from_timestamp_micros(*us)
+            .filter(|t| (1..=9999).contains(&t.year()))
+            .map(|t| json!(t.to_rfc3339_opts(SecondsFormat::Millis, true))),
+        Bound::Str(s) => Some(json!(s)),
+    }
+}
+
+/// `us` rounded down to the millisecond (saturating at i64's range).
+fn floor_millis(us: i64) -> i64 {
+    us.div_euclid(1000).saturating_mul(1000)
+}
+
+/// `us` rounded up to the millisecond (saturating at i64's range).
+fn ceil_millis(us: i64) -> i64 {
+    let floor = floor_millis(us);
+    if floor == us {
+        us
+    } else {
+        floor.saturating_add(1000)
     }
 }
 
@@ -247,6 +261,27 @@ mod tests {
         assert!(v["minValues"].get("name").is_none(), "{v}");
         assert!(v["maxValues"].get("name").is_none(), "{v}");
         assert_eq!(v["maxValues"]["offset"], 3);
+    }
+
+    #[test]
+    fn extreme_timestamps_neither_overflow_nor_write_a_bound_without_text() {
+        let mut s = FileStats::new(schema());
+        s.update(&batch(vec![1], vec![Some(i64::MAX)], vec![None]));
+        s.update(&batch(vec![1], vec![Some(i64::MIN)], vec![None]));
+        let v: Value = serde_json::from_str(&s.to_json()).expect("json");
+        assert!(v["maxValues"].get("ts").is_none(), "{v}");
+        // Year 10000 has a text form, but not one readers parse.
+        let mut s = FileStats::new(schema());
+        s.update(&batch(
+            vec![1],
+            vec![Some(253_402_300_800_000_000)],
+            vec![None],
+        ));
+        let v: Value = serde_json::from_str(&s.to_json()).expect("json");
+        assert!(v["minValues"].get("ts").is_none(), "{v}");
+        assert_eq!(ceil_millis(i64::MAX), i64::MAX);
+        assert_eq!(ceil_millis(1_001), 2_000);
+        assert_eq!(floor_millis(-1), -1_000);
     }
 
     #[test]
