@@ -3,7 +3,8 @@
 #   Kafka -> worker (laptop, VM or modules/worker_app: daemon app or scheduled job)
 #         -> data account / raw   (gzipped JSON lines)
 #         -> Event Grid BlobCreated (modules/events) -> Function App `transform` (modules/function)
-#         -> data account / standard (Parquet, _deadletter/, _receipts/)
+#         -> data account / standard (Delta tables staged by `transform`, committed by the timer
+#            function `commit`; or plain Parquet; _deadletter/, _receipts/)
 #
 # Nested modules never call each other; every cross-module value flows through here.
 
@@ -96,6 +97,7 @@ module "function" {
   standard_container_name                = module.storage.standard_container_name
   application_insights_connection_string = module.monitoring.application_insights_connection_string
   parquet_compression                    = var.parquet_compression
+  standard_format                        = var.standard_format
   log_format                             = var.log_format
   rust_log                               = var.rust_log
   blob_webhook_enabled                   = var.enable_blob_trigger_subscription

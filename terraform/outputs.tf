@@ -111,6 +111,8 @@ output "azure_env" {
     [for k in ["METRICS_ADDR", "LOG_FORMAT", "RUST_LOG"] : "${k}=${local.worker_settings[k]}"],
     [
       "PARQUET_COMPRESSION=${var.parquet_compression}",
+      "# What standard holds, as the Function App writes it (a transformer run from here must match).",
+      "STANDARD_FORMAT=${var.standard_format}",
       "",
     ],
   ))

@@ -89,6 +89,17 @@ variable "parquet_compression" {
   default     = "zstd"
 }
 
+variable "standard_format" {
+  type        = string
+  description = "STANDARD_FORMAT for the transformer: delta (one Delta Lake table per model, committed by the timer function `commit`) or parquet (one Parquet file per model per raw blob)."
+  default     = "delta"
+
+  validation {
+    condition     = contains(["delta", "parquet"], var.standard_format)
+    error_message = "standard_format must be delta or parquet."
+  }
+}
+
 variable "enable_blob_trigger_subscription" {
   type        = bool
   description = "Create the Event Grid subscription to the function's blobs webhook. Leave false on the first apply; set true after the function package is deployed (README, step 6)."

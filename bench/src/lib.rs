@@ -4,7 +4,7 @@
 //! `kcat`, collecting every result as a JSON line in `bench/results.jsonl`.
 //!
 //! # Layout
-//! - [`config`]: the knobs of each binary (env first, CLI flags as overrides), validated once.
+//! - [`config`]: the knobs of each binary (flags over env over env/local.env), validated once.
 //! - [`load`]: simulator-shaped records at a fixed rate, booked by their delivery reports.
 //! - [`children`]: `worker` and `transformer watch` as child processes.
 //! - [`visibility`]: when each record became visible in `standard/buffer_meta/` Parquet.

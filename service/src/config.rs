@@ -16,19 +16,23 @@
 //!   env-only, and a flag whose value carries a credential is refused ([`refuse_secret_flag`]);
 //!   `--help` never shows a variable's value.
 //!
-//! [`arg_env_keys`] lists the variables a struct reads, so env files and compose files are
+//! - a required argument (a field without a default that is not an `Option`) that is missing
+//!   is [`ConfigError::Missing`] naming the variable.
+//!
+//! [`parse_over`] puts variables under the environment (the bench binaries read env/local.env
+//! so). [`arg_env_keys`] lists the variables a struct reads, so env files and compose files are
 //! checked against the code, and [`knob_table_problems`] checks a DESIGN knob table against it.
 //!
-//! The serde path ([`from_env`], [`from_iter`], [`env_keys`], [`comma_list`]) reads a
-//! `serde::Deserialize` struct with envy, for the services not yet moved to clap.
+//! The serde path ([`from_env`], [`from_iter`], [`env_keys`]) reads a `serde::Deserialize`
+//! struct with envy, for `dataflow-summary` (tests crate), not yet moved to clap.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::{OsStr, OsString};
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Command, CommandFactory, FromArgMatches};
-use serde::de::{self, Deserialize, DeserializeOwned, Deserializer, Visitor};
+use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
 
 /// A configuration error, naming the variable and the fix.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -114,15 +118,41 @@ where
     I: IntoIterator<Item = A>,
     A: Into<OsString>,
 {
+    parse_from_over(args, &BTreeMap::new())
+}
+
+/// [`parse`] with `base` (`VAR` → value, e.g. an env file's) under the process environment: a
+/// variable unset or empty there takes its value from `base`, and flags still win.
+pub fn parse_over<T>(base: &BTreeMap<String, String>) -> Result<T, ConfigError>
+where
+    T: CommandFactory + FromArgMatches,
+{
+    parse_from_over::<T, _, _>(std::env::args_os(), base)
+}
+
+/// [`parse_over`] with the given arguments (the first is the binary's name).
+pub fn parse_from_over<T, I, A>(args: I, base: &BTreeMap<String, String>) -> Result<T, ConfigError>
+where
+    T: CommandFactory + FromArgMatches,
+    I: IntoIterator<Item = A>,
+    A: Into<OsString>,
+{
     let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
     let shown = command::<T>();
     // An empty variable is no variable: clap would parse "" (and fail for a number).
-    let cmd = shown
-        .clone()
-        .mut_args(|a| match a.get_env().and_then(std::env::var_os) {
-            Some(value) if value.is_empty() => a.env(None::<&str>),
-            _ => a,
-        });
+    let env = |var: &str| std::env::var_os(var).filter(|v| !v.is_empty());
+    let base = |var: &str| base.get(var).filter(|v| !v.is_empty()).cloned();
+    let cmd = shown.clone().mut_args(|a| {
+        let Some(var) = a.get_env().and_then(OsStr::to_str).map(str::to_owned) else {
+            return a;
+        };
+        match (env(&var), base(&var)) {
+            (Some(_), _) => a,
+            // Clap's default, below the (absent) variable and the flag.
+            (None, Some(value)) => a.env(None::<&str>).required(false).default_value(value),
+            (None, None) => a.env(None::<&str>),
+        }
+    });
     let matches = match cmd.clone().try_get_matches_from(&args) {
         Ok(m) => m,
         // Rendered by the unchanged command, so that `--help` names every variable.
@@ -131,10 +161,11 @@ where
             Ok(_) => e.exit(),
         },
         Err(e) => {
-            let from_env = |var: &str, value: &str| {
-                std::env::var_os(var).is_some_and(|v| !v.is_empty() && v == value)
+            let from_vars = |var: &str, value: &str| {
+                env(var).or(base(var).map(Into::into)) == Some(value.into())
             };
-            return Err(invalid_value(&cmd, &e, from_env).unwrap_or_else(|| e.exit()));
+            let error = missing_var(&shown, &e).or_else(|| invalid_value(&shown, &e, from_vars));
+            return Err(error.unwrap_or_else(|| e.exit()));
         }
     };
     refuse_secret_flags(&shown, &matches)?;
@@ -197,8 +228,32 @@ where
         .clone()
         .mut_args(|a| a.env(None::<&str>))
         .try_get_matches_from(args)
-        .map_err(|e| invalid_value(&cmd, &e, |_, _| true).unwrap_or_else(|| other(e)))?;
+        .map_err(|e| {
+            (missing_var(&cmd, &e).or_else(|| invalid_value(&cmd, &e, |_, _| true)))
+                .unwrap_or_else(|| other(e))
+        })?;
     T::from_arg_matches(&matches).map_err(other)
+}
+
+/// The variable of the argument clap shows as `shown` (`--batch-size <BATCH_SIZE>`).
+fn var_of(cmd: &Command, shown: &str) -> Option<String> {
+    let mut cmd = cmd.clone();
+    cmd.build(); // an argument's display needs the built command
+    let arg = cmd.get_arguments().find(|a| a.to_string() == shown)?;
+    Some(arg.get_env()?.to_str()?.to_owned())
+}
+
+/// A clap error about a missing required argument, as the missing variable's error. `None`
+/// for every other error, and for an argument without a variable.
+fn missing_var(cmd: &Command, e: &clap::Error) -> Option<ConfigError> {
+    if e.kind() != ErrorKind::MissingRequiredArgument {
+        return None;
+    }
+    let Some(ContextValue::Strings(args)) = e.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let var = var_of(cmd, args.first()?)?;
+    Some(ConfigError::Missing { var })
 }
 
 /// A clap error about a value that came from a variable (`from_env(var, value)`), as the
@@ -214,14 +269,8 @@ fn invalid_value(
     ) else {
         return None;
     };
-    let mut cmd = cmd.clone();
-    cmd.build(); // an argument's display needs the built command
-    let var = cmd
-        .get_arguments()
-        .find(|a| a.to_string() == *arg)?
-        .get_env()?
-        .to_str()?;
-    if !from_env(var, value) {
+    let var = var_of(cmd, arg)?;
+    if !from_env(&var, value) {
         return None;
     }
     let quoted = format!("`{value}`");
@@ -234,7 +283,7 @@ fn invalid_value(
         (_, Some(why)) => format!("{quoted} does not parse: {why}"),
         _ => format!("{quoted} is not accepted"),
     };
-    Some(ConfigError::invalid(var, problem))
+    Some(ConfigError::invalid(&var, problem))
 }
 
 /// Problems with the knob table of `design` (docs/DESIGN.md) in the `## ` section whose title
@@ -387,14 +436,14 @@ pub fn env_var_of_flag(long_flag: &str) -> String {
     long_flag.replace('-', "_").to_uppercase()
 }
 
-/// Deserializes a comma-separated list (`KAFKA_TOPICS=a,b`) into `Vec<String>`.
-pub fn comma_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    let s = String::deserialize(d)?;
-    Ok(s.split(',')
+/// The items of a comma-separated list (`KAFKA_TOPICS=a, b,` → `a`, `b`), trimmed, empty ones
+/// dropped.
+pub fn comma_list(s: &str) -> Vec<String> {
+    s.split(',')
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .map(str::to_owned)
-        .collect())
+        .collect()
 }
 
 #[cfg(test)]
@@ -406,8 +455,8 @@ mod tests {
         kafka_brokers: String,
         #[serde(default = "ten")]
         batch_size: usize,
-        #[serde(default, deserialize_with = "comma_list")]
-        kafka_topics: Vec<String>,
+        #[serde(default)]
+        kafka_topics: String,
     }
     fn ten() -> usize {
         10
@@ -438,6 +487,18 @@ mod tests {
         /// Log format.
         #[arg(long, env = "DEMO_CFG_LOG", default_value = "json")]
         log: crate::telemetry::LogFormat,
+    }
+
+    /// Knobs with a required one.
+    #[derive(Debug, clap::Parser)]
+    #[command(name = "needs")]
+    struct Needs {
+        /// Required.
+        #[arg(long, env = "DEMO_CFG_NEEDED")]
+        needed: String,
+        /// Records per batch.
+        #[arg(long, env = "DEMO_CFG_NEEDS_SIZE", default_value_t = 10)]
+        size: usize,
     }
 
     fn knobs(v: &[(&str, &str)]) -> Result<Knobs, ConfigError> {
@@ -472,6 +533,41 @@ mod tests {
         assert!(
             err(("DEMO_CFG_LOG", "xml"))
                 .starts_with("DEMO_CFG_LOG is invalid: `xml` is not a log format (json or text);"),
+        );
+    }
+
+    #[test]
+    fn a_missing_required_variable_is_named_with_the_fix() {
+        let err = from_vars::<Needs, _, _, _>([("DEMO_CFG_NEEDS_SIZE", "3")]).expect_err("missing");
+        assert_eq!(
+            err.to_string(),
+            "DEMO_CFG_NEEDED is not set: set DEMO_CFG_NEEDED in the environment (see env/local.env and --help)"
+        );
+        let err = parse_from::<Needs, _, _>(["needs"]).expect_err("missing");
+        assert!(
+            err.to_string().starts_with("DEMO_CFG_NEEDED is not set"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn base_variables_sit_under_the_environment_and_the_flags() {
+        let base: BTreeMap<String, String> =
+            [("DEMO_CFG_NEEDED", "b"), ("DEMO_CFG_NEEDS_SIZE", "4")]
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .into();
+        let n: Needs = parse_from_over(["needs"], &base).expect("from the base");
+        assert_eq!((n.needed.as_str(), n.size), ("b", 4));
+        let n: Needs = parse_from_over(["needs", "--size", "5"], &base).expect("flag wins");
+        assert_eq!(n.size, 5);
+        let bad = [("DEMO_CFG_NEEDED", "b"), ("DEMO_CFG_NEEDS_SIZE", "x")]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .into();
+        let err = parse_from_over::<Needs, _, _>(["needs"], &bad).expect_err("invalid");
+        assert!(
+            err.to_string()
+                .starts_with("DEMO_CFG_NEEDS_SIZE is invalid: `x` does not parse"),
+            "{err}"
         );
     }
 
@@ -568,8 +664,8 @@ mod tests {
         .expect("ok");
         assert_eq!(d.kafka_brokers, "b");
         assert_eq!(
-            (d.batch_size, d.kafka_topics),
-            (10, vec!["x".to_owned(), "y".to_owned()])
+            (d.batch_size, comma_list(&d.kafka_topics)),
+            (10, ["x", "y"].map(String::from).to_vec())
         );
     }
 

@@ -30,10 +30,15 @@ Rules
                      by the handler: the Event Grid trigger has no host.json cap) for every
                      instance size it allows, and host reserve + cap x per-transform peak fits;
                      host.json carries no blob-trigger cap that would bound nothing
-  event-trigger      function.json is one eventGridTrigger (the event, never the blob), and the
-                     function module sets RAW_URL from var.raw_container_name (the container
-                     the handler accepts events for) and no blob-trigger leftovers
-                     (RAW_CONTAINER, RawStorage__*)
+  event-trigger      every function.json but the commit timer's is one eventGridTrigger (the
+                     event, never the blob), and the function module sets RAW_URL from
+                     var.raw_container_name (the container the handler accepts events for) and
+                     no blob-trigger leftovers (RAW_CONTAINER, RawStorage__*)
+  delta-commit       delta mode on Functions: commit/function.json is one timerTrigger on a
+                     fixed six-field NCRONTAB period (no TimeSpan, no runOnStartup), the function
+                     module sets STANDARD_FORMAT from a standard_format variable (delta|parquet,
+                     default delta, in every configuration that passes it through) and
+                     DELTA_COMMIT_INTERVAL_MS equal to the timer's period
   flex-limits        maximum_instance_count accepts the provider's whole range, 1-1000
   local-auth         Log Analytics workspaces and Application Insights set
                      local_authentication_enabled = false
@@ -126,6 +131,16 @@ PER_TRANSFORM_MB = 300
 # The app setting the handler reads its cap from (transformer serve: ServeOptions::from_env).
 TRANSFORM_CAP_SETTING = "WATCH_CONCURRENCY"
 FUNCTION_APP_DIR = pathlib.Path("transformer") / "function"  # relative to the repository root
+
+# Delta mode on Functions: each `transform` invocation stages files under _delta_staging/, the
+# timer function COMMIT_FUNCTION commits them (transformer serve answers POST /commit). Learn:
+# azure-functions/functions-bindings-timer ("NCRONTAB expressions": six fields, seconds first;
+# "TimeSpan": App Service plan only; runOnStartup "should rarely if ever be set to true").
+COMMIT_FUNCTION = "commit"
+STANDARD_FORMATS = ["delta", "parquet"]
+STANDARD_FORMAT_DEFAULT = "delta"
+# DELTA_COMMIT_INTERVAL_MS bounds accepted by the transformer (config.rs, Settings::validate).
+DELTA_COMMIT_INTERVAL_RANGE_MS = (100, 3_600_000)
 
 # The worker's scheduled mode (modules/worker_app): a Container Apps Job running one pass
 # (docs/DESIGN.md, "Single pass"). PASS_MAX_SECONDS must leave the pass this long before the
@@ -554,7 +569,8 @@ def check_transform_concurrency(tree: Tree) -> list[Finding]:
 def check_event_trigger(tree: Tree) -> list[Finding]:
     out = []
     app_dir = _repo_root(tree) / FUNCTION_APP_DIR
-    functions = sorted(app_dir.glob("*/function.json"))
+    # The commit timer is the one function that is not an Event Grid trigger (rule delta-commit).
+    functions = sorted(fn for fn in app_dir.glob("*/function.json") if fn.parent.name != COMMIT_FUNCTION)
     if not functions:
         out.append(Finding("event-trigger", str(FUNCTION_APP_DIR), "no */function.json"))
     for fn in functions:
@@ -594,6 +610,153 @@ def check_event_trigger(tree: Tree) -> list[Finding]:
             ))
         for left in sorted(k for k in keys if k == "RAW_CONTAINER" or k.startswith("RawStorage__")):
             out.append(Finding("event-trigger", app.where(tree.root), f"blob-trigger leftover app setting {left}"))
+    return out
+
+
+def ncrontab_period(schedule: str) -> int | None:
+    """Seconds between the occurrences of a six-field NCRONTAB schedule that fires at a fixed
+    period (every S seconds, every M minutes with S and M dividing 60, or hourly); None for
+    anything else."""
+    fields = schedule.split()
+    if len(fields) != 6 or fields[3:] != ["*"] * 3:
+        return None
+    sec, minute, hour = fields[0], fields[1], fields[2]
+    if hour != "*":
+        return None
+    if sec.isdigit() and minute.isdigit() and int(sec) < 60 and int(minute) < 60:
+        return 3600
+    m = re.fullmatch(r"\*/(\d+)", sec)
+    if minute == "*" and (sec == "*" or m):
+        step = int(m.group(1)) if m else 1
+        return step if 0 < step < 60 and 60 % step == 0 else None
+    m = re.fullmatch(r"\*/(\d+)", minute)
+    if sec.isdigit() and int(sec) < 60 and (minute == "*" or m):
+        step = int(m.group(1)) if m else 1
+        return step * 60 if 0 < step < 60 and 60 % step == 0 else None
+    return None
+
+
+def _setting(mod: Module, name: str):
+    """The value a local map in the module gives the app setting `name` (None if unset)."""
+    found = None
+    for loc in mod.locals:
+        for value in loc.values():
+            if isinstance(value, dict):
+                found = value.get(f'"{name}"', value.get(name, found))
+    return found
+
+
+def _local_value(mod: Module, name: str):
+    for loc in mod.locals:
+        if name in loc:
+            return unquote(loc[name])
+    return None
+
+
+def check_delta_commit(tree: Tree) -> list[Finding]:
+    out = []
+    path = _repo_root(tree) / FUNCTION_APP_DIR / COMMIT_FUNCTION / "function.json"
+    where = str(FUNCTION_APP_DIR / COMMIT_FUNCTION / "function.json")
+    period = None
+    doc, err = _load_json(path)
+    if doc is None:
+        out.append(Finding(
+            "delta-commit", where,
+            f"cannot read ({err}): in delta mode nothing would commit the files `transform` stages "
+            f"(the handler answers POST /{COMMIT_FUNCTION} with one commit round)",
+        ))
+    else:
+        bindings = doc.get("bindings") or []
+        kinds = [b.get("type") for b in bindings]
+        if kinds != ["timerTrigger"]:
+            out.append(Finding("delta-commit", where, f"bindings are {kinds}, want exactly one timerTrigger"))
+        for b in bindings:
+            if b.get("type") != "timerTrigger":
+                continue
+            if b.get("direction") != "in" or not b.get("name"):
+                out.append(Finding("delta-commit", where, f"trigger needs direction \"in\" and a name: {b}"))
+            if b.get("runOnStartup") is True:
+                out.append(Finding(
+                    "delta-commit", where,
+                    "runOnStartup is true: every scale-out and restart would add a commit round at an "
+                    "unpredictable time (learn: functions-bindings-timer)",
+                ))
+            schedule = str(b.get("schedule", ""))
+            if schedule.startswith("%"):
+                out.append(Finding("delta-commit", where, f"schedule {schedule!r} is an app setting; keep the period in the package, pinned against DELTA_COMMIT_INTERVAL_MS"))
+            elif re.fullmatch(r"\d+:\d+:\d+", schedule):
+                out.append(Finding("delta-commit", where, f"schedule {schedule!r} is a TimeSpan, which only App Service plans accept; Flex Consumption needs NCRONTAB"))
+            else:
+                period = ncrontab_period(schedule)
+                if period is None:
+                    out.append(Finding(
+                        "delta-commit", where,
+                        f"schedule {schedule!r} is not a fixed-period six-field NCRONTAB expression "
+                        "({second} {minute} {hour} {day} {month} {day-of-week}, e.g. \"*/5 * * * * *\")",
+                    ))
+    for mod, app in _flex_apps(tree):
+        awhere = app.where(tree.root)
+        fmt = unquote(_setting(mod, "STANDARD_FORMAT"))
+        m = re.fullmatch(r"\$\{var\.([\w-]+)\}", str(fmt))
+        if not m or m.group(1) not in mod.variables:
+            out.append(Finding("delta-commit", awhere, f"STANDARD_FORMAT app setting is {fmt!r}, want a variable (var.standard_format)"))
+        else:
+            out += _check_format_variable(tree, mod, m.group(1))
+        interval = unquote(_setting(mod, "DELTA_COMMIT_INTERVAL_MS"))
+        lm = re.fullmatch(r"\$\{tostring\(local\.([\w-]+)\)\}", str(interval))
+        value = _local_value(mod, lm.group(1)) if lm else interval
+        try:
+            ms = int(str(value))
+        except ValueError:
+            out.append(Finding("delta-commit", awhere, f"DELTA_COMMIT_INTERVAL_MS app setting is {interval!r}, want a whole number of ms (a literal or tostring(local.X))"))
+            continue
+        lo, hi = DELTA_COMMIT_INTERVAL_RANGE_MS
+        if not lo <= ms <= hi:
+            out.append(Finding("delta-commit", awhere, f"DELTA_COMMIT_INTERVAL_MS = {ms} is outside {lo}-{hi} ms: the transformer refuses to start"))
+        if period is not None and ms != period * 1000:
+            out.append(Finding(
+                "delta-commit", awhere,
+                f"DELTA_COMMIT_INTERVAL_MS = {ms} but the {COMMIT_FUNCTION} timer fires every {period} s: "
+                "rows would wait for a commit longer (or shorter) than the interval says",
+            ))
+    return out
+
+
+def _check_format_variable(tree: Tree, mod: Module, name: str) -> list[Finding]:
+    """standard_format is delta|parquet, default delta, here and in every caller passing a variable."""
+    out = []
+    pairs = [(mod, name)]
+    for caller in tree.modules.values():
+        for call in caller.module_calls.values():
+            target = _local_target(tree, caller, call)
+            if target is None:
+                continue
+            if target is mod:
+                m = re.fullmatch(r"\$\{var\.([\w-]+)\}", str(call.body.get(name, "")))
+                if m and m.group(1) in caller.variables:
+                    pairs.append((caller, m.group(1)))
+    # Configurations calling those callers in turn (the examples call the root module).
+    for caller in tree.modules.values():
+        for call in caller.module_calls.values():
+            target = _local_target(tree, caller, call)
+            for tmod, tname in list(pairs):
+                if target is tmod and tmod is not mod:
+                    m = re.fullmatch(r"\$\{var\.([\w-]+)\}", str(call.body.get(tname, "")))
+                    if m and m.group(1) in caller.variables and (caller, m.group(1)) not in pairs:
+                        pairs.append((caller, m.group(1)))
+    for vmod, vname in pairs:
+        var = vmod.variables[vname]
+        allowed = _allowed_values(var)
+        if sorted(allowed) != sorted(STANDARD_FORMATS):
+            out.append(Finding("delta-commit", var.where(tree.root), f"validation allows {allowed}, want contains({STANDARD_FORMATS}, var.{vname})"))
+        if vmod.variable_default(vname) != STANDARD_FORMAT_DEFAULT:
+            out.append(Finding("delta-commit", var.where(tree.root), f"must default to {STANDARD_FORMAT_DEFAULT!r} (the transformer's own default), got {vmod.variable_default(vname)!r}"))
+    for path, doc in tree.tfvars.items():
+        rel_dir = str(path.parent.relative_to(tree.root)) if path.parent != tree.root else "."
+        target = tree.modules.get(rel_dir, tree.modules.get("."))
+        for vmod, vname in pairs:
+            if target is vmod and vname in doc and unquote(doc[vname]) not in STANDARD_FORMATS:
+                out.append(Finding("delta-commit", str(path.relative_to(tree.root)), f"{vname} = {unquote(doc[vname])!r} is not one of {STANDARD_FORMATS}"))
     return out
 
 
@@ -990,6 +1153,7 @@ RULES = {
     "host-roles": check_host_roles,
     "transform-concurrency": check_transform_concurrency,
     "event-trigger": check_event_trigger,
+    "delta-commit": check_delta_commit,
     "flex-limits": check_flex_limits,
     "local-auth": check_local_auth,
     "examples-runnable": check_examples_runnable,

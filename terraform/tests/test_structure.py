@@ -371,6 +371,147 @@ PLANTED = [
 ]
 
 
+# Issue 18: Delta mode on Functions. `transform` only stages; the timer function `commit` commits
+# on a fixed NCRONTAB period that equals DELTA_COMMIT_INTERVAL_MS; STANDARD_FORMAT comes from a
+# delta|parquet variable defaulting to delta everywhere it is passed through.
+PLANTED += [
+    pytest.param(
+        "../transformer/function/commit/function.json",
+        '"type": "timerTrigger"',
+        '"type": "eventGridTrigger"',
+        "delta-commit", "bindings are ['eventGridTrigger'], want exactly one timerTrigger",
+        id="commit_is_not_a_timer",
+    ),
+    pytest.param(
+        "../transformer/function/commit/function.json",
+        '"schedule": "*/5 * * * * *"',
+        '"schedule": "*/10 * * * * *"',
+        "delta-commit", "DELTA_COMMIT_INTERVAL_MS = 5000 but the commit timer fires every 10 s",
+        id="timer_slower_than_the_interval",
+    ),
+    pytest.param(
+        "modules/function/main.tf",
+        "  delta_commit_interval_ms = 5000\n",
+        "  delta_commit_interval_ms = 2000\n",
+        "delta-commit", "DELTA_COMMIT_INTERVAL_MS = 2000 but the commit timer fires every 5 s",
+        id="interval_shorter_than_the_timer",
+    ),
+    pytest.param(
+        "modules/function/main.tf",
+        "  delta_commit_interval_ms = 5000\n",
+        "  delta_commit_interval_ms = 50\n",
+        "delta-commit", "DELTA_COMMIT_INTERVAL_MS = 50 is outside 100-3600000 ms",
+        id="interval_the_transformer_refuses",
+    ),
+    pytest.param(
+        "../transformer/function/commit/function.json",
+        '"schedule": "*/5 * * * * *"',
+        '"schedule": "*/5 * * * *"',
+        "delta-commit", "is not a fixed-period six-field NCRONTAB expression",
+        id="five_field_cron",
+    ),
+    pytest.param(
+        "../transformer/function/commit/function.json",
+        '"schedule": "*/5 * * * * *"',
+        '"schedule": "00:00:05"',
+        "delta-commit", "is a TimeSpan, which only App Service plans accept",
+        id="timespan_schedule",
+    ),
+    pytest.param(
+        "../transformer/function/commit/function.json",
+        '"schedule": "*/5 * * * * *"',
+        '"schedule": "%DELTA_COMMIT_SCHEDULE%"',
+        "delta-commit", "is an app setting",
+        id="schedule_from_an_app_setting",
+    ),
+    pytest.param(
+        "../transformer/function/commit/function.json",
+        '"runOnStartup": false',
+        '"runOnStartup": true',
+        "delta-commit", "runOnStartup is true",
+        id="commit_runs_on_startup",
+    ),
+    pytest.param(
+        "modules/function/main.tf",
+        '"STANDARD_FORMAT"          = var.standard_format',
+        '"STANDARD_FORMAT"          = "parquet"',
+        "delta-commit", "STANDARD_FORMAT app setting is 'parquet', want a variable",
+        id="format_hard_coded",
+    ),
+    pytest.param(
+        "modules/function/main.tf",
+        '    "DELTA_COMMIT_INTERVAL_MS" = tostring(local.delta_commit_interval_ms)\n',
+        "",
+        "delta-commit", "DELTA_COMMIT_INTERVAL_MS app setting is None",
+        id="interval_setting_missing",
+    ),
+    pytest.param(
+        "modules/function/variables.tf",
+        'contains(["delta", "parquet"], var.standard_format)',
+        'contains(["delta", "parquet", "iceberg"], var.standard_format)',
+        "delta-commit", "validation allows ['delta', 'parquet', 'iceberg']",
+        id="module_allows_an_unknown_format",
+    ),
+    pytest.param(
+        "variables.tf",
+        'variable "standard_format" {\n  type        = string\n  description = "STANDARD_FORMAT for the transformer: delta (one Delta Lake table per model, committed by the timer function `commit`) or parquet (one Parquet file per model per raw blob)."\n  default     = "delta"\n',
+        'variable "standard_format" {\n  type        = string\n  description = "STANDARD_FORMAT for the transformer: delta (one Delta Lake table per model, committed by the timer function `commit`) or parquet (one Parquet file per model per raw blob)."\n  default     = "parquet"\n',
+        "delta-commit", "variables.tf: variable standard_format: must default to 'delta'",
+        id="root_defaults_to_parquet",
+    ),
+]
+
+
+def test_commit_timer_missing_is_reported(tmp_path):
+    root = copy_tree(tmp_path)
+    (root.parent / structure.FUNCTION_APP_DIR / structure.COMMIT_FUNCTION / "function.json").unlink()
+    findings = [str(f) for f in structure.run(root) if f.rule == "delta-commit"]
+    assert any("nothing would commit the files `transform` stages" in f for f in findings), findings
+
+
+def test_tfvars_with_an_unknown_format_is_reported(tmp_path):
+    root = copy_tree(tmp_path)
+    # The root module's variable, set in a root-level tfvars file.
+    (root / "dev.tfvars").write_text('location = "westeurope"\nstandard_format = "csv"\n')
+    findings = [str(f) for f in structure.run(root) if f.rule == "delta-commit"]
+    assert any("dev.tfvars: standard_format = 'csv' is not one of ['delta', 'parquet']" in f for f in findings), findings
+
+
+def test_ncrontab_periods():
+    period = structure.ncrontab_period
+    assert period("*/5 * * * * *") == 5
+    assert period("*/10 * * * * *") == 10
+    assert period("0 */5 * * * *") == 300
+    assert period("0 0 * * * *") == 3600
+    # Not a fixed period: 7 does not divide 60 (the last gap would be 4 s); five fields; weekdays.
+    assert period("*/7 * * * * *") is None
+    assert period("*/5 * * * *") is None
+    assert period("0 */5 * * * 1-5") is None
+
+
+def test_package_zips_every_function_folder(tmp_path):
+    """scripts/package-function ships the commit timer next to transform (with a stand-in binary,
+    in a copy of the repository layout so the real transformer/dist is left alone)."""
+    import zipfile
+
+    repo = TF_ROOT.parent
+    (tmp_path / "scripts").mkdir()
+    shutil.copy2(repo / "scripts" / "package-function", tmp_path / "scripts" / "package-function")
+    shutil.copytree(repo / structure.FUNCTION_APP_DIR, tmp_path / structure.FUNCTION_APP_DIR)
+    fake = tmp_path / "transformer-stand-in"
+    fake.write_text("#!/bin/sh\necho stand-in\n")
+    fake.chmod(0o755)
+    proc = subprocess.run(
+        [str(tmp_path / "scripts" / "package-function"), "--binary", str(fake)],
+        capture_output=True, text=True, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    names = zipfile.ZipFile(tmp_path / "transformer" / "dist" / "transformer-function.zip").namelist()
+    for want in ("host.json", "transform/function.json", f"{structure.COMMIT_FUNCTION}/function.json", "transformer"):
+        assert want in names, names
+    assert not any(n.endswith("README.md") or "local.settings" in n for n in names), names
+
+
 PLANTED += [
     pytest.param(
         "modules/events/variables.tf",

@@ -3,7 +3,7 @@
 //! Every variable in `env/local.env`, `env/compose.env` and `env/azure.env.example` (set or
 //! documented as a commented `# KEY=value` knob) and in each compose service's `environment:`
 //! must be read by the binary it is meant for: by that binary's config struct (the names come
-//! from `service::config::{arg_env_keys, env_keys}`, i.e. from the code, not from a list), by
+//! from `service::config::arg_env_keys`, i.e. from the code, not from a list), by
 //! object_store's Azure settings (`AZURE_*`, decided by object_store's own key parser), or by
 //! tracing (`RUST_LOG`). And every binary must accept the settings its compose service gets:
 //! each required variable set, each value valid. Offline: no broker or storage is contacted.
@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use object_store::azure::AzureConfigKey;
-use service::config::{arg_env_keys, env_keys, from_iter};
+use service::config::arg_env_keys;
 
 type Vars = Vec<(String, String)>;
 
@@ -38,10 +38,9 @@ fn binaries() -> Vec<Binary> {
         },
         Binary {
             name: "transformer",
-            keys: env_keys::<transformer::config::Config>(),
+            keys: arg_env_keys::<transformer::config::Config>(),
             validate: |vars| {
-                from_iter::<transformer::config::Config, _>(vars)
-                    .and_then(transformer::config::Settings::validate)
+                transformer::config::Settings::from_vars(vars)
                     .map(drop)
                     .map_err(|e| e.to_string())
             },

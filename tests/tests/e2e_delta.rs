@@ -51,7 +51,12 @@ fn python_read(container: &str) -> serde_json::Value {
 /// Every table as the PyPI reader sees it: rows equal to the summary's, no duplicate ids.
 fn assert_python_agrees(container: &str, s: &Summary) {
     let v = python_read(container);
-    for model in ["buffer_meta", "log_meta", "lib_server_lobby", "lib_server_game"] {
+    for model in [
+        "buffer_meta",
+        "log_meta",
+        "lib_server_lobby",
+        "lib_server_game",
+    ] {
         let want = s.standard.rows.get(model).copied().unwrap_or(0);
         assert_eq!(v[model]["rows"], want, "{model}: {}", v[model]);
         assert_eq!(v[model]["duplicate_msg_ids"], 0, "{model}: {}", v[model]);
@@ -204,7 +209,9 @@ async fn a_backfill_over_a_transformed_range_replaces_each_blob_in_one_commit() 
         .expect("simulator play");
     let before = settle(&p, &m).await;
     assert!(before.ok(), "{:#?}", before.pipeline);
-    watch.terminate(Duration::from_secs(20)).expect("watch stops");
+    watch
+        .terminate(Duration::from_secs(20))
+        .expect("watch stops");
 
     let (_, standard) = p.storage.stores().expect("stores");
     let lake = Lakehouse::new(standard.clone(), &format!("az://{}", p.storage.standard));
@@ -230,7 +237,10 @@ async fn a_backfill_over_a_transformed_range_replaces_each_blob_in_one_commit() 
 
     let after = settle(&p, &m).await;
     assert!(after.ok(), "{:#?}", after.pipeline);
-    assert_eq!(after.standard.rows, before.standard.rows, "row counts unchanged");
+    assert_eq!(
+        after.standard.rows, before.standard.rows,
+        "row counts unchanged"
+    );
     // The log shows the replacement: each commit since removes exactly the blobs it adds
     // (a blob's old rows and new rows are never both live, nor both absent).
     for t in ["buffer_meta", "log_meta", "etl_meta"] {
@@ -238,7 +248,10 @@ async fn a_backfill_over_a_transformed_range_replaces_each_blob_in_one_commit() 
         assert!(!commits.is_empty(), "{t}: the backfill committed");
         let mut replaced = BTreeSet::new();
         for (added, removed) in &commits {
-            assert_eq!(added, removed, "{t}: a commit adds exactly the blobs it removes");
+            assert_eq!(
+                added, removed,
+                "{t}: a commit adds exactly the blobs it removes"
+            );
             replaced.extend(added.iter().cloned());
         }
         let blobs = after.raw_blobs as usize;

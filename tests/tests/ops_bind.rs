@@ -6,8 +6,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use service::config::from_iter;
-
 fn vars(v: &[(&str, &str)]) -> Vec<(String, String)> {
     v.iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -20,9 +18,8 @@ fn every_binary_binds_its_ops_port_to_loopback_by_default() {
         .expect("worker defaults");
     assert_eq!(worker.metrics_addr.to_string(), "127.0.0.1:9464");
 
-    let config: transformer::config::Config = from_iter(vars(&[])).expect("transformer env");
     let transformer =
-        transformer::config::Settings::validate(config).expect("transformer defaults");
+        transformer::config::Settings::from_vars(vars(&[])).expect("transformer defaults");
     assert_eq!(transformer.metrics_addr.to_string(), "127.0.0.1:9465");
 
     let simulator =

@@ -1,11 +1,11 @@
-//! Configuration: environment first ([`Config`], read with `service::config::from_env`), CLI
-//! flags as overrides ([`Overrides`]), validated once into [`Settings`], which can only be valid.
+//! The transformer's configuration: the knobs ([`Config`]: flags over environment variables
+//! over defaults, each declared once; see `service::config`), validated once into [`Settings`],
+//! a type that can only hold a usable configuration.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::Args;
-use serde::Deserialize;
+use clap::Parser;
 use service::config::ConfigError;
 use service::secret::Secret;
 use service::telemetry::LogFormat;
@@ -14,133 +14,90 @@ use crate::delta::{StandardFormat, WriteId};
 use crate::transform::{DEFAULT_ROW_GROUP_ROWS, TransformOptions};
 use crate::writer::Compression;
 
-/// The transformer's environment, one field per variable (`raw_url` ← `RAW_URL`).
-#[derive(Debug, Clone, Deserialize)]
+/// Raw JSON batches → one Delta table (or Parquet file) per log model.
+///
+/// Every flag overrides the environment variable named in brackets (an empty variable counts as
+/// unset). `RUNS_TOKEN` is read from the environment only, and a SAS token or password in
+/// `--raw-url` or `--standard-url` is refused (set `RAW_URL` / `STANDARD_URL` instead).
+#[derive(Debug, Clone, Parser)]
+#[command(name = "transformer", version, about, long_about = None)]
 pub struct Config {
-    /// Container of raw blobs.
-    #[serde(default = "default_raw_url")]
+    /// Container of raw blobs (az://C, file:///P, memory://); one with a SAS token only through the environment.
+    #[arg(long, env, global = true, default_value = "az://raw")]
     pub raw_url: String,
-    /// Container for Parquet, dead letters, receipts, leases and poison entries.
-    #[serde(default = "default_standard_url")]
+    /// Container for outputs, dead letters, receipts, leases and poison entries; one with a SAS token only through the environment.
+    #[arg(long, env, global = true, default_value = "az://standard")]
     pub standard_url: String,
-    /// Parquet compression: zstd, snappy or none (parsed in [`Settings::validate`], so the error
-    /// names the variable).
-    #[serde(default = "default_compression")]
-    pub parquet_compression: String,
-    /// Largest record value accepted; larger ones are dead (`value_too_large`).
-    #[serde(default = "default_max_value_bytes")]
+    /// Parquet compression: zstd (level 3), snappy or none.
+    #[arg(long, env, global = true, default_value = "zstd")]
+    pub parquet_compression: Compression,
+    /// Largest record value; larger ones are dead letters (`value_too_large`).
+    #[arg(long, env, global = true, default_value_t = 1_048_576)]
     pub max_value_bytes: usize,
-    /// Rows per Parquet row group. One row group per model is in memory at a time, encoded and
-    /// compressed (and written out early at `writer::ROW_GROUP_MAX_BYTES`), so memory does not
-    /// grow with the blob.
-    #[serde(default = "default_transform_row_group_rows")]
+    /// Rows per Parquet row group (1024–16777216); one encoded row group per model is in memory at a time (written out early at 32 MiB), so memory does not grow with the blob.
+    #[arg(long, env, global = true, default_value_t = DEFAULT_ROW_GROUP_ROWS)]
     pub transform_row_group_rows: usize,
-    /// What `standard` holds: `delta` tables or plain `parquet` files (parsed in
-    /// [`Settings::validate`]).
-    #[serde(default = "default_standard_format")]
-    pub standard_format: String,
-    /// Delta mode: longest time staged blobs wait for their commit (watch, backfill).
-    #[serde(default = "default_delta_commit_interval_ms")]
+    /// What standard holds: delta (one Delta Lake table per model plus _deadletter) or parquet (one file per model per raw blob).
+    #[arg(long, env, global = true, default_value = "delta")]
+    pub standard_format: StandardFormat,
+    /// Delta mode: longest wait in ms between a blob's transform and its commit (100–3600000); watch and backfill commit at least this often.
+    #[arg(long, env, global = true, default_value_t = DEFAULT_DELTA_COMMIT_INTERVAL_MS)]
     pub delta_commit_interval_ms: u64,
-    /// Watcher: how often to list the raw container.
-    #[serde(default = "default_watch_poll_ms")]
+    /// Watcher: raw container probe interval in ms (≥ 10).
+    #[arg(long, env, global = true, default_value_t = 1000)]
     pub watch_poll_ms: u64,
-    /// Watcher (and backfill): blobs processed at once.
-    #[serde(default = "default_watch_concurrency")]
+    /// Watcher, serve and backfill: blobs processed at once (1–256).
+    #[arg(long, env, global = true, default_value_t = 4)]
     pub watch_concurrency: usize,
-    /// Watcher: failures of one blob version before it is poisoned.
-    #[serde(default = "default_watch_max_attempts")]
+    /// Watcher: failures of a blob version before it is poisoned (≥ 1).
+    #[arg(long, env, global = true, default_value_t = 5)]
     pub watch_max_attempts: u32,
-    /// Watcher: first retry delay; doubles per failure, capped at 60 s.
-    #[serde(default = "default_watch_backoff_ms")]
+    /// Watcher: first retry delay in ms, doubling per failure (max 60 s).
+    #[arg(long, env, global = true, default_value_t = 1000)]
     pub watch_backoff_ms: u64,
-    /// Watcher: only list raw names under this prefix.
-    #[serde(default)]
+    /// Watcher: only list raw names under this prefix; unset: the whole container.
+    #[arg(long, env, global = true)]
     pub watch_prefix: Option<String>,
-    /// Watcher: longest time between two full listings of the raw container (between them,
-    /// each partition's next blob is probed by name every poll).
-    #[serde(default = "default_watch_full_list_ms")]
+    /// Watcher: longest time in ms between full listings of the raw container (10–86400000, never below WATCH_POLL_MS); they run more often when cheap (≤ 1/10 of the time), and every poll in between probes each partition's next blob by name.
+    #[arg(long, env, global = true, default_value_t = 30_000)]
     pub watch_full_list_ms: u64,
-    /// Watcher: lifetime of a blob lease; renewed every third of it while the blob is worked on,
-    /// so it bounds how long a blob claimed by a dead watcher waits for another one.
-    #[serde(default = "default_watch_lease_ttl_ms")]
+    /// Watcher: blob lease lifetime in ms (1000–86400000), renewed every third of it while working; a blob claimed by a killed watcher is taken over after it.
+    #[arg(long, env, global = true, default_value_t = DEFAULT_WATCH_LEASE_TTL_MS)]
     pub watch_lease_ttl_ms: u64,
-    /// Serve: the port the Functions host calls.
-    #[serde(default = "default_port")]
+    /// Serve: port the Functions host calls.
+    #[arg(long, env, global = true, default_value_t = 8080)]
     pub functions_customhandler_port: u16,
-    /// Ops endpoints (`/metrics`, `/healthz`, `/readyz`, `/runs`) of watch and backfill.
-    #[serde(default = "default_metrics_addr")]
+    /// Ops endpoint address (/metrics, /healthz, /readyz, /runs) of watch and backfill.
+    #[arg(long, env, global = true, default_value = "127.0.0.1:9465")]
     pub metrics_addr: String,
-    /// `/runs`: runs queued or running at once; a `POST /runs` past it answers 429.
-    #[serde(default = "default_runs_max_active")]
+    /// /runs: runs queued or running at once (1–64); POST /runs past it answers 429.
+    #[arg(long, env, global = true, default_value_t = DEFAULT_RUNS_MAX_ACTIVE)]
     pub runs_max_active: usize,
-    /// `/runs`: runs kept in memory (active and finished); the oldest finished run is evicted
-    /// to make room, and a `POST /runs` with no room left answers 429.
-    #[serde(default = "default_runs_max_retained")]
+    /// /runs: runs kept in memory, finished ones evicted oldest first (RUNS_MAX_ACTIVE–10000); POST /runs with no room left answers 429.
+    #[arg(long, env, global = true, default_value_t = DEFAULT_RUNS_MAX_RETAINED)]
     pub runs_max_retained: usize,
-    /// `/runs`: seconds a finished run stays readable with `GET /runs/{id}`.
-    #[serde(default = "default_runs_retention_secs")]
+    /// /runs: seconds a finished run stays readable with GET /runs/{id} (1–604800).
+    #[arg(long, env, global = true, default_value_t = DEFAULT_RUNS_RETENTION_SECS)]
     pub runs_retention_secs: u64,
-    /// `/runs`: bearer token every `/runs` call must present when set (secret; env only).
-    #[serde(default)]
+    /// /runs: bearer token every call must present when set: a secret, so env only (hidden, refused as a flag).
+    #[arg(long, env, global = true, hide = true)]
     pub runs_token: Option<Secret>,
-    /// Time in-flight work gets to finish after SIGTERM.
-    #[serde(default = "default_grace_ms")]
+    /// Drain time in ms after SIGTERM/SIGINT.
+    #[arg(long, env, global = true, default_value_t = 10_000)]
     pub shutdown_grace_ms: u64,
-    /// Log format: json or text (parsed in [`Settings::validate`]).
-    #[serde(default = "default_log_format")]
-    pub log_format: String,
+    /// Log format: json or text.
+    #[arg(long, env, global = true, default_value = "json")]
+    pub log_format: LogFormat,
 }
 
-fn default_compression() -> String {
-    "zstd".to_owned()
-}
-fn default_log_format() -> String {
-    "json".to_owned()
-}
-
-fn default_standard_format() -> String {
-    "delta".to_owned()
-}
 /// `DELTA_COMMIT_INTERVAL_MS` default: a row is visible at most this long after its blob was
 /// transformed, and a busy hour makes 720 commits per table.
 pub const DEFAULT_DELTA_COMMIT_INTERVAL_MS: u64 = 5_000;
-fn default_delta_commit_interval_ms() -> u64 {
-    DEFAULT_DELTA_COMMIT_INTERVAL_MS
-}
-
-fn default_raw_url() -> String {
-    "az://raw".to_owned()
-}
-fn default_standard_url() -> String {
-    "az://standard".to_owned()
-}
-fn default_transform_row_group_rows() -> usize {
-    DEFAULT_ROW_GROUP_ROWS
-}
 /// Smallest `TRANSFORM_ROW_GROUP_ROWS`: parquet-rs encodes in 1024-row mini-batches; smaller
 /// row groups only grow the footer.
 pub const MIN_TRANSFORM_ROW_GROUP_ROWS: usize = 1024;
 /// Largest `TRANSFORM_ROW_GROUP_ROWS` (2^24 rows).
 pub const MAX_TRANSFORM_ROW_GROUP_ROWS: usize = 1 << 24;
-fn default_max_value_bytes() -> usize {
-    1_048_576
-}
-fn default_watch_poll_ms() -> u64 {
-    1000
-}
-fn default_watch_concurrency() -> usize {
-    4
-}
-fn default_watch_max_attempts() -> u32 {
-    5
-}
-fn default_watch_backoff_ms() -> u64 {
-    1000
-}
-fn default_watch_full_list_ms() -> u64 {
-    30_000
-}
 /// Largest `WATCH_FULL_LIST_MS` (a day), like the lease TTL's bound.
 pub const MAX_WATCH_FULL_LIST_MS: u64 = 86_400_000;
 /// `WATCH_LEASE_TTL_MS` default: a blob takes seconds to transform, and a watcher killed while
@@ -150,19 +107,6 @@ pub const DEFAULT_WATCH_LEASE_TTL_MS: u64 = 30_000;
 pub const MIN_WATCH_LEASE_TTL_MS: u64 = 1_000;
 /// Largest `WATCH_LEASE_TTL_MS` (a day): beyond it a dead watcher's blob waits absurdly long.
 pub const MAX_WATCH_LEASE_TTL_MS: u64 = 86_400_000;
-
-fn default_watch_lease_ttl_ms() -> u64 {
-    DEFAULT_WATCH_LEASE_TTL_MS
-}
-fn default_port() -> u16 {
-    8080
-}
-fn default_metrics_addr() -> String {
-    "127.0.0.1:9465".to_owned()
-}
-fn default_grace_ms() -> u64 {
-    10_000
-}
 /// `RUNS_MAX_ACTIVE` default: a replay competes with the watcher for the same CPU and storage.
 pub const DEFAULT_RUNS_MAX_ACTIVE: usize = 2;
 /// Largest `RUNS_MAX_ACTIVE`: each run transforms up to `WATCH_CONCURRENCY` blobs at once.
@@ -177,127 +121,6 @@ pub const DEFAULT_RUNS_RETENTION_SECS: u64 = 3600;
 pub const MAX_RUNS_RETENTION_SECS: u64 = 604_800;
 /// Shortest `RUNS_TOKEN`: a bearer token must not be guessable.
 pub const MIN_RUNS_TOKEN_LEN: usize = 16;
-
-fn default_runs_max_active() -> usize {
-    DEFAULT_RUNS_MAX_ACTIVE
-}
-fn default_runs_max_retained() -> usize {
-    DEFAULT_RUNS_MAX_RETAINED
-}
-fn default_runs_retention_secs() -> u64 {
-    DEFAULT_RUNS_RETENTION_SECS
-}
-
-/// CLI overrides of [`Config`]; each flag wins over its variable. `RUNS_TOKEN` has no flag (a
-/// secret on the command line shows in `ps`), and `--raw-url` / `--standard-url` refuse a URL
-/// carrying a SAS token or password ([`Config::with_overrides`]).
-#[derive(Debug, Clone, Default, Args)]
-pub struct Overrides {
-    /// Container of raw blobs (az://C, file:///P, memory://); a SAS token only through the environment. Default az://raw. [env: RAW_URL]
-    #[arg(long, global = true)]
-    pub raw_url: Option<String>,
-    /// Container for Parquet, dead letters, receipts; a SAS token only through the environment. Default az://standard. [env: STANDARD_URL]
-    #[arg(long, global = true)]
-    pub standard_url: Option<String>,
-    /// Parquet compression: zstd (level 3), snappy or none. Default zstd. [env: PARQUET_COMPRESSION]
-    #[arg(long, global = true, value_parser = ["zstd", "snappy", "none"])]
-    pub parquet_compression: Option<String>,
-    /// Largest record value; larger ones are dead letters. Default 1048576. [env: MAX_VALUE_BYTES]
-    #[arg(long, global = true)]
-    pub max_value_bytes: Option<usize>,
-    /// Rows per Parquet row group (1024–16777216); one encoded row group per model is in memory at a time (written out early at 32 MiB). Default 1048576. [env: TRANSFORM_ROW_GROUP_ROWS]
-    #[arg(long, global = true)]
-    pub transform_row_group_rows: Option<usize>,
-    /// What standard holds: delta (one Delta Lake table per model plus _deadletter) or parquet (one file per model per raw blob). Default delta. [env: STANDARD_FORMAT]
-    #[arg(long, global = true, value_parser = ["delta", "parquet"])]
-    pub standard_format: Option<String>,
-    /// Delta mode: longest wait in ms between a blob's transform and its commit (100–3600000); watch and backfill commit at least this often. Default 5000. [env: DELTA_COMMIT_INTERVAL_MS]
-    #[arg(long, global = true)]
-    pub delta_commit_interval_ms: Option<u64>,
-    /// Watcher: raw container listing interval in ms. Default 1000. [env: WATCH_POLL_MS]
-    #[arg(long, global = true)]
-    pub watch_poll_ms: Option<u64>,
-    /// Watcher and backfill: blobs processed at once. Default 4. [env: WATCH_CONCURRENCY]
-    #[arg(long, global = true)]
-    pub watch_concurrency: Option<usize>,
-    /// Watcher: failures of a blob version before it is poisoned. Default 5. [env: WATCH_MAX_ATTEMPTS]
-    #[arg(long, global = true)]
-    pub watch_max_attempts: Option<u32>,
-    /// Watcher: first retry delay in ms, doubling per failure (max 60 s). Default 1000. [env: WATCH_BACKOFF_MS]
-    #[arg(long, global = true)]
-    pub watch_backoff_ms: Option<u64>,
-    /// Watcher: only list raw names under this prefix. Default: the whole container. [env: WATCH_PREFIX]
-    #[arg(long, global = true)]
-    pub watch_prefix: Option<String>,
-    /// Watcher: longest time in ms between full listings of the raw container (10–86400000, never below WATCH_POLL_MS); they run more often when cheap (≤ 1/10 of the time), and every poll in between probes each partition's next blob by name. Default 30000. [env: WATCH_FULL_LIST_MS]
-    #[arg(long, global = true)]
-    pub watch_full_list_ms: Option<u64>,
-    /// Watcher: blob lease lifetime in ms (1000–86400000), renewed every third of it while working; a blob claimed by a killed watcher is taken over after it. Default 30000. [env: WATCH_LEASE_TTL_MS]
-    #[arg(long, global = true)]
-    pub watch_lease_ttl_ms: Option<u64>,
-    /// Serve: port the Functions host calls. Default 8080. [env: FUNCTIONS_CUSTOMHANDLER_PORT]
-    #[arg(long, global = true)]
-    pub functions_customhandler_port: Option<u16>,
-    /// Ops endpoint address (/metrics, /healthz, /readyz, /runs). Default 127.0.0.1:9465. [env: METRICS_ADDR]
-    #[arg(long, global = true)]
-    pub metrics_addr: Option<String>,
-    /// /runs: runs queued or running at once (1–64); POST /runs past it answers 429. Default 2. [env: RUNS_MAX_ACTIVE]
-    #[arg(long, global = true)]
-    pub runs_max_active: Option<usize>,
-    /// /runs: runs kept in memory, finished ones evicted oldest first (RUNS_MAX_ACTIVE–10000). Default 100. [env: RUNS_MAX_RETAINED]
-    #[arg(long, global = true)]
-    pub runs_max_retained: Option<usize>,
-    /// /runs: seconds a finished run stays readable with GET /runs/{id} (1–604800). Default 3600. [env: RUNS_RETENTION_SECS]
-    #[arg(long, global = true)]
-    pub runs_retention_secs: Option<u64>,
-    /// Drain time after SIGTERM in ms. Default 10000. [env: SHUTDOWN_GRACE_MS]
-    #[arg(long, global = true)]
-    pub shutdown_grace_ms: Option<u64>,
-    /// Log format: json or text. Default json. [env: LOG_FORMAT]
-    #[arg(long, global = true, value_parser = ["json", "text"])]
-    pub log_format: Option<String>,
-}
-
-impl Config {
-    /// Applies CLI overrides; a `--raw-url` or `--standard-url` carrying a credential (a SAS
-    /// token, a password) is refused, naming the variable to set instead.
-    pub fn with_overrides(mut self, o: Overrides) -> Result<Self, ConfigError> {
-        for (var, value) in [("RAW_URL", &o.raw_url), ("STANDARD_URL", &o.standard_url)] {
-            if let Some(v) = value {
-                service::config::refuse_secret_flag(var, v)?;
-            }
-        }
-        macro_rules! take {
-            ($($f:ident),*) => { $( if let Some(v) = o.$f { self.$f = v; } )* };
-        }
-        take!(
-            raw_url,
-            standard_url,
-            parquet_compression,
-            max_value_bytes,
-            transform_row_group_rows,
-            standard_format,
-            delta_commit_interval_ms,
-            watch_poll_ms,
-            watch_concurrency,
-            watch_max_attempts,
-            watch_backoff_ms,
-            watch_full_list_ms,
-            watch_lease_ttl_ms,
-            functions_customhandler_port,
-            metrics_addr,
-            runs_max_active,
-            runs_max_retained,
-            runs_retention_secs,
-            shutdown_grace_ms,
-            log_format
-        );
-        if o.watch_prefix.is_some() {
-            self.watch_prefix = o.watch_prefix;
-        }
-        Ok(self)
-    }
-}
 
 /// Watcher knobs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -368,9 +191,11 @@ pub struct Settings {
     pub log_format: LogFormat,
 }
 
-impl Settings {
-    /// Validates `config`; errors name the variable.
-    pub fn validate(c: Config) -> Result<Settings, ConfigError> {
+impl Config {
+    /// Checks every knob once and returns settings that can only be valid; errors name the
+    /// variable.
+    pub fn validate(self) -> Result<Settings, ConfigError> {
+        let c = self;
         if c.raw_url.trim().is_empty() {
             return Err(ConfigError::invalid(
                 "RAW_URL",
@@ -436,14 +261,6 @@ impl Settings {
                 ),
             ));
         }
-        let compression = c
-            .parquet_compression
-            .parse::<Compression>()
-            .map_err(|e| ConfigError::invalid("PARQUET_COMPRESSION", e))?;
-        let format = c
-            .standard_format
-            .parse::<StandardFormat>()
-            .map_err(|e| ConfigError::invalid("STANDARD_FORMAT", e))?;
         if !(100..=3_600_000).contains(&c.delta_commit_interval_ms) {
             return Err(ConfigError::invalid(
                 "DELTA_COMMIT_INTERVAL_MS",
@@ -453,10 +270,6 @@ impl Settings {
                 ),
             ));
         }
-        let log_format = c
-            .log_format
-            .parse::<LogFormat>()
-            .map_err(|e| ConfigError::invalid("LOG_FORMAT", e))?;
         let runs = validate_runs(&c)?;
         let metrics_addr = c.metrics_addr.parse::<SocketAddr>().map_err(|e| {
             ConfigError::invalid(
@@ -468,10 +281,10 @@ impl Settings {
             raw_url: c.raw_url,
             standard_url: c.standard_url,
             transform: TransformOptions {
-                compression,
+                compression: c.parquet_compression,
                 max_value_bytes: c.max_value_bytes,
                 row_group_rows: c.transform_row_group_rows,
-                format,
+                format: c.standard_format,
                 write_id: WriteId::default(),
             },
             delta_commit_interval: Duration::from_millis(c.delta_commit_interval_ms),
@@ -488,8 +301,21 @@ impl Settings {
             metrics_addr,
             runs,
             shutdown_grace: Duration::from_millis(c.shutdown_grace_ms),
-            log_format,
+            log_format: c.log_format,
         })
+    }
+}
+
+impl Settings {
+    /// Settings from `KEY=VALUE` pairs alone (tests and benches; the binary parses its command
+    /// line, [`Config`] flattened into it, with `service::config::parse`).
+    pub fn from_vars<I, K, V>(vars: I) -> Result<Settings, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        service::config::from_vars::<Config, _, _, _>(vars)?.validate()
     }
 }
 
@@ -545,64 +371,84 @@ fn validate_runs(c: &Config) -> Result<RunSettings, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::{CommandFactory, Parser};
-    use service::config::{env_keys, from_iter};
-
-    fn vars(v: &[(&str, &str)]) -> Vec<(String, String)> {
-        v.iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
+    use clap::CommandFactory;
 
     fn settings(v: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        Settings::validate(from_iter::<Config, _>(vars(v))?)
+        Settings::from_vars(v.iter().copied())
     }
 
-    #[derive(Debug, Parser)]
-    struct Probe {
-        #[command(flatten)]
-        o: Overrides,
+    /// The command line over `vars` (and whatever the test process's environment sets), with a
+    /// subcommand as the binary has (knobs are global: before or after it).
+    fn args(vars: &[(&str, &str)], args: &[&str]) -> Result<Settings, ConfigError> {
+        #[derive(Debug, clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            config: Config,
+            #[command(subcommand)]
+            command: Option<Sub>,
+        }
+        #[derive(Debug, clap::Subcommand)]
+        enum Sub {
+            Watch,
+        }
+        let base = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
+        let argv = ["transformer"].iter().chain(args);
+        service::config::parse_from_over::<Cli, _, _>(argv, &base.collect())?
+            .config
+            .validate()
     }
 
     #[test]
-    fn every_flag_is_an_env_key_and_every_env_key_a_flag() {
-        let keys = env_keys::<Config>();
-        let cmd = Probe::command();
-        let flags: Vec<String> = cmd
-            .get_arguments()
-            .filter_map(|a| a.get_long())
-            .filter(|l| *l != "help")
-            .map(service::config::env_var_of_flag)
-            .collect();
-        for f in &flags {
-            assert!(keys.contains(f), "flag --{f} has no env key");
-        }
+    fn the_knob_table_in_the_design_is_the_command() {
+        let design =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/DESIGN.md"))
+                .expect("docs/DESIGN.md");
+        let problems =
+            service::config::knob_table_problems(&design, "Transformer", &Config::command());
+        assert!(
+            problems.is_empty(),
+            "docs/DESIGN.md, transformer knobs:\n{}",
+            problems.join("\n")
+        );
+    }
+
+    #[test]
+    fn every_knob_is_a_variable_and_a_flag_but_the_runs_token_is_env_only() {
         // Secrets are env-only: a token on the command line shows in `ps`.
-        let env_only = ["RUNS_TOKEN"];
-        for k in &keys {
+        let cmd = service::config::command::<Config>();
+        let hidden: Vec<&str> = cmd
+            .get_arguments()
+            .filter(|a| a.is_hide_set())
+            .filter_map(|a| a.get_env()?.to_str())
+            .collect();
+        assert_eq!(hidden, ["RUNS_TOKEN"]);
+        let help = cmd.clone().render_long_help().to_string();
+        for a in cmd.get_arguments().filter(|a| !a.is_hide_set()) {
+            let Some(var) = a.get_env().and_then(|v| v.to_str()) else {
+                assert!(["help", "version"].contains(&a.get_id().as_str()), "{a}");
+                continue;
+            };
+            assert_eq!(
+                a.get_long()
+                    .map(service::config::env_var_of_flag)
+                    .as_deref(),
+                Some(var)
+            );
             assert!(
-                flags.contains(k) || env_only.contains(&k.as_str()),
-                "env key {k} has no flag"
+                help.contains(&format!("[env: {var}]")),
+                "--help lacks {var}"
+            );
+            let doc = a.get_help().map(ToString::to_string).unwrap_or_default();
+            assert!(
+                !a.get_default_values().is_empty() || doc.contains("unset"),
+                "help of {var} states no default: {doc}"
             );
         }
-        for k in env_only {
-            assert!(!flags.contains(&k.to_owned()), "{k} must not be a flag");
-        }
-        for a in cmd.get_arguments().filter(|a| a.get_long() != Some("help")) {
-            let help = a.get_help().map(ToString::to_string).unwrap_or_default();
-            let var = a
-                .get_long()
-                .map(service::config::env_var_of_flag)
-                .unwrap_or_default();
-            assert!(
-                help.ends_with(&format!("[env: {var}]")),
-                "help of {var}: {help}"
-            );
-            assert!(
-                help.contains("Default"),
-                "help of {var} states no default: {help}"
-            );
-        }
+        let err = args(&[], &["--runs-token", "0123456789abcdef0123"])
+            .expect_err("refused")
+            .to_string();
+        assert!(err.starts_with("--runs-token carries a secret"), "{err}");
+        assert!(!err.contains("0123456789abcdef"), "{err}");
     }
 
     #[test]
@@ -758,53 +604,51 @@ mod tests {
 
     #[test]
     fn a_storage_url_flag_with_a_sas_token_is_refused_naming_its_variable() {
-        let c: Config = from_iter(vars(&[])).expect("env");
+        let sas = "https://acct.blob.core.windows.net/c?sv=2024-01-01&sig=c2VjcmV0";
         for (flag, var) in [("--raw-url", "RAW_URL"), ("--standard-url", "STANDARD_URL")] {
-            let p = Probe::try_parse_from([
-                "x",
-                flag,
-                "https://acct.blob.core.windows.net/c?sv=2024-01-01&sig=c2VjcmV0",
-            ])
-            .expect("flags");
-            let err = c.clone().with_overrides(p.o).expect_err(flag).to_string();
-            assert!(err.starts_with(&format!("{flag} carries")), "{err}");
-            assert!(
-                err.contains(&format!("pass the value through the environment as {var}")),
-                "{err}"
-            );
-            assert!(!err.contains("c2VjcmV0"), "{err}");
+            for argv in [[flag, sas, "watch"], ["watch", flag, sas]] {
+                let err = args(&[], &argv).expect_err(flag).to_string();
+                assert!(err.starts_with(&format!("{flag} carries")), "{err}");
+                assert!(
+                    err.contains(&format!("pass the value through the environment as {var}")),
+                    "{err}"
+                );
+                assert!(!err.contains("c2VjcmV0"), "{err}");
+            }
+            // Through the environment it is the way.
+            settings(&[(var, sas)]).expect("a SAS token in the environment");
         }
-        let p = Probe::try_parse_from(["x", "--raw-url", "az://other"]).expect("flags");
-        let s = Settings::validate(c.with_overrides(p.o).expect("no secret")).expect("valid");
+        let s = args(&[], &["watch", "--raw-url", "az://other"]).expect("no secret");
         assert_eq!(s.raw_url, "az://other");
     }
 
     #[test]
     fn flags_override_the_environment() {
-        let c: Config = from_iter(vars(&[
+        let vars = [
             ("WATCH_CONCURRENCY", "2"),
             ("PARQUET_COMPRESSION", "snappy"),
-        ]))
-        .expect("env");
-        let p = Probe::try_parse_from([
-            "x",
-            "--watch-concurrency",
-            "7",
-            "--watch-prefix",
-            "lib.server.game/",
-            "--watch-lease-ttl-ms",
-            "1500",
-            "--watch-full-list-ms",
-            "5000",
-            "--transform-row-group-rows",
-            "4096",
-            "--runs-max-active",
-            "3",
-            "--runs-retention-secs",
-            "60",
-        ])
-        .expect("flags");
-        let s = Settings::validate(c.with_overrides(p.o).expect("no secret")).expect("valid");
+        ];
+        let s = args(
+            &vars,
+            &[
+                "--watch-concurrency",
+                "7",
+                "--watch-prefix",
+                "lib.server.game/",
+                "--watch-lease-ttl-ms",
+                "1500",
+                "watch",
+                "--watch-full-list-ms",
+                "5000",
+                "--transform-row-group-rows",
+                "4096",
+                "--runs-max-active",
+                "3",
+                "--runs-retention-secs",
+                "60",
+            ],
+        )
+        .expect("valid");
         assert_eq!(s.watch.concurrency, 7);
         assert_eq!(s.watch.prefix.as_deref(), Some("lib.server.game/"));
         assert_eq!(s.watch.lease_ttl, Duration::from_millis(1500));
@@ -815,5 +659,6 @@ mod tests {
         );
         assert_eq!(s.transform.compression, Compression::Snappy);
         assert_eq!(s.transform.row_group_rows, 4096);
+        assert_eq!(args(&vars, &[]).expect("valid").watch.concurrency, 2);
     }
 }

@@ -9,21 +9,26 @@ use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio_util::sync::CancellationToken;
-use transformer::config::{Config, Overrides, Settings};
+use transformer::config::Config;
 use transformer::process::{Delivery, process_blob_as};
 use transformer::runs::{RunContext, RunRegistry, RunRequest, RunState, RunStatus};
 use transformer::serve::{Handler, ServeOptions};
 use transformer::watch::Watcher;
 use transformer::{app, runs};
 
-/// Raw JSON batches → one Parquet file per log model. Every option also reads its env variable.
+/// Raw JSON batches → one Delta table (or Parquet file) per log model.
+///
+/// Every option, before or after the command, overrides the environment variable named in
+/// brackets (an empty variable counts as unset). `RUNS_TOKEN` is read from the environment only,
+/// and a SAS token or password in `--raw-url` or `--standard-url` is refused.
 #[derive(Debug, Parser)]
-#[command(version)]
+#[command(name = "transformer", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// The knobs.
     #[command(flatten)]
-    overrides: Overrides,
+    config: Config,
 }
 
 #[derive(Debug, Subcommand)]
@@ -64,9 +69,8 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    let config: Config = service::config::from_env()?;
-    let settings = Settings::validate(config.with_overrides(cli.overrides)?)?;
+    let cli: Cli = service::config::parse()?;
+    let settings = cli.config.validate()?;
     service::telemetry::init_logs(settings.log_format);
     let metrics = service::telemetry::init_metrics();
     let stores = app::stores(&settings)?;

@@ -25,6 +25,8 @@
 //! - `transformer_delta_rounds_total{outcome}`, `transformer_delta_round_seconds`: committer
 //!   rounds.
 //! - `transformer_delta_manifests_unreadable_total`: manifests that do not parse (left in place).
+//! - `transformer_delta_quarantined_total`: blobs whose files delta-rs refused, set aside in
+//!   `_delta_quarantine/` so that they cannot stall the committer.
 
 use crate::process::{ProcessError, Processed};
 
@@ -131,6 +133,24 @@ pub fn delta_round(s: &crate::delta::RoundSummary, took: std::time::Duration) {
 pub fn delta_round_failed(e: &crate::delta::CommitError) {
     tracing::warn!(event = "delta_round_failed", error = %e);
     metrics::counter!(DELTA_ROUNDS, "outcome" => "failed").increment(1);
+}
+
+/// Staged stats that failed the check before the commit.
+pub const DELTA_STATS_DROPPED: &str = "transformer_delta_stats_dropped_total";
+
+/// A staged file's stats did not pass [`crate::delta::stats::check`]: it is committed without.
+pub fn delta_stats_dropped(table: &'static str, path: &str, why: &str) {
+    tracing::warn!(event = "delta_stats_dropped", table, path, reason = why);
+    metrics::counter!(DELTA_STATS_DROPPED, "table" => table).increment(1);
+}
+
+/// Quarantined manifests.
+pub const DELTA_QUARANTINED: &str = "transformer_delta_quarantined_total";
+
+/// delta-rs refused a blob's files; its manifest was set aside in `_delta_quarantine/`.
+pub fn delta_quarantined(blob: &str, why: &str) {
+    tracing::error!(event = "delta_quarantined", blob, reason = why);
+    metrics::counter!(DELTA_QUARANTINED).increment(1);
 }
 
 /// Manifests waiting after a round.

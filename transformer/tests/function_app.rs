@@ -86,6 +86,7 @@ fn package_script_zips_the_app_with_an_executable_handler() {
         "host.json",
         ".funcignore",
         "transform/function.json",
+        "commit/function.json",
         "transformer 0o100755",
     ] {
         assert!(

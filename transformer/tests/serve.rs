@@ -450,6 +450,8 @@ async fn the_binary_serves_the_handler_and_ops_routes_on_the_functions_port() {
         .envs(testkit::azure_env())
         .env("RAW_URL", &raw_url)
         .env("STANDARD_URL", &std_url)
+        // The per-blob files are what this test reads back; delta mode: tests/delta.rs.
+        .env("STANDARD_FORMAT", "parquet")
         .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
         .env("LOG_FORMAT", "text")
         .kill_on_drop(true)

@@ -2,11 +2,11 @@
 //! one JSON line on stdout and appends it to `BENCH_RESULTS`.
 
 use anyhow::Context;
-use bench::config::{BacklogCli, BacklogConfig, load};
+use bench::config::{BacklogConfig, load};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = load::<BacklogCli, BacklogConfig>()?;
+    let config = load::<BacklogConfig>()?;
     let results = config.bench_results.clone();
     let plan = config.validate()?;
     let result = bench::backlog::run(&plan, service::shutdown::on_signals()).await?;

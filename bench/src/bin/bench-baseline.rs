@@ -5,12 +5,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bench::baseline::BaselinePlan;
-use bench::config::{BaselineCli, BaselineConfig, load};
+use bench::config::{BaselineConfig, load};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let c = load::<BaselineCli, BaselineConfig>()?;
-    if c.bench_topics.is_empty() || c.bench_records == 0 {
+    let c = load::<BaselineConfig>()?;
+    let topics = service::config::comma_list(&c.bench_topics);
+    if topics.is_empty() || c.bench_records == 0 {
         anyhow::bail!(
             "BENCH_TOPICS and BENCH_RECORDS are required: name the topics and how many records they hold"
         );
@@ -18,7 +19,7 @@ async fn main() -> anyhow::Result<()> {
     let shutdown = service::shutdown::on_signals();
     let plan = BaselinePlan {
         brokers: c.kafka_brokers,
-        topics: c.bench_topics,
+        topics,
         records: c.bench_records,
         batch_size: c.batch_size,
         timeout: Duration::from_secs(c.bench_timeout_s),

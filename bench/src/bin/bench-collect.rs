@@ -4,10 +4,10 @@
 use std::io::Read;
 
 use anyhow::Context;
-use bench::config::{CollectCli, CollectConfig, load};
+use bench::config::{CollectConfig, load};
 
 fn main() -> anyhow::Result<()> {
-    let config = load::<CollectCli, CollectConfig>()?;
+    let config = load::<CollectConfig>()?;
     let mut output = String::new();
     std::io::stdin()
         .read_to_string(&mut output)

@@ -2,11 +2,11 @@
 //! Prints the result as one JSON line on stdout and appends it to `BENCH_RESULTS`.
 
 use anyhow::Context;
-use bench::config::{LatencyCli, LatencyConfig, load};
+use bench::config::{LatencyConfig, load};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let plan = load::<LatencyCli, LatencyConfig>()?.validate()?;
+    let plan = load::<LatencyConfig>()?.validate()?;
     let shutdown = service::shutdown::on_signals();
     let result = bench::latency::run(&plan, shutdown).await?;
     let line = serde_json::to_string(&result).context("encoding the result")?;

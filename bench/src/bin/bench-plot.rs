@@ -1,9 +1,9 @@
 //! `bench-plot`: draws records/s against batch size from the results file as SVG.
 
-use bench::config::{PlotCli, ReportConfig, load};
+use bench::config::{PlotCli, load};
 
 fn main() -> anyhow::Result<()> {
-    let config = load::<PlotCli, ReportConfig>()?;
+    let config = load::<PlotCli>()?.files;
     let lines = bench::results::read(&config.bench_results)?;
     let series = bench::report::throughput_series(&lines);
     bench::plot::write(

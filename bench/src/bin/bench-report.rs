@@ -1,9 +1,9 @@
 //! `bench-report`: regenerates docs/BENCHMARKS.md from its template and the results file.
 
-use bench::config::{ReportCli, ReportConfig, load};
+use bench::config::{ReportCli, load};
 
 fn main() -> anyhow::Result<()> {
-    let config = load::<ReportCli, ReportConfig>()?;
+    let config = load::<ReportCli>()?.files;
     let lines = bench::results::read(&config.bench_results)?;
     // Read now, not built in: an edited template must show without rebuilding this binary.
     let template = std::fs::read_to_string(&config.bench_template).map_err(|e| {

@@ -1,10 +1,10 @@
 //! `bench-topic`: creates a topic with a given partition count (idempotent) for `bench/run`.
 
-use bench::config::{TopicCli, TopicConfig, load};
+use bench::config::{TopicConfig, load};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = load::<TopicCli, TopicConfig>()?.validate()?;
+    let config = load::<TopicConfig>()?.validate()?;
     bench::topics::create(
         &config.kafka_brokers,
         &config.bench_topic,

@@ -56,11 +56,25 @@ locals {
     "WATCH_CONCURRENCY" = tostring(local.transform_concurrency[var.instance_memory_in_mb])
   }
 
+  # What `standard` holds (STANDARD_FORMAT). In delta mode each `transform` invocation only
+  # stages its data files and a manifest under _delta_staging/; the timer function `commit`
+  # (transformer/function/commit/function.json, NCRONTAB "*/5 * * * * *") runs one commit
+  # round per tick, so a row is visible at most one tick after its blob was transformed.
+  # DELTA_COMMIT_INTERVAL_MS is that same bound for the handler's own committers (POST /runs
+  # replays); the structural rule delta-commit checks that it equals the timer's period.
+  delta_commit_interval_ms = 5000
+
+  lakehouse_settings = {
+    "STANDARD_FORMAT"          = var.standard_format
+    "DELTA_COMMIT_INTERVAL_MS" = tostring(local.delta_commit_interval_ms)
+  }
+
   app_settings = merge(
     local.host_storage_settings,
     local.transformer_settings,
     local.telemetry_settings,
     local.concurrency_settings,
+    local.lakehouse_settings,
     var.extra_app_settings,
   )
 

@@ -138,6 +138,17 @@ variable "parquet_compression" {
   default     = "zstd"
 }
 
+variable "standard_format" {
+  type        = string
+  description = "STANDARD_FORMAT for the transformer: delta (one Delta Lake table per model plus _deadletter; invocations stage files, the timer function `commit` commits them) or parquet (one Parquet file per model per raw blob; the timer finds nothing to do)."
+  default     = "delta"
+
+  validation {
+    condition     = contains(["delta", "parquet"], var.standard_format)
+    error_message = "standard_format must be delta or parquet."
+  }
+}
+
 variable "log_format" {
   type        = string
   description = "LOG_FORMAT for the transformer: json or text."

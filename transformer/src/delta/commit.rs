@@ -93,6 +93,23 @@ pub enum CommitError {
     },
 }
 
+impl CommitError {
+    /// delta-rs refused the commit for what it holds (not a lost race, not storage).
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            CommitError::Delta { source, .. } => !matches!(
+                source.as_ref(),
+                DeltaTableError::ObjectStore { .. } | DeltaTableError::Io { .. }
+            ),
+            CommitError::Schema { .. } => true,
+            CommitError::Store { .. } | CommitError::Contended { .. } => false,
+        }
+    }
+}
+
+/// Prefix of manifests delta-rs refused, with the reason.
+pub const QUARANTINE_PREFIX: &str = "_delta_quarantine";
+
 /// What a round did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RoundSummary {
@@ -114,6 +131,8 @@ pub struct RoundSummary {
     pub conflicts: u32,
     /// Staged files not committed because the blob's rows were already live.
     pub already_live: usize,
+    /// Blobs whose manifest delta-rs refused, set aside in `_delta_quarantine/`.
+    pub quarantined: usize,
 }
 
 /// A live data file of a table.
@@ -281,11 +300,46 @@ impl Lakehouse {
             return Ok(summary);
         }
         let manifests = self.read_manifests(&listed, &mut summary).await?;
-        let chosen = choose(&manifests);
+        let mut chosen = choose(&manifests);
         summary.blobs = chosen.len();
+        let mut quarantined: Vec<(String, String)> = Vec::new();
         for table in Table::ALL {
-            self.commit_table(table, &chosen, &mut summary).await?;
+            let Err(e) = self.commit_table(table, &chosen, &mut summary).await else {
+                continue;
+            };
+            // delta-rs refused the commit itself (not a lost race, not storage): find the blobs
+            // it refuses, one commit each, and set them aside so they cannot stall the rest.
+            if !e.is_refusal() || chosen.len() < 2 {
+                return Err(e);
+            }
+            let mut refused = Vec::new();
+            for key in chosen.keys().cloned().collect::<Vec<_>>() {
+                let one: BTreeMap<String, Chosen<'_>> = chosen
+                    .get_key_value(&key)
+                    .map(|(k, c)| (k.clone(), *c))
+                    .into_iter()
+                    .collect();
+                if let Err(e) = self.commit_table(table, &one, &mut summary).await {
+                    if !e.is_refusal() {
+                        return Err(e);
+                    }
+                    refused.push((key, e.to_string()));
+                }
+            }
+            if refused.len() == chosen.len() {
+                return Err(e);
+            }
+            for (key, why) in refused {
+                chosen.remove(&key);
+                quarantined.push((key, why));
+            }
         }
+        for (key, why) in &quarantined {
+            for m in manifests.iter().filter(|m| &m.key == key) {
+                self.quarantine(m, why).await?;
+            }
+        }
+        summary.quarantined = quarantined.len();
         let paths: Vec<Path> = manifests.iter().map(StagedBlob::manifest_path).collect();
         let store = self.standard.clone();
         futures::stream::iter(paths)
@@ -307,6 +361,26 @@ impl Lakehouse {
             .await?;
         telemetry::delta_round(&summary, started.elapsed());
         Ok(summary)
+    }
+
+    /// Copies a manifest delta-rs refused to `_delta_quarantine/` with the reason (its original
+    /// is deleted with the round's): an operator fixes and re-stages it, or replays the blob.
+    async fn quarantine(&self, m: &StagedBlob, why: &str) -> Result<(), CommitError> {
+        let path = Path::from(format!(
+            "{QUARANTINE_PREFIX}/{}",
+            m.manifest_path().filename().unwrap_or_default()
+        ));
+        let body = serde_json::json!({ "manifest": m, "reason": why });
+        telemetry::delta_quarantined(&m.blob, why);
+        self.standard
+            .put(&path, serde_json::to_vec(&body).expect("json").into())
+            .await
+            .map(|_| ())
+            .map_err(|source| CommitError::Store {
+                op: "writing",
+                path: path.to_string(),
+                source,
+            })
     }
 
     async fn read_manifests(
@@ -552,6 +626,13 @@ fn plan(
             }
         }
         if let Some(f) = file {
+            let stats = match super::stats::check(&f.stats, &table.file_schema()) {
+                Ok(()) => Some(f.stats.clone()),
+                Err(why) => {
+                    telemetry::delta_stats_dropped(table.name(), &f.path, &why);
+                    None
+                }
+            };
             plan.actions.push(Action::Add(Add {
                 path: f.path.clone(),
                 partition_values: [(PARTITION_COLUMN.to_owned(), Some(c.blob.date.clone()))]
@@ -560,7 +641,7 @@ fn plan(
                 size: f.size,
                 modification_time: now,
                 data_change: true,
-                stats: Some(f.stats.clone()),
+                stats,
                 tags: None,
                 deletion_vector: None,
                 base_row_id: None,

@@ -196,6 +196,50 @@ fn ceil_millis(us: i64) -> i64 {
     }
 }
 
+/// Checks a staged `stats` string against the table's file schema before it reaches the log: a
+/// value a reader cannot parse makes the whole table unreadable for it, so the committer drops
+/// such stats (the file stays, without skipping information). `Err` says what is wrong.
+pub fn check(stats: &str, schema: &SchemaRef) -> Result<(), String> {
+    let v: Value = serde_json::from_str(stats).map_err(|e| format!("not JSON: {e}"))?;
+    if !v["numRecords"].is_u64() {
+        return Err("numRecords is not a count".to_owned());
+    }
+    for key in ["minValues", "maxValues"] {
+        let Some(map) = v.get(key).and_then(Value::as_object) else {
+            continue;
+        };
+        for (col, val) in map {
+            let field = schema
+                .field_with_name(col)
+                .map_err(|_| format!("{key}.{col}: no such column"))?;
+            let ok = match field.data_type() {
+                DataType::Int32 => val.as_i64().is_some_and(|n| i32::try_from(n).is_ok()),
+                DataType::Int64 => val.is_i64(),
+                DataType::Utf8 => val.is_string(),
+                DataType::Timestamp(TimeUnit::Microsecond, _) => val
+                    .as_str()
+                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                    .is_some_and(|t| (1..=9999).contains(&t.year())),
+                _ => false,
+            };
+            if !ok {
+                return Err(format!(
+                    "{key}.{col} = {val} does not fit {}",
+                    field.data_type()
+                ));
+            }
+        }
+    }
+    if let Some(map) = v.get("nullCount").and_then(Value::as_object) {
+        for (col, n) in map {
+            if schema.field_with_name(col).is_err() || !n.is_u64() {
+                return Err(format!("nullCount.{col} = {n}"));
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -282,6 +326,27 @@ mod tests {
         assert_eq!(ceil_millis(i64::MAX), i64::MAX);
         assert_eq!(ceil_millis(1_001), 2_000);
         assert_eq!(floor_millis(-1), -1_000);
+    }
+
+    #[test]
+    fn what_we_write_passes_the_check_and_unparsable_bounds_do_not() {
+        let mut s = FileStats::new(schema());
+        s.update(&batch(
+            vec![5, 3],
+            vec![Some(1_500), None],
+            vec![Some("b"), None],
+        ));
+        assert_eq!(check(&s.to_json(), &schema()), Ok(()));
+        for bad in [
+            r#"{"numRecords":1,"minValues":{"ts":"+10000-01-01T00:00:00.000Z"}}"#,
+            r#"{"numRecords":1,"minValues":{"offset":"x"}}"#,
+            r#"{"numRecords":1,"maxValues":{"nope":1}}"#,
+            r#"{"numRecords":-1}"#,
+            r#"{"numRecords":1,"nullCount":{"ts":-2}}"#,
+            "not json",
+        ] {
+            assert!(check(bad, &schema()).is_err(), "{bad}");
+        }
     }
 
     #[test]
