@@ -7,7 +7,8 @@
 //! deterministic bytes, so redelivery, concurrent watchers and replays never duplicate rows.
 //!
 //! # Layout
-//! - [`config`]: env config, CLI overrides, validated [`config::Settings`].
+//! - [`config`]: the knobs (flags over environment variables over defaults, one clap struct),
+//!   validated once into [`config::Settings`].
 //! - [`decode`]: streaming gunzip of a blob into lines.
 //! - [`classify`]: pure GOOD/DEAD classification of one record (fuzzable).
 //! - [`models`]: Arrow builders of the five log models.

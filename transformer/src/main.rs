@@ -59,6 +59,20 @@ enum Command {
     },
     /// Delta mode: commit the staged blobs (what the timer function does) and print the round.
     Commit,
+    /// Delta mode: delete data files no snapshot within the retention needs (removed from the
+    /// log, or never committed), keeping staged ones; prints what went per table.
+    Vacuum {
+        /// Keep files removed (or written) less than this many hours ago. Below 168 (a week)
+        /// needs --force.
+        #[arg(long, default_value_t = 168)]
+        retention_hours: u64,
+        /// Allow a retention below a week (readers of older snapshots may fail).
+        #[arg(long)]
+        force: bool,
+        /// Print what would be deleted without deleting it.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Transform one raw blob by name (relative to RAW_URL), replacing its rows, and print its
     /// summary.
     Transform {
@@ -181,6 +195,18 @@ async fn main() -> anyhow::Result<()> {
             };
             let round = lakehouse.commit_staged().await?;
             println!("{}", serde_json::to_string_pretty(&round)?);
+        }
+        Command::Vacuum {
+            retention_hours,
+            force,
+            dry_run,
+        } => {
+            let Some((lakehouse, _)) = lakehouse else {
+                anyhow::bail!("STANDARD_FORMAT is parquet: there are no Delta tables to vacuum");
+            };
+            let retention = std::time::Duration::from_secs(retention_hours.saturating_mul(3600));
+            let done = lakehouse.vacuum(retention, force, dry_run).await?;
+            println!("{}", serde_json::to_string_pretty(&done)?);
         }
         Command::Transform { name } => {
             let p = process_blob_as(

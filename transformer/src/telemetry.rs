@@ -144,6 +144,17 @@ pub fn delta_stats_dropped(table: &'static str, path: &str, why: &str) {
     metrics::counter!(DELTA_STATS_DROPPED, "table" => table).increment(1);
 }
 
+/// Files vacuumed.
+pub const DELTA_VACUUMED: &str = "transformer_delta_vacuumed_files_total";
+
+/// Vacuum deleted (or, on a dry run, would delete) `files` of `table`.
+pub fn delta_vacuumed(table: &'static str, files: usize, dry_run: bool) {
+    tracing::info!(event = "delta_vacuumed", table, files, dry_run);
+    if !dry_run {
+        metrics::counter!(DELTA_VACUUMED, "table" => table).increment(files as u64);
+    }
+}
+
 /// Quarantined manifests.
 pub const DELTA_QUARANTINED: &str = "transformer_delta_quarantined_total";
 

@@ -430,3 +430,65 @@ async fn functions_invocations_stage_and_the_commit_timer_makes_rows_visible() {
     assert_eq!(s.rows.get("lib_server_lobby"), Some(&2), "{s:?}");
     stop.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vacuum_deletes_replaced_and_orphan_files_and_keeps_live_and_staged_ones() {
+    use std::time::Duration;
+    let (stores, _, std_url) = containers();
+    let (a, gz) = raw_blob(model::TOPIC_LOBBY, 0, 0, &lobby());
+    upload(&stores.raw, &a, gz).await;
+    let (b, gz) = raw_blob(model::TOPIC_GAME, 1, 0, &game());
+    upload(&stores.raw, &b, gz).await;
+    let lh = lake(&std_url, &stores).await;
+    process_blob_as(&stores, &a, delta(), "test", Delivery::First)
+        .await
+        .expect("staged");
+    lh.commit_staged().await.expect("round");
+    // Replaced files (tombstones), an orphan (staged then skipped as already live), and a
+    // staged blob not committed yet.
+    process_blob_as(&stores, &a, delta(), "test", Delivery::Replay)
+        .await
+        .expect("replay");
+    process_blob_as(&stores, &a, delta(), "test", Delivery::First)
+        .await
+        .expect("redelivery");
+    lh.commit_staged().await.expect("round");
+    process_blob_as(&stores, &b, delta(), "test", Delivery::First)
+        .await
+        .expect("staged, not committed");
+    let before = snapshot(&stores, &lh).await;
+    let data = |names: Vec<String>| -> Vec<String> {
+        names.into_iter().filter(|n| n.contains("/date=")).collect()
+    };
+    let stored = data(names(&stores.standard, None).await);
+
+    let err = lh
+        .vacuum(Duration::ZERO, false, false)
+        .await
+        .expect_err("unsafe retention refused");
+    assert!(err.to_string().contains("--force"), "{err}");
+    let dry = lh
+        .vacuum(Duration::ZERO, true, true)
+        .await
+        .expect("dry run");
+    assert_eq!(
+        data(names(&stores.standard, None).await),
+        stored,
+        "dry run deletes nothing"
+    );
+    let done = lh
+        .vacuum(Duration::ZERO, true, false)
+        .await
+        .expect("vacuum");
+    assert_eq!(done, dry, "the dry run said what vacuum did");
+    let deleted: usize = done.iter().map(|v| v.deleted.len()).sum();
+    // Lobby blob: 4 models + dead letters, replaced once (5 tombstones) and redelivered once
+    // (5 orphans).
+    assert_eq!(deleted, 10, "{done:?}");
+    assert!(done.iter().any(|v| v.kept_staged > 0), "{done:?}");
+    assert_eq!(snapshot(&stores, &lh).await, before, "live rows untouched");
+    // The staged blob still commits whole.
+    lh.commit_staged().await.expect("round");
+    let after = snapshot(&stores, &lh).await;
+    assert_eq!(after.rows, expected_rows());
+}

@@ -182,7 +182,12 @@ impl Lakehouse {
         }
     }
 
-    fn log_store(&self, table: Table) -> deltalake::logstore::LogStoreRef {
+    /// The `standard` container.
+    pub fn standard(&self) -> Arc<dyn ObjectStore> {
+        self.standard.clone()
+    }
+
+    pub(crate) fn log_store(&self, table: Table) -> deltalake::logstore::LogStoreRef {
         let prefixed: Arc<dyn ObjectStore> =
             Arc::new(PrefixStore::new(self.standard.clone(), table.name()));
         let location = self

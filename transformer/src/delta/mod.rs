@@ -10,6 +10,7 @@ pub mod commit;
 pub mod schema;
 pub mod staged;
 pub mod stats;
+pub mod vacuum;
 
 use serde::Deserialize;
 

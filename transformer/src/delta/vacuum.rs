@@ -1,0 +1,186 @@
+//! Vacuum: deletes data files no snapshot within the retention needs.
+//!
+//! delta-rs plans it (`VacuumMode::Full`, as a dry run): files removed from the log longer ago
+//! than the retention, and files never committed whose age passes it. Files a staging manifest
+//! names are taken out of the plan (staged, not committed yet: deleting one would lose the blob
+//! at its commit), then the rest is deleted. A retention below [`SAFE_RETENTION`] (Delta's own
+//! default, a week: a reader holding an older snapshot, or a time-travel query, needs the files
+//! it references) is refused unless forced.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deltalake::operations::vacuum::VacuumMode;
+use deltalake::{DeltaTable, DeltaTableConfig, DeltaTableError};
+use futures::TryStreamExt;
+use object_store::ObjectStore;
+use object_store::path::Path;
+use object_store::prefix::PrefixStore;
+
+use super::commit::{CommitError, Lakehouse};
+use super::schema::Table;
+use super::staged::{STAGING_PREFIX, StagedBlob};
+
+/// The retention below which vacuum needs `force` (Delta's `deletedFileRetentionDuration`).
+pub const SAFE_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// What vacuum deleted (or would delete, on a dry run) in one table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Vacuumed {
+    /// The table.
+    pub table: &'static str,
+    /// Files deleted (paths relative to the table).
+    pub deleted: Vec<String>,
+    /// Files in delta-rs's plan kept because a staging manifest names them.
+    pub kept_staged: usize,
+}
+
+/// Why vacuum did not run.
+#[derive(Debug, thiserror::Error)]
+pub enum VacuumError {
+    /// The retention is below the safe minimum and not forced.
+    #[error(
+        "a retention of {hours} h is below {min} h: a reader holding an older snapshot, or a time-travel query, would lose files it needs; pass --force to vacuum anyway"
+    )]
+    Unsafe {
+        /// Asked.
+        hours: u64,
+        /// Minimum without force.
+        min: u64,
+    },
+    /// Reading the table or the staging manifests failed.
+    #[error(transparent)]
+    Commit(#[from] CommitError),
+    /// delta-rs's planning failed.
+    #[error("vacuum of Delta table {table}: {source}")]
+    Delta {
+        /// The table.
+        table: &'static str,
+        /// delta-rs's error.
+        #[source]
+        source: Box<DeltaTableError>,
+    },
+    /// Deleting a file failed (vacuum is idempotent: run it again).
+    #[error("deleting {path} from standard: {source}")]
+    Delete {
+        /// The file.
+        path: String,
+        /// object_store's error.
+        #[source]
+        source: object_store::Error,
+    },
+}
+
+impl Lakehouse {
+    /// Vacuums every table: see the module docs.
+    pub async fn vacuum(
+        &self,
+        retention: Duration,
+        force: bool,
+        dry_run: bool,
+    ) -> Result<Vec<Vacuumed>, VacuumError> {
+        if retention < SAFE_RETENTION && !force {
+            return Err(VacuumError::Unsafe {
+                hours: retention.as_secs() / 3600,
+                min: SAFE_RETENTION.as_secs() / 3600,
+            });
+        }
+        let staged = self.staged_files().await?;
+        let mut out = Vec::new();
+        for table in Table::ALL {
+            let mut t = DeltaTable::new(self.log_store(table), DeltaTableConfig::default());
+            match t.load().await {
+                Ok(()) => {}
+                Err(DeltaTableError::NotATable(_)) => continue,
+                Err(source) => {
+                    return Err(VacuumError::Delta {
+                        table: table.name(),
+                        source: Box::new(source),
+                    });
+                }
+            }
+            let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+            let (_, plan) = t
+                .vacuum()
+                .with_mode(VacuumMode::Full)
+                .with_retention_period(retention)
+                .with_enforce_retention_duration(false)
+                .with_dry_run(true)
+                .await
+                .map_err(|source| VacuumError::Delta {
+                    table: table.name(),
+                    source: Box::new(source),
+                })?;
+            let mut done = Vacuumed {
+                table: table.name(),
+                ..Vacuumed::default()
+            };
+            let store: Arc<dyn ObjectStore> =
+                Arc::new(PrefixStore::new(self.standard(), table.name()));
+            for file in plan.files_deleted {
+                if staged.contains(&format!("{}/{file}", table.name())) {
+                    done.kept_staged += 1;
+                    continue;
+                }
+                if !dry_run {
+                    match store.delete(&Path::from(file.as_str())).await {
+                        Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                        Err(source) => {
+                            return Err(VacuumError::Delete {
+                                path: format!("{}/{file}", table.name()),
+                                source,
+                            });
+                        }
+                    }
+                }
+                done.deleted.push(file);
+            }
+            crate::telemetry::delta_vacuumed(table.name(), done.deleted.len(), dry_run);
+            out.push(done);
+        }
+        Ok(out)
+    }
+
+    /// Every data file a staging manifest names (`{table}/{path}`).
+    async fn staged_files(&self) -> Result<HashSet<String>, CommitError> {
+        let store = self.standard();
+        let listed: Vec<object_store::ObjectMeta> = store
+            .list(Some(&Path::from(STAGING_PREFIX)))
+            .try_collect()
+            .await
+            .map_err(|source| CommitError::Store {
+                op: "listing",
+                path: STAGING_PREFIX.to_owned(),
+                source,
+            })?;
+        let mut files = HashSet::new();
+        for m in listed {
+            let bytes = match store.get(&m.location).await {
+                Ok(g) => g.bytes().await,
+                Err(e) => Err(e),
+            };
+            match bytes {
+                Ok(b) => {
+                    if let Ok(staged) = serde_json::from_slice::<StagedBlob>(&b) {
+                        files.extend(
+                            staged
+                                .files
+                                .iter()
+                                .map(|f| format!("{}/{}", f.table, f.path)),
+                        );
+                    }
+                }
+                Err(object_store::Error::NotFound { .. }) => {}
+                Err(source) => {
+                    return Err(CommitError::Store {
+                        op: "reading",
+                        path: m.location.to_string(),
+                        source,
+                    });
+                }
+            }
+        }
+        Ok(files)
+    }
+}
