@@ -14,17 +14,13 @@
 //!   flag);
 //! - secrets stay off the command line: an argument hidden from `--help` (`hide = true`) is
 //!   env-only, and a flag whose value carries a credential is refused ([`refuse_secret_flag`]);
-//!   `--help` never shows a variable's value.
-//!
+//!   `--help` never shows a variable's value;
 //! - a required argument (a field without a default that is not an `Option`) that is missing
 //!   is [`ConfigError::Missing`] naming the variable.
 //!
 //! [`parse_over`] puts variables under the environment (the bench binaries read env/local.env
 //! so). [`arg_env_keys`] lists the variables a struct reads, so env files and compose files are
 //! checked against the code, and [`knob_table_problems`] checks a DESIGN knob table against it.
-//!
-//! The serde path ([`from_env`], [`from_iter`], [`env_keys`]) reads a `serde::Deserialize`
-//! struct with envy, for `dataflow-summary` (tests crate), not yet moved to clap.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::{OsStr, OsString};
@@ -32,7 +28,6 @@ use std::ffi::{OsStr, OsString};
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Command, CommandFactory, FromArgMatches};
-use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
 
 /// A configuration error, naming the variable and the fix.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -361,75 +356,6 @@ pub fn knob_table_problems(design: &str, section: &str, cmd: &Command) -> Vec<St
     problems
 }
 
-/// Reads `T` from the process environment.
-pub fn from_env<T: DeserializeOwned>() -> Result<T, ConfigError> {
-    from_iter(std::env::vars())
-}
-
-/// Reads `T` from the given variables (tests use this instead of mutating the environment).
-pub fn from_iter<T, I>(vars: I) -> Result<T, ConfigError>
-where
-    T: DeserializeOwned,
-    I: IntoIterator<Item = (String, String)>,
-{
-    // Empty values mean "unset", as in env files where `VAR=` documents an optional knob.
-    let vars = vars.into_iter().filter(|(_, v)| !v.is_empty());
-    envy::from_iter(vars).map_err(|e| match e {
-        envy::Error::MissingValue(field) => ConfigError::Missing {
-            var: field.to_uppercase(),
-        },
-        envy::Error::Custom(msg) => {
-            // envy says "... provided by KEY" for parse errors.
-            let var = msg
-                .rsplit_once("provided by ")
-                .map(|(_, k)| k.trim().to_uppercase())
-                .unwrap_or_else(|| "configuration".to_owned());
-            ConfigError::Invalid { var, problem: msg }
-        }
-    })
-}
-
-/// The environment variable names `T` reads, upper-case, in declaration order.
-pub fn env_keys<T: DeserializeOwned>() -> Vec<String> {
-    struct Probe(Vec<String>);
-    #[derive(Debug)]
-    struct Stop;
-    impl std::fmt::Display for Stop {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("probe")
-        }
-    }
-    impl std::error::Error for Stop {}
-    impl de::Error for Stop {
-        fn custom<M: std::fmt::Display>(_: M) -> Self {
-            Stop
-        }
-    }
-    impl<'de> Deserializer<'de> for &mut Probe {
-        type Error = Stop;
-        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Stop> {
-            Err(Stop)
-        }
-        fn deserialize_struct<V: Visitor<'de>>(
-            self,
-            _: &'static str,
-            fields: &'static [&'static str],
-            _: V,
-        ) -> Result<V::Value, Stop> {
-            self.0 = fields.iter().map(|f| f.to_uppercase()).collect();
-            Err(Stop)
-        }
-        serde::forward_to_deserialize_any! {
-            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
-            option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
-            ignored_any
-        }
-    }
-    let mut probe = Probe(Vec::new());
-    let _ = T::deserialize(&mut probe);
-    probe.0
-}
-
 /// The environment variable a CLI flag overrides: `--batch-size` ↔ `BATCH_SIZE`. Every binary's
 /// flags follow this rule, so `--help` and the env files name the same knob.
 pub fn env_var_of_flag(long_flag: &str) -> String {
@@ -449,24 +375,6 @@ pub fn comma_list(s: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[derive(Debug, serde::Deserialize)]
-    struct Demo {
-        kafka_brokers: String,
-        #[serde(default = "ten")]
-        batch_size: usize,
-        #[serde(default)]
-        kafka_topics: String,
-    }
-    fn ten() -> usize {
-        10
-    }
-
-    fn vars(v: &[(&str, &str)]) -> Vec<(String, String)> {
-        v.iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
 
     /// A service's knobs, the clap way.
     #[derive(Debug, clap::Parser)]
@@ -636,40 +544,6 @@ mod tests {
     }
 
     #[test]
-    fn missing_required_variable_is_named() {
-        let err = from_iter::<Demo, _>(vars(&[])).expect_err("missing");
-        assert_eq!(
-            err.to_string(),
-            "KAFKA_BROKERS is not set: set KAFKA_BROKERS in the environment (see env/local.env and --help)"
-        );
-    }
-
-    #[test]
-    fn invalid_value_names_the_variable() {
-        let err = from_iter::<Demo, _>(vars(&[("KAFKA_BROKERS", "b"), ("BATCH_SIZE", "lots")]))
-            .expect_err("invalid");
-        assert!(
-            err.to_string().starts_with("BATCH_SIZE is invalid"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn parses_defaults_and_lists() {
-        let d: Demo = from_iter(vars(&[
-            ("KAFKA_BROKERS", "b"),
-            ("KAFKA_TOPICS", "x, y,"),
-            ("BATCH_SIZE", ""),
-        ]))
-        .expect("ok");
-        assert_eq!(d.kafka_brokers, "b");
-        assert_eq!(
-            (d.batch_size, comma_list(&d.kafka_topics)),
-            (10, ["x", "y"].map(String::from).to_vec())
-        );
-    }
-
-    #[test]
     fn a_password_in_a_flag_is_refused_naming_the_variable_without_echoing_it() {
         let err = refuse_secret_flag("REDIS_URL", "redis://:hunter2@h:6379/0")
             .expect_err("a password on the command line");
@@ -689,13 +563,5 @@ mod tests {
     #[test]
     fn a_flag_names_its_variable() {
         assert_eq!(env_var_of_flag("batch-size"), "BATCH_SIZE");
-    }
-
-    #[test]
-    fn lists_the_variables_a_config_reads() {
-        assert_eq!(
-            env_keys::<Demo>(),
-            ["KAFKA_BROKERS", "BATCH_SIZE", "KAFKA_TOPICS"]
-        );
     }
 }

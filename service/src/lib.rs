@@ -3,8 +3,8 @@
 //! # Layout
 //! - [`alloc`]: keep glibc from holding freed multi-MiB buffers resident.
 //! - [`config`]: typed configuration, one clap struct per service (flags over environment
-//!   variables over defaults; envy for the services not moved yet), with errors that name the
-//!   variable and the fix, and the variable names a config accepts.
+//!   variables over defaults), with errors that name the variable and the fix, and the variable
+//!   names a config accepts.
 //! - [`secret`]: a string that never prints, URL redaction, the credential a URL carries (so
 //!   flags can refuse it) and constant-time comparison of tokens.
 //! - [`telemetry`]: JSON or text logs (tracing) and the Prometheus recorder.

@@ -3,7 +3,7 @@
 //!
 //! # Layout
 //! - [`summary`]: manifest vs raw vs standard, record for record (waiting, counting, verdict).
-//! - [`summary_config`]: `dataflow-summary`'s env config and CLI overrides.
+//! - [`summary_config`]: `dataflow-summary`'s knobs (one clap struct, flags over env).
 //! - [`pipeline`]: the binaries as child processes (worker, transformer watch, simulator) with
 //!   per-test topics, containers and logs.
 //! - `src/bin/dataflow-summary.rs`: the summary as a command (`scripts/run` uses it).

@@ -1,58 +1,60 @@
-//! Configuration of `dataflow-summary`: env first, CLI flags as overrides, validated once.
+//! Configuration of `dataflow-summary`: the knobs ([`Config`]: flags over environment variables
+//! over defaults, each declared once; see `service::config`), validated once into [`Settings`].
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use serde::Deserialize;
 use service::config::ConfigError;
 
-fn default_raw_url() -> String {
-    format!("az://{}", model::RAW_CONTAINER)
-}
-
-fn default_standard_url() -> String {
-    format!("az://{}", model::STANDARD_CONTAINER)
-}
-
-fn default_timeout() -> u64 {
-    300
-}
-
-/// The environment, one field per variable (lower-case names).
-#[derive(Debug, Clone, Deserialize)]
-pub struct Config {
-    /// Raw container.
-    #[serde(default = "default_raw_url")]
-    pub raw_url: String,
-    /// Standard container.
-    #[serde(default = "default_standard_url")]
-    pub standard_url: String,
-    /// Simulator manifest; without it the summary covers every blob.
-    #[serde(default)]
-    pub manifest_path: Option<PathBuf>,
-    /// How long to wait for the pipeline to settle.
-    #[serde(default = "default_timeout")]
-    pub summary_timeout_secs: u64,
-}
+/// The exit statuses, shown by `--help`.
+pub const EXIT_CODES: &str = "\
+Exit status:
+  0  both verdicts OK
+  1  pipeline FAILED: an offset of the manifest's ranges is missing or duplicated in raw or the
+     tables, a blob is untransformed or poisoned, a row count disagrees with raw (or with a
+     manifest that confirmed every record), a bad record is not dead-lettered (the producer
+     verdict may have failed too)
+  2  the pipeline did not settle within --summary-timeout-secs
+  3  producer only: the pipeline kept its promise, but the simulator's manifest disagrees with
+     what Kafka holds (it confirmed fewer deliveries than its offset ranges hold, e.g. timed-out
+     delivery reports of stored records, retries; or it saw deliveries fail)";
 
 /// Compare a simulator run (its manifest) with what landed in raw and standard; exit 1 when
 /// something is missing, duplicated or misclassified. Every flag overrides its env variable.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "dataflow-summary", version)]
-pub struct Cli {
-    /// Raw container URL (az://C, file:///P). Default az://raw. [env: RAW_URL]
-    #[arg(long)]
-    pub raw_url: Option<String>,
-    /// Standard container URL. Default az://standard. [env: STANDARD_URL]
-    #[arg(long)]
-    pub standard_url: Option<String>,
-    /// Simulator manifest (JSON); scopes every check to its offsets. Default: none, check every blob. [env: MANIFEST_PATH]
-    #[arg(long, alias = "manifest")]
+#[command(name = "dataflow-summary", version, after_help = EXIT_CODES)]
+pub struct Config {
+    /// Raw container URL (az://C, file:///P).
+    #[arg(long, env, default_value_t = format!("az://{}", model::RAW_CONTAINER))]
+    pub raw_url: String,
+    /// Standard container URL.
+    #[arg(long, env, default_value_t = format!("az://{}", model::STANDARD_CONTAINER))]
+    pub standard_url: String,
+    /// Simulator manifest (JSON); scopes every check to its offsets. Unset: check every blob.
+    #[arg(long, env, alias = "manifest")]
     pub manifest_path: Option<PathBuf>,
-    /// Seconds to wait for every record to land and every blob to be transformed. Default 300. [env: SUMMARY_TIMEOUT_SECS]
-    #[arg(long)]
-    pub summary_timeout_secs: Option<u64>,
+    /// Seconds to wait for every record to land and every blob to be transformed.
+    #[arg(long, env, default_value_t = 300)]
+    pub summary_timeout_secs: u64,
+}
+
+impl Config {
+    /// Checks every knob once.
+    pub fn validate(self) -> Result<Settings, ConfigError> {
+        if self.summary_timeout_secs == 0 {
+            return Err(ConfigError::invalid(
+                "SUMMARY_TIMEOUT_SECS",
+                "must be at least 1 second",
+            ));
+        }
+        Ok(Settings {
+            raw_url: self.raw_url,
+            standard_url: self.standard_url,
+            manifest_path: self.manifest_path,
+            timeout: Duration::from_secs(self.summary_timeout_secs),
+        })
+    }
 }
 
 /// Validated settings.
@@ -69,88 +71,89 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Merges the CLI over the environment and validates.
-    pub fn merge(env: Config, cli: Cli) -> Result<Settings, ConfigError> {
-        let timeout = cli.summary_timeout_secs.unwrap_or(env.summary_timeout_secs);
-        if timeout == 0 {
-            return Err(ConfigError::invalid(
-                "SUMMARY_TIMEOUT_SECS",
-                "must be at least 1 second",
-            ));
-        }
-        Ok(Settings {
-            raw_url: cli.raw_url.unwrap_or(env.raw_url),
-            standard_url: cli.standard_url.unwrap_or(env.standard_url),
-            manifest_path: cli.manifest_path.or(env.manifest_path),
-            timeout: Duration::from_secs(timeout),
-        })
+    /// Settings from the command line and the environment, as the binary starts.
+    pub fn from_args() -> Result<Settings, ConfigError> {
+        service::config::parse::<Config>()?.validate()
+    }
+
+    /// Settings from `KEY=VALUE` pairs alone (tests; the binary uses [`Settings::from_args`]).
+    pub fn from_vars<I, K, V>(vars: I) -> Result<Settings, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        service::config::from_vars::<Config, _, _, _>(vars)?.validate()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
+    use std::collections::BTreeMap;
 
     #[test]
-    fn every_flag_maps_to_an_env_key_and_back() {
-        let keys = service::config::env_keys::<Config>();
-        let flags: Vec<String> = Cli::command()
-            .get_arguments()
-            .filter_map(|a| a.get_long())
-            .filter(|l| *l != "help" && *l != "version")
-            .map(service::config::env_var_of_flag)
-            .collect();
+    fn every_flag_is_a_variable_and_help_names_it() {
         assert_eq!(
-            flags.len(),
-            keys.len(),
-            "flags {flags:?} vs env keys {keys:?}"
+            service::config::arg_env_keys::<Config>(),
+            [
+                "RAW_URL",
+                "STANDARD_URL",
+                "MANIFEST_PATH",
+                "SUMMARY_TIMEOUT_SECS"
+            ]
         );
-        for k in &keys {
-            assert!(flags.contains(k), "{k} has no flag");
-        }
-        for a in Cli::command()
-            .get_arguments()
-            .filter(|a| a.get_long().is_some_and(|l| l != "help" && l != "version"))
-        {
-            let var = service::config::env_var_of_flag(a.get_long().expect("long"));
-            let help = a.get_help().map(ToString::to_string).unwrap_or_default();
+        let cmd = service::config::command::<Config>();
+        let help = cmd.clone().render_long_help().to_string();
+        for a in cmd.get_arguments() {
+            let Some(var) = a.get_env().and_then(|v| v.to_str()) else {
+                assert!(["help", "version"].contains(&a.get_id().as_str()), "{a}");
+                continue;
+            };
+            let flag = a
+                .get_long()
+                .map(|l| l.replace('-', "_").to_ascii_uppercase());
+            assert_eq!(flag.as_deref(), Some(var));
             assert!(
-                help.ends_with(&format!("[env: {var}]")),
-                "--{}: {help}",
-                a.get_long().expect("long")
+                help.contains(&format!("[env: {var}]")),
+                "--help lacks {var}"
             );
         }
+        assert!(help.contains("Exit status:"), "{help}");
     }
 
     #[test]
     fn zero_timeout_is_rejected_naming_the_variable() {
-        let env: Config =
-            service::config::from_iter([("SUMMARY_TIMEOUT_SECS".to_owned(), "0".to_owned())])
-                .expect("parses");
-        let err = Settings::merge(env, Cli::parse_from(["dataflow-summary"])).expect_err("invalid");
+        let err = Settings::from_vars([("SUMMARY_TIMEOUT_SECS", "0")]).expect_err("invalid");
         assert!(
             err.to_string()
-                .starts_with("SUMMARY_TIMEOUT_SECS is invalid"),
+                .starts_with("SUMMARY_TIMEOUT_SECS is invalid: must be at least 1 second"),
             "{err}"
         );
     }
 
     #[test]
-    fn flags_override_the_environment() {
-        let env: Config =
-            service::config::from_iter([("MANIFEST_PATH".to_owned(), "a.json".to_owned())])
-                .expect("parses");
-        let s = Settings::merge(
-            env,
-            Cli::parse_from(["x", "--manifest", "b.json", "--raw-url", "file:///r"]),
-        )
-        .expect("valid");
-        assert_eq!(s.manifest_path, Some(PathBuf::from("b.json")));
+    fn defaults_and_variables() {
+        let s = Settings::from_vars([("MANIFEST_PATH", "")]).expect("valid");
         assert_eq!(
             (s.raw_url.as_str(), s.standard_url.as_str()),
-            ("file:///r", "az://standard")
+            ("az://raw", "az://standard")
         );
+        assert_eq!(s.manifest_path, None);
         assert_eq!(s.timeout, Duration::from_secs(300));
+        let s = Settings::from_vars([("MANIFEST_PATH", "a.json")]).expect("valid");
+        assert_eq!(s.manifest_path, Some(PathBuf::from("a.json")));
+    }
+
+    #[test]
+    fn flags_override_the_environment() {
+        let base = BTreeMap::from([("MANIFEST_PATH".to_owned(), "a.json".to_owned())]);
+        let argv = ["x", "--manifest", "b.json", "--raw-url", "file:///r"];
+        let s = service::config::parse_from_over::<Config, _, _>(argv, &base)
+            .expect("parses")
+            .validate()
+            .expect("valid");
+        assert_eq!(s.manifest_path, Some(PathBuf::from("b.json")));
+        assert_eq!(s.raw_url, "file:///r");
     }
 }

@@ -114,8 +114,22 @@ pub struct Processed {
     pub counts: Counts,
     /// Names written in `standard`.
     pub outputs: Vec<String>,
+    /// Delta mode: the staged files, for the committer.
+    pub staged: Option<StagedBlob>,
     /// Wall time.
     pub duration: Duration,
+}
+
+/// Delta mode: how a transform's staged files reach the committer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handoff {
+    /// A manifest in `_delta_staging/` (a committer in another process or invocation: the
+    /// Functions timer, `transformer commit`).
+    Manifest,
+    /// In memory ([`Processed::staged`]): the caller hands it to its own committer
+    /// ([`crate::delta::Lakehouse::hand_over`]) and writes no receipt until it is committed;
+    /// a crash before the commit leaves no receipt, so the blob is transformed again.
+    InProcess,
 }
 
 /// Why a blob is processed: it decides, in delta mode, what happens to rows of the blob that
@@ -146,15 +160,27 @@ pub async fn process_blob(
 pub async fn process_blob_as(
     stores: &Stores,
     raw_name: &str,
+    opts: TransformOptions,
+    trigger: &'static str,
+    delivery: Delivery,
+) -> Result<Processed, ProcessError> {
+    process_blob_to(stores, raw_name, opts, trigger, delivery, Handoff::Manifest).await
+}
+
+/// [`process_blob_as`] with the delta-mode hand-off chosen by the caller.
+pub async fn process_blob_to(
+    stores: &Stores,
+    raw_name: &str,
     mut opts: TransformOptions,
     trigger: &'static str,
     delivery: Delivery,
+    handoff: Handoff,
 ) -> Result<Processed, ProcessError> {
     let started = Instant::now();
     if opts.format == StandardFormat::Delta {
         opts.write_id = WriteId::new();
     }
-    let result = run(stores, raw_name, opts, delivery, started).await;
+    let result = run(stores, raw_name, opts, delivery, handoff, started).await;
     match &result {
         Ok(p) => telemetry::blob_transformed(trigger, p),
         Err(e) => telemetry::blob_failed(trigger, raw_name, e),
@@ -167,6 +193,7 @@ async fn run(
     raw_name: &str,
     opts: TransformOptions,
     delivery: Delivery,
+    handoff: Handoff,
     started: Instant,
 ) -> Result<Processed, ProcessError> {
     let name = RawBlobName::parse(raw_name)?;
@@ -241,6 +268,7 @@ async fn run(
     if has_deadletter {
         outputs.push(deadletter_path.clone());
     }
+    let mut staged_blob = None;
     let finished = match opts.format {
         StandardFormat::Parquet => {
             finish_outputs(
@@ -263,10 +291,11 @@ async fn run(
                 staged_at: Utc::now(),
                 files: staged,
             };
-            let staged = stage(stores, &mut uploads, &outputs, &manifest).await;
-            if staged.is_ok() {
+            let staged = stage(stores, &mut uploads, &outputs, &manifest, handoff).await;
+            if staged.is_ok() && handoff == Handoff::Manifest {
                 outputs.push(manifest.manifest_path().to_string());
             }
+            staged_blob = Some(manifest);
             staged
         }
     };
@@ -279,6 +308,7 @@ async fn run(
         last_modified: meta.last_modified,
         counts,
         outputs,
+        staged: staged_blob,
         duration: started.elapsed(),
     })
 }
@@ -314,13 +344,14 @@ async fn finish_outputs(
     }
 }
 
-/// Delta mode: finishes every data file, then writes the staging manifest naming them (the
-/// committer reads only manifests, so a file is never committed before it is whole).
+/// Delta mode: finishes every data file, then (with [`Handoff::Manifest`]) writes the staging
+/// manifest naming them: a file is never handed to a committer before it is whole.
 async fn stage(
     stores: &Stores,
     uploads: &mut Uploads,
     files: &[String],
     manifest: &StagedBlob,
+    handoff: Handoff,
 ) -> Result<(), ProcessError> {
     let parts = files
         .iter()
@@ -331,6 +362,9 @@ async fn stage(
         u.finish().await.map_err(|source| write_error(path, source))
     }))
     .await?;
+    if handoff == Handoff::InProcess {
+        return Ok(());
+    }
     let path = manifest.manifest_path();
     let body = serde_json::to_vec(manifest).expect("a manifest serializes");
     stores

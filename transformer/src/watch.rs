@@ -48,9 +48,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::WatchSettings;
-use crate::delta::Lakehouse;
+use crate::delta::commit::Pending;
+use crate::delta::{Lakehouse, StandardFormat};
 use crate::ledger::{self, LedgerError};
-use crate::process::{Delivery, ProcessError, Stores, process_blob_as};
+use crate::process::{Delivery, Handoff, ProcessError, Stores, process_blob_to};
 use crate::telemetry;
 use crate::transform::TransformOptions;
 
@@ -622,13 +623,41 @@ impl Watcher {
             Some(_) => Delivery::Replay,
             None => Delivery::First,
         };
-        let work = process_blob_as(&self.stores, name, self.transform, "watch", delivery);
+        // Delta mode with our own committer: the staged files go to it in memory, and the
+        // receipt is written once they are committed (no manifest round trips).
+        let lakehouse = self
+            .lakehouse
+            .as_ref()
+            .filter(|_| self.transform.format == StandardFormat::Delta)
+            .map(|(l, _)| l);
+        let handoff = match lakehouse {
+            Some(_) => Handoff::InProcess,
+            None => Handoff::Manifest,
+        };
+        let work = process_blob_to(
+            &self.stores,
+            name,
+            self.transform,
+            "watch",
+            delivery,
+            handoff,
+        );
         let outcome = match lease.hold_while(work).await {
             Ok(p) => {
                 // The receipt names the version we listed; if the blob was rewritten meanwhile,
                 // the next listing shows a new ETag and it is processed again.
-                let read = p.etag.as_deref().unwrap_or(etag);
-                ledger::write_receipt(standard, name, read, &self.owner, &p.counts).await?;
+                let read = p.etag.as_deref().unwrap_or(etag).to_owned();
+                match (lakehouse, p.staged) {
+                    (Some(l), Some(blob)) => l.hand_over(Pending {
+                        blob,
+                        etag: read,
+                        owner: self.owner.clone(),
+                        counts: p.counts,
+                    }),
+                    _ => {
+                        ledger::write_receipt(standard, name, &read, &self.owner, &p.counts).await?
+                    }
+                }
                 Outcome::Processed
             }
             Err(

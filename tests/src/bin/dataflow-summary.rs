@@ -6,31 +6,15 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{CommandFactory, FromArgMatches};
 use tests::summary::{SummaryError, wait_and_summarize};
-use tests::summary_config::{Cli, Config, Settings};
-
-/// The exit statuses, shown by `--help`.
-const EXIT_CODES: &str = "\
-Exit status:
-  0  both verdicts OK
-  1  pipeline FAILED: an offset of the manifest's ranges is missing or duplicated in raw or the
-     tables, a blob is untransformed or poisoned, a row count disagrees with raw (or with a
-     manifest that confirmed every record), a bad record is not dead-lettered (the producer
-     verdict may have failed too)
-  2  the pipeline did not settle within --summary-timeout-secs
-  3  producer only: the pipeline kept its promise, but the simulator's manifest disagrees with
-     what Kafka holds (it confirmed fewer deliveries than its offset ranges hold, e.g. timed-out
-     delivery reports of stored records, retries; or it saw deliveries fail)";
+use tests::summary_config::Settings;
 
 /// Exit status when only the producer verdict failed.
 const PRODUCER_ONLY: u8 = 3;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<ExitCode> {
-    let matches = Cli::command().after_help(EXIT_CODES).get_matches();
-    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    let settings = Settings::merge(service::config::from_env::<Config>()?, cli)?;
+    let settings = Settings::from_args()?;
     let manifest = match &settings.manifest_path {
         Some(p) => Some(simulator::Manifest::read(p)?),
         None => None,

@@ -44,6 +44,9 @@ use crate::telemetry;
 /// Attempts at one table's commit before the round fails (each lost race re-reads the table).
 pub const MAX_COMMIT_ATTEMPTS: u32 = 100;
 
+/// Manifests read at once.
+const MANIFEST_READS: usize = 32;
+
 /// Manifests read per round at most (the rest wait for the next round).
 pub const MAX_BLOBS_PER_ROUND: usize = 2000;
 
@@ -82,6 +85,9 @@ pub enum CommitError {
         /// Attempts made.
         attempts: u32,
     },
+    /// A committed blob's receipt could not be written (the next round writes it again).
+    #[error("writing a receipt after the commit: {0}")]
+    Receipt(#[source] Box<crate::ledger::LedgerError>),
     /// A table's schema cannot be expressed in Delta (a bug).
     #[error("schema of Delta table {table}: {source}")]
     Schema {
@@ -102,7 +108,9 @@ impl CommitError {
                 DeltaTableError::ObjectStore { .. } | DeltaTableError::Io { .. }
             ),
             CommitError::Schema { .. } => true,
-            CommitError::Store { .. } | CommitError::Contended { .. } => false,
+            CommitError::Store { .. } | CommitError::Contended { .. } | CommitError::Receipt(_) => {
+                false
+            }
         }
     }
 }
@@ -155,6 +163,20 @@ pub struct TableFiles {
     pub files: Vec<LiveFile>,
 }
 
+/// A blob staged by this process and handed over in memory ([`Lakehouse::hand_over`]), with the
+/// receipt to write once it is committed.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    /// The staged files.
+    pub blob: StagedBlob,
+    /// The receipt's ETag (the version that was read).
+    pub etag: String,
+    /// The receipt's owner.
+    pub owner: String,
+    /// The receipt's counts.
+    pub counts: crate::transform::Counts,
+}
+
 /// The Delta tables in `standard`, opened once and kept up to date.
 ///
 /// Use it from a multi-threaded tokio runtime (the binaries' `#[tokio::main]`): on a
@@ -167,6 +189,8 @@ pub struct Lakehouse {
     tables: Mutex<HashMap<Table, DeltaTable>>,
     /// One round at a time per process.
     round: Mutex<()>,
+    /// Blobs handed over in memory since the last round.
+    pending: std::sync::Mutex<Vec<Pending>>,
 }
 
 impl Lakehouse {
@@ -179,6 +203,7 @@ impl Lakehouse {
             base,
             tables: Mutex::new(HashMap::new()),
             round: Mutex::new(()),
+            pending: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -295,16 +320,56 @@ impl Lakehouse {
         Ok(listed)
     }
 
-    /// One round: commits every staged blob to every table, then deletes the manifests.
+    /// Hands a blob staged in memory ([`crate::process::Handoff::InProcess`]) to the next round,
+    /// which commits it and then writes its receipt.
+    pub fn hand_over(&self, p: Pending) {
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(p);
+    }
+
+    /// Blobs handed over and not committed yet.
+    pub fn pending(&self) -> usize {
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
+    }
+
+    /// One round: commits every staged blob (manifests and blobs handed over in memory) to
+    /// every table, then deletes the manifests and writes the handed-over blobs' receipts.
+    /// A round that fails keeps everything for the next one.
     pub async fn commit_staged(&self) -> Result<RoundSummary, CommitError> {
         let _round = self.round.lock().await;
+        let handed: Vec<Pending> = std::mem::take(
+            &mut *self
+                .pending
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        let result = self.round(&handed).await;
+        if result.is_err() {
+            let mut pending = self
+                .pending
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            pending.splice(0..0, handed);
+        }
+        result
+    }
+
+    async fn round(&self, handed: &[Pending]) -> Result<RoundSummary, CommitError> {
         let started = Instant::now();
         let mut summary = RoundSummary::default();
         let listed = self.staged().await?;
-        if listed.is_empty() {
+        if listed.is_empty() && handed.is_empty() {
             return Ok(summary);
         }
-        let manifests = self.read_manifests(&listed, &mut summary).await?;
+        let mut manifests = self.read_manifests(&listed, &mut summary).await?;
+        let from_files = manifests.len();
+        manifests.extend(handed.iter().map(|p| p.blob.clone()));
+        summary.manifests = manifests.len();
         let mut chosen = choose(&manifests);
         summary.blobs = chosen.len();
         let mut quarantined: Vec<(String, String)> = Vec::new();
@@ -345,9 +410,11 @@ impl Lakehouse {
             }
         }
         summary.quarantined = quarantined.len();
-        let paths: Vec<Path> = manifests.iter().map(StagedBlob::manifest_path).collect();
+        let manifests = &manifests[..from_files];
+        // One request each: Azurite hung on Blob Batch deletes of a few hundred manifests
+        // (object_store's `delete_stream`), so no batching until it is measured on Azure.
         let store = self.standard.clone();
-        futures::stream::iter(paths)
+        futures::stream::iter(manifests.iter().map(StagedBlob::manifest_path))
             .map(move |p| {
                 let store = store.clone();
                 async move {
@@ -361,10 +428,32 @@ impl Lakehouse {
                     }
                 }
             })
-            .buffer_unordered(16)
+            .buffer_unordered(MANIFEST_READS)
             .try_collect::<Vec<()>>()
             .await?;
+        // Receipts of the blobs handed over, now that they are in every table.
+        let store = self.standard.clone();
+        let receipts: Vec<Pending> = handed.to_vec();
+        futures::stream::iter(receipts)
+            .map(move |p| {
+                let store = store.clone();
+                async move {
+                    crate::ledger::write_receipt(
+                        store.as_ref(),
+                        &p.blob.blob,
+                        &p.etag,
+                        &p.owner,
+                        &p.counts,
+                    )
+                    .await
+                }
+            })
+            .buffer_unordered(MANIFEST_READS)
+            .try_collect::<Vec<()>>()
+            .await
+            .map_err(|e| CommitError::Receipt(Box::new(e)))?;
         telemetry::delta_round(&summary, started.elapsed());
+        telemetry::delta_staged(self.pending());
         Ok(summary)
     }
 
@@ -407,7 +496,7 @@ impl Lakehouse {
                         (p, got)
                     }
                 })
-                .buffer_unordered(16)
+                .buffer_unordered(MANIFEST_READS)
                 .collect()
                 .await;
         let mut manifests = Vec::with_capacity(read.len());

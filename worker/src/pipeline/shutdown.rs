@@ -63,7 +63,7 @@ impl Pipeline {
             .sum();
         self.report.abandoned += abandoned as u64;
         self.publish_seen();
-        self.wait_for_cleanups().await;
+        self.wait_for_cleanups(patient).await;
         let (committed, commit_error) = self.committer.final_commit();
         self.report.commit_error.clone_from(&commit_error);
         self.report.cleanups_pending = self.ownership.pending();
@@ -79,15 +79,23 @@ impl Pipeline {
 
     /// Gives queued clean-ups the clean-up grace to finish, so the final commit can include
     /// their records. If Redis is down they stay pending: their records stay uncommitted and the
-    /// next owner queues them again.
-    async fn wait_for_cleanups(&self) {
+    /// next owner queues them again. `patient` (a pass that ended by itself): the grace counts
+    /// from the last progress, so a backlog of tens of thousands of clean-ups queued by the
+    /// pass's last batches finishes, while a Redis that applies nothing still ends the wait.
+    async fn wait_for_cleanups(&self, patient: bool) {
         let Some(cleaner) = &self.cleaner else {
             return;
         };
-        let deadline = Instant::now() + self.settings.cleanup_grace;
+        let mut deadline = Instant::now() + self.settings.cleanup_grace;
+        let mut last = cleaner.backlog();
         // Polling: the wait is short and bounded, and finishing clean-ups signal nothing else.
         while cleaner.backlog() > 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
+            let now = cleaner.backlog();
+            if patient && now < last {
+                deadline = Instant::now() + self.settings.cleanup_grace;
+            }
+            last = now;
         }
         let left = cleaner.backlog();
         if left > 0 {
