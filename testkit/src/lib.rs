@@ -422,3 +422,26 @@ pub fn container_store_at(blob_url: &str, name: &str) -> anyhow::Result<Arc<dyn 
         .context("azurite store")?;
     Ok(Arc::new(store))
 }
+
+/// The Delta tables of `container` as the `deltalake` package from PyPI reads them
+/// (`scripts/delta-read.py`: per table its version, protocol, rows, duplicate ids, …), through
+/// the interpreter `DATAFLOW_DELTA_PYTHON` names (`scripts/test` installs it in
+/// `.stack/venv-delta`).
+pub fn delta_read(container: &str) -> anyhow::Result<serde_json::Value> {
+    let python = std::env::var_os("DATAFLOW_DELTA_PYTHON").context(
+        "DATAFLOW_DELTA_PYTHON is not set: scripts/test installs `deltalake` into .stack/venv-delta and sets it",
+    )?;
+    let out = std::process::Command::new(python)
+        .arg(root().join("scripts/delta-read.py"))
+        .arg(container)
+        .envs(azure_env())
+        .output()
+        .context("running scripts/delta-read.py")?;
+    if !out.status.success() {
+        bail!(
+            "delta-read.py failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    serde_json::from_slice(&out.stdout).context("delta-read.py printed no JSON")
+}

@@ -276,11 +276,6 @@ async fn four_committers_at_once_commit_every_blob_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_deltalake_package_from_pypi_reads_every_table() {
-    let Some(python) = std::env::var_os("DATAFLOW_DELTA_PYTHON") else {
-        panic!(
-            "DATAFLOW_DELTA_PYTHON is not set: scripts/test installs the `deltalake` package into .stack/venv-delta and sets it"
-        );
-    };
     let (stores, _, std_url) = containers();
     let (a, gz) = raw_blob(model::TOPIC_LOBBY, 0, 0, &lobby());
     upload(&stores.raw, &a, gz).await;
@@ -294,18 +289,7 @@ async fn the_deltalake_package_from_pypi_reads_every_table() {
     }
     lh.commit_staged().await.expect("round");
     let container = std_url.trim_start_matches("az://");
-    let out = std::process::Command::new(python)
-        .arg(testkit::root().join("scripts/delta-read.py"))
-        .arg(container)
-        .envs(testkit::azure_env())
-        .output()
-        .expect("python runs");
-    assert!(
-        out.status.success(),
-        "delta-read.py: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let v = testkit::delta_read(container).expect("the PyPI reader reads every table");
     for (table, rows) in expected_rows() {
         let t = &v[table];
         assert_eq!(t["rows"], rows, "{table}: {t}");
