@@ -194,6 +194,20 @@ impl Pipeline {
         )
     }
 
+    /// Waits until everything in `manifest`'s scope is transformed (or `timeout`), then the run's
+    /// summary, printed; panics naming the log folder when the pipeline does not settle.
+    pub async fn settle(&self, manifest: &Manifest, timeout: Duration) -> crate::summary::Summary {
+        let (raw, standard) = self.storage.stores().expect("stores");
+        let summary =
+            crate::summary::wait_and_summarize(raw, standard, Some(manifest), timeout, |m| {
+                eprintln!("[{}] waiting: {m}", self.id)
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}; logs in {}", self.log_dir.display()));
+        eprintln!("{summary}");
+        summary
+    }
+
     /// Runs the simulator to completion with `args` (e.g. `["play"]`) and returns its manifest.
     pub async fn simulate(
         &self,

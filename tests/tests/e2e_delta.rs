@@ -11,7 +11,7 @@ use object_store::ObjectStore;
 use object_store::path::Path;
 use rand::{Rng, SeedableRng};
 use tests::pipeline::Pipeline;
-use tests::summary::{Summary, wait_and_summarize};
+use tests::summary::Summary;
 use transformer::delta::Lakehouse;
 use transformer::delta::schema::Table;
 use transformer::delta::staged::parse_data_file;
@@ -19,14 +19,7 @@ use transformer::delta::staged::parse_data_file;
 const SETTLE: Duration = Duration::from_secs(240);
 
 async fn settle(p: &Pipeline, manifest: &simulator::Manifest) -> Summary {
-    let (raw, standard) = p.storage.stores().expect("stores");
-    let summary = wait_and_summarize(raw, standard, Some(manifest), SETTLE, |m| {
-        eprintln!("[{}] waiting: {m}", p.id)
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}; logs in {}", p.log_dir.display()));
-    eprintln!("{summary}");
-    summary
+    p.settle(manifest, SETTLE).await
 }
 
 /// Every table as the PyPI reader sees it: rows equal to the summary's, no duplicate ids.

@@ -4,20 +4,13 @@
 use std::time::Duration;
 
 use tests::pipeline::Pipeline;
-use tests::summary::{Summary, expected_reasons, wait_and_summarize};
+use tests::summary::{Summary, expected_reasons};
 
 /// Debug binaries on 2 cores: hundreds of games land and transform in well under a minute.
 const SETTLE: Duration = Duration::from_secs(180);
 
 async fn settle(p: &Pipeline, manifest: &simulator::Manifest) -> Summary {
-    let (raw, standard) = p.storage.stores().expect("stores");
-    let summary = wait_and_summarize(raw, standard, Some(manifest), SETTLE, |m| {
-        eprintln!("[{}] waiting: {m}", p.id)
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}; logs in {}", p.log_dir.display()));
-    eprintln!("{summary}");
-    summary
+    p.settle(manifest, SETTLE).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
