@@ -20,10 +20,13 @@ use object_store::path::Path;
 use object_store::{ObjectStore, PutPayload};
 
 use crate::body;
+use crate::delta::Lakehouse;
+use crate::delta::commit::Pending;
 use crate::delta::schema::DEADLETTER_TABLE;
 use crate::delta::staged::{blob_key, partition_date};
 use crate::delta::stats::FileStats;
 use crate::delta::{StagedBlob, StagedFile, StandardFormat, WriteId};
+use crate::ledger::{self, LedgerError};
 use crate::telemetry;
 use crate::transform::{Counts, TransformError, TransformOptions, transform_to};
 use crate::upload::{self, Upload, UploadOptions, Uploads};
@@ -142,6 +145,43 @@ pub enum Delivery {
     /// A replay (`backfill`, `POST /runs`, a rewritten blob): the new files replace the blob's
     /// rows in one commit per table.
     Replay,
+}
+
+impl Handoff {
+    /// [`Handoff::InProcess`] for a caller with a committer of its own, else a manifest.
+    pub fn to(committer: Option<&Lakehouse>) -> Handoff {
+        match committer {
+            Some(_) => Handoff::InProcess,
+            None => Handoff::Manifest,
+        }
+    }
+}
+
+/// After a transform: with a committer of its own, the staged files go to it and the receipt
+/// (`etag`, `owner`) follows their commit; without one, or in parquet mode (nothing staged),
+/// the receipt is written now. The blob's counts come back either way.
+pub async fn hand_over_or_receipt(
+    standard: &dyn ObjectStore,
+    committer: Option<&Lakehouse>,
+    p: Processed,
+    etag: String,
+    owner: &str,
+) -> Result<Counts, LedgerError> {
+    match (committer, p.staged) {
+        (Some(lakehouse), Some(blob)) => {
+            lakehouse.hand_over(Pending {
+                blob,
+                etag,
+                owner: owner.to_owned(),
+                counts: p.counts.clone(),
+            });
+            Ok(p.counts)
+        }
+        _ => {
+            ledger::write_receipt(standard, &p.blob, &etag, owner, &p.counts).await?;
+            Ok(p.counts)
+        }
+    }
 }
 
 /// Reads, transforms and writes one raw blob delivered for the first time (or redelivered).
@@ -322,15 +362,7 @@ async fn finish_outputs(
     deadletter_path: &str,
     has_deadletter: bool,
 ) -> Result<(), ProcessError> {
-    let parquet = files
-        .iter()
-        .map(|path| take(uploads, path))
-        .collect::<Result<Vec<_>, _>>()?;
-    try_join_all(parquet.into_iter().map(|u| async move {
-        let path = u.path().to_owned();
-        u.finish().await.map_err(|source| write_error(path, source))
-    }))
-    .await?;
+    finish_all(uploads, files).await?;
     if has_deadletter {
         return take(uploads, deadletter_path)?
             .finish()
@@ -353,15 +385,7 @@ async fn stage(
     manifest: &StagedBlob,
     handoff: Handoff,
 ) -> Result<(), ProcessError> {
-    let parts = files
-        .iter()
-        .map(|path| take(uploads, path))
-        .collect::<Result<Vec<_>, _>>()?;
-    try_join_all(parts.into_iter().map(|u| async move {
-        let path = u.path().to_owned();
-        u.finish().await.map_err(|source| write_error(path, source))
-    }))
-    .await?;
+    finish_all(uploads, files).await?;
     if handoff == Handoff::InProcess {
         return Ok(());
     }
@@ -388,6 +412,20 @@ fn staged_file(table: &str, path: &str, size: u64, stats: &FileStats) -> StagedF
         rows: stats.rows(),
         stats: stats.to_json(),
     }
+}
+
+/// Completes the uploads of `paths` together (each becomes visible as it completes).
+async fn finish_all(uploads: &mut Uploads, paths: &[String]) -> Result<(), ProcessError> {
+    let parts = paths
+        .iter()
+        .map(|path| take(uploads, path))
+        .collect::<Result<Vec<_>, _>>()?;
+    try_join_all(parts.into_iter().map(|u| async move {
+        let path = u.path().to_owned();
+        u.finish().await.map_err(|source| write_error(path, source))
+    }))
+    .await?;
+    Ok(())
 }
 
 /// The upload of an output the transform wrote (the sink opened it before writing to it).

@@ -30,10 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::RunSettings;
 use crate::delta::Lakehouse;
-use crate::delta::StandardFormat;
-use crate::delta::commit::Pending;
-use crate::ledger;
-use crate::process::{Delivery, Handoff, Stores, process_blob_to};
+use crate::process::{Delivery, Handoff, Stores, hand_over_or_receipt, process_blob_to};
 use crate::telemetry;
 use crate::transform::{Counts, TransformOptions};
 
@@ -296,49 +293,23 @@ pub async fn execute(
         .map(|name| async move {
             // Delta mode: staged files go to this run's committer in memory; their receipts
             // are written once committed.
-            let lakehouse = ctx
-                .lakehouse
-                .as_ref()
-                .filter(|_| ctx.transform.format == StandardFormat::Delta)
-                .map(|(l, _)| l);
-            let handoff = match lakehouse {
-                Some(_) => Handoff::InProcess,
-                None => Handoff::Manifest,
-            };
+            let committer = ctx.lakehouse.as_ref().map(|(l, _)| l.as_ref());
             let result = process_blob_to(
                 &ctx.stores,
                 &name,
                 ctx.transform,
                 "backfill",
                 Delivery::Replay,
-                handoff,
+                Handoff::to(committer),
             )
             .await;
             let result = match result {
                 Ok(p) => {
                     let etag = p.etag.clone().unwrap_or_default();
-                    match (lakehouse, p.staged) {
-                        (Some(l), Some(blob)) => {
-                            let counts = p.counts.clone();
-                            l.hand_over(Pending {
-                                blob,
-                                etag,
-                                owner: ctx.owner.clone(),
-                                counts: p.counts,
-                            });
-                            Ok(counts)
-                        }
-                        _ => ledger::write_receipt(
-                            ctx.stores.standard.as_ref(),
-                            &name,
-                            &etag,
-                            &ctx.owner,
-                            &p.counts,
-                        )
+                    let standard = ctx.stores.standard.as_ref();
+                    hand_over_or_receipt(standard, committer, p, etag, &ctx.owner)
                         .await
-                        .map(|()| p.counts)
-                        .map_err(|e| e.to_string()),
-                    }
+                        .map_err(|e| e.to_string())
                 }
                 Err(e) => Err(e.to_string()),
             };

@@ -48,10 +48,11 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::WatchSettings;
-use crate::delta::commit::Pending;
-use crate::delta::{Lakehouse, StandardFormat};
+use crate::delta::Lakehouse;
 use crate::ledger::{self, LedgerError};
-use crate::process::{Delivery, Handoff, ProcessError, Stores, process_blob_to};
+use crate::process::{
+    Delivery, Handoff, ProcessError, Stores, hand_over_or_receipt, process_blob_to,
+};
 use crate::telemetry;
 use crate::transform::TransformOptions;
 
@@ -625,15 +626,8 @@ impl Watcher {
         };
         // Delta mode with our own committer: the staged files go to it in memory, and the
         // receipt is written once they are committed (no manifest round trips).
-        let lakehouse = self
-            .lakehouse
-            .as_ref()
-            .filter(|_| self.transform.format == StandardFormat::Delta)
-            .map(|(l, _)| l);
-        let handoff = match lakehouse {
-            Some(_) => Handoff::InProcess,
-            None => Handoff::Manifest,
-        };
+        let committer = self.lakehouse.as_ref().map(|(l, _)| l.as_ref());
+        let handoff = Handoff::to(committer);
         let work = process_blob_to(
             &self.stores,
             name,
@@ -647,17 +641,7 @@ impl Watcher {
                 // The receipt names the version we listed; if the blob was rewritten meanwhile,
                 // the next listing shows a new ETag and it is processed again.
                 let read = p.etag.as_deref().unwrap_or(etag).to_owned();
-                match (lakehouse, p.staged) {
-                    (Some(l), Some(blob)) => l.hand_over(Pending {
-                        blob,
-                        etag: read,
-                        owner: self.owner.clone(),
-                        counts: p.counts,
-                    }),
-                    _ => {
-                        ledger::write_receipt(standard, name, &read, &self.owner, &p.counts).await?
-                    }
-                }
+                hand_over_or_receipt(standard, committer, p, read, &self.owner).await?;
                 Outcome::Processed
             }
             Err(

@@ -229,18 +229,8 @@ impl Lakehouse {
 
     /// The table, created if missing (several creators at once: one wins, the others load it).
     pub async fn open(&self, table: Table) -> Result<DeltaTable, CommitError> {
-        let delta = |op| {
-            move |source| CommitError::Delta {
-                op,
-                table: table.name(),
-                source: Box::new(source),
-            }
-        };
-        let mut t = DeltaTable::new(self.log_store(table), DeltaTableConfig::default());
-        match t.load().await {
-            Ok(()) => return Ok(t),
-            Err(DeltaTableError::NotATable(_)) => {}
-            Err(e) => return Err(delta("loading")(e)),
+        if let Some(t) = self.load(table).await? {
+            return Ok(t);
         }
         let columns = table.columns().map_err(|source| CommitError::Schema {
             table: table.name(),
@@ -261,32 +251,29 @@ impl Lakehouse {
             Err(_) => {
                 // Another creator won the race for version 0: load theirs.
                 let mut t = DeltaTable::new(self.log_store(table), DeltaTableConfig::default());
-                t.load().await.map_err(delta("loading"))?;
+                t.load().await.map_err(delta_err("loading", table))?;
                 Ok(t)
             }
+        }
+    }
+
+    /// The table at its latest version; `None` when it does not exist yet.
+    pub(crate) async fn load(&self, table: Table) -> Result<Option<DeltaTable>, CommitError> {
+        let mut t = DeltaTable::new(self.log_store(table), DeltaTableConfig::default());
+        match t.load().await {
+            Ok(()) => Ok(Some(t)),
+            Err(DeltaTableError::NotATable(_)) => Ok(None),
+            Err(e) => Err(delta_err("loading", table)(e)),
         }
     }
 
     /// The live files of `table` at its latest version (an empty list for a table not created
     /// yet), for readers: the summary, the tests.
     pub async fn live_files(&self, table: Table) -> Result<TableFiles, CommitError> {
-        let mut t = DeltaTable::new(self.log_store(table), DeltaTableConfig::default());
-        match t.load().await {
-            Ok(()) => {}
-            Err(DeltaTableError::NotATable(_)) => return Ok(TableFiles::default()),
-            Err(source) => {
-                return Err(CommitError::Delta {
-                    op: "loading",
-                    table: table.name(),
-                    source: Box::new(source),
-                });
-            }
-        }
-        let snapshot = t.snapshot().map_err(|source| CommitError::Delta {
-            op: "reading",
-            table: table.name(),
-            source: Box::new(source),
-        })?;
+        let Some(t) = self.load(table).await? else {
+            return Ok(TableFiles::default());
+        };
+        let snapshot = t.snapshot().map_err(delta_err("reading", table))?;
         let files = snapshot
             .log_data()
             .iter()
@@ -304,6 +291,13 @@ impl Lakehouse {
 
     /// Lists the staged manifests (at most [`MAX_BLOBS_PER_ROUND`]).
     pub async fn staged(&self) -> Result<Vec<ObjectMeta>, CommitError> {
+        let mut listed = self.all_staged().await?;
+        listed.truncate(MAX_BLOBS_PER_ROUND);
+        Ok(listed)
+    }
+
+    /// Lists every staged manifest, in name order.
+    pub(crate) async fn all_staged(&self) -> Result<Vec<ObjectMeta>, CommitError> {
         let prefix = Path::from(STAGING_PREFIX);
         let mut listed: Vec<ObjectMeta> = self
             .standard
@@ -316,25 +310,25 @@ impl Lakehouse {
                 source,
             })?;
         listed.sort_by(|a, b| a.location.cmp(&b.location));
-        listed.truncate(MAX_BLOBS_PER_ROUND);
         Ok(listed)
     }
 
     /// Hands a blob staged in memory ([`crate::process::Handoff::InProcess`]) to the next round,
     /// which commits it and then writes its receipt.
     pub fn hand_over(&self, p: Pending) {
-        self.pending
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(p);
+        self.handed().push(p);
     }
 
     /// Blobs handed over and not committed yet.
     pub fn pending(&self) -> usize {
+        self.handed().len()
+    }
+
+    /// The handed-over blobs (a panic elsewhere while holding the lock leaves a valid list).
+    fn handed(&self) -> std::sync::MutexGuard<'_, Vec<Pending>> {
         self.pending
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .len()
     }
 
     /// One round: commits every staged blob (manifests and blobs handed over in memory) to
@@ -342,19 +336,10 @@ impl Lakehouse {
     /// A round that fails keeps everything for the next one.
     pub async fn commit_staged(&self) -> Result<RoundSummary, CommitError> {
         let _round = self.round.lock().await;
-        let handed: Vec<Pending> = std::mem::take(
-            &mut *self
-                .pending
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
+        let handed: Vec<Pending> = std::mem::take(&mut *self.handed());
         let result = self.round(&handed).await;
         if result.is_err() {
-            let mut pending = self
-                .pending
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            pending.splice(0..0, handed);
+            self.handed().splice(0..0, handed);
         }
         result
     }
@@ -477,7 +462,9 @@ impl Lakehouse {
             })
     }
 
-    async fn read_manifests(
+    /// Reads the manifests `listed`; one gone since the listing was committed by another
+    /// round and is skipped, one that does not parse is counted in `summary.unreadable`.
+    pub(crate) async fn read_manifests(
         &self,
         listed: &[ObjectMeta],
         summary: &mut RoundSummary,
@@ -521,7 +508,6 @@ impl Lakehouse {
                 }
             }
         }
-        summary.manifests = manifests.len();
         Ok(manifests)
     }
 
@@ -532,11 +518,10 @@ impl Lakehouse {
         summary: &mut RoundSummary,
     ) -> Result<(), CommitError> {
         let mut tables = self.tables.lock().await;
-        let t = match tables.remove(&table) {
+        let mut t = match tables.remove(&table) {
             Some(t) => t,
             None => self.open(table).await?,
         };
-        let mut t = t;
         let result = self.commit_table_with(&mut t, table, chosen, summary).await;
         tables.insert(table, t);
         result
@@ -549,13 +534,7 @@ impl Lakehouse {
         chosen: &BTreeMap<String, Chosen<'_>>,
         summary: &mut RoundSummary,
     ) -> Result<(), CommitError> {
-        let delta = |op| {
-            move |source| CommitError::Delta {
-                op,
-                table: table.name(),
-                source: Box::new(source),
-            }
-        };
+        let delta = |op| delta_err(op, table);
         for attempt in 1..=MAX_COMMIT_ATTEMPTS {
             t.update_incremental(None).await.map_err(delta("reading"))?;
             let plan = plan(t, table, chosen).map_err(delta("reading"))?;
@@ -614,6 +593,15 @@ impl Lakehouse {
             table: table.name(),
             attempts: MAX_COMMIT_ATTEMPTS,
         })
+    }
+}
+
+/// Maps a delta-rs error on `table` while doing `op` to [`CommitError::Delta`].
+fn delta_err(op: &'static str, table: Table) -> impl FnOnce(DeltaTableError) -> CommitError {
+    move |source| CommitError::Delta {
+        op,
+        table: table.name(),
+        source: Box::new(source),
     }
 }
 

@@ -11,16 +11,14 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use deltalake::DeltaTableError;
 use deltalake::operations::vacuum::VacuumMode;
-use deltalake::{DeltaTable, DeltaTableConfig, DeltaTableError};
-use futures::TryStreamExt;
 use object_store::ObjectStore;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
 
-use super::commit::{CommitError, Lakehouse};
+use super::commit::{CommitError, Lakehouse, RoundSummary};
 use super::schema::Table;
-use super::staged::{STAGING_PREFIX, StagedBlob};
 
 /// The retention below which vacuum needs `force` (Delta's `deletedFileRetentionDuration`).
 pub const SAFE_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -89,17 +87,9 @@ impl Lakehouse {
         let staged = self.staged_files().await?;
         let mut out = Vec::new();
         for table in Table::ALL {
-            let mut t = DeltaTable::new(self.log_store(table), DeltaTableConfig::default());
-            match t.load().await {
-                Ok(()) => {}
-                Err(DeltaTableError::NotATable(_)) => continue,
-                Err(source) => {
-                    return Err(VacuumError::Delta {
-                        table: table.name(),
-                        source: Box::new(source),
-                    });
-                }
-            }
+            let Some(t) = self.load(table).await? else {
+                continue;
+            };
             let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
             let (_, plan) = t
                 .vacuum()
@@ -144,43 +134,13 @@ impl Lakehouse {
 
     /// Every data file a staging manifest names (`{table}/{path}`).
     async fn staged_files(&self) -> Result<HashSet<String>, CommitError> {
-        let store = self.standard();
-        let listed: Vec<object_store::ObjectMeta> = store
-            .list(Some(&Path::from(STAGING_PREFIX)))
-            .try_collect()
-            .await
-            .map_err(|source| CommitError::Store {
-                op: "listing",
-                path: STAGING_PREFIX.to_owned(),
-                source,
-            })?;
-        let mut files = HashSet::new();
-        for m in listed {
-            let bytes = match store.get(&m.location).await {
-                Ok(g) => g.bytes().await,
-                Err(e) => Err(e),
-            };
-            match bytes {
-                Ok(b) => {
-                    if let Ok(staged) = serde_json::from_slice::<StagedBlob>(&b) {
-                        files.extend(
-                            staged
-                                .files
-                                .iter()
-                                .map(|f| format!("{}/{}", f.table, f.path)),
-                        );
-                    }
-                }
-                Err(object_store::Error::NotFound { .. }) => {}
-                Err(source) => {
-                    return Err(CommitError::Store {
-                        op: "reading",
-                        path: m.location.to_string(),
-                        source,
-                    });
-                }
-            }
-        }
-        Ok(files)
+        let listed = self.all_staged().await?;
+        let manifests = self
+            .read_manifests(&listed, &mut RoundSummary::default())
+            .await?;
+        Ok(manifests
+            .iter()
+            .flat_map(|m| m.files.iter().map(|f| format!("{}/{}", f.table, f.path)))
+            .collect())
     }
 }
