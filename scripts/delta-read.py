@@ -3,7 +3,9 @@
 reader we did not write) and prints one JSON object: per table its version, protocol, partition
 columns, schema, row count, duplicate msg_ids and files.
 
-    delta-read.py CONTAINER [TABLE ...]
+    delta-read.py CONTAINER [--version N] [TABLE ...]
+
+--version N reads each table as of version N (time travel), where its data files must still be.
 
 Storage: Azurite through AZURITE_BLOB_STORAGE_URL (env/local.env), or Azure through
 AZURE_STORAGE_ACCOUNT_NAME plus AZURE_STORAGE_ACCOUNT_KEY.
@@ -34,9 +36,9 @@ def storage_options():
     return opts
 
 
-def read(container, table, opts):
+def read(container, table, opts, version=None):
     try:
-        dt = DeltaTable(f"az://{container}/{table}", storage_options=opts)
+        dt = DeltaTable(f"az://{container}/{table}", storage_options=opts, version=version)
     except TableNotFoundError:
         return None
     data = dt.to_pyarrow_table()
@@ -68,9 +70,13 @@ def read(container, table, opts):
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
-    container, tables = sys.argv[1], sys.argv[2:] or TABLES
+    container, rest = sys.argv[1], sys.argv[2:]
+    version = None
+    if rest[:1] == ["--version"]:
+        version, rest = int(rest[1]), rest[2:]
+    tables = rest or TABLES
     opts = storage_options()
-    print(json.dumps({t: read(container, t, opts) for t in tables}, indent=1, sort_keys=True))
+    print(json.dumps({t: read(container, t, opts, version) for t in tables}, indent=1, sort_keys=True))
     sys.stdout.flush()
     # Skip interpreter teardown: native thread pools of pyarrow/deltalake have aborted it
     # ("terminate called without an active exception") after the output was complete.

@@ -30,15 +30,24 @@ Rules
                      by the handler: the Event Grid trigger has no host.json cap) for every
                      instance size it allows, and host reserve + cap x per-transform peak fits;
                      host.json carries no blob-trigger cap that would bound nothing
-  event-trigger      every function.json but the commit timer's is one eventGridTrigger (the
-                     event, never the blob), and the function module sets RAW_URL from
-                     var.raw_container_name (the container the handler accepts events for) and
-                     no blob-trigger leftovers (RAW_CONTAINER, RawStorage__*)
-  delta-commit       delta mode on Functions: commit/function.json is one timerTrigger on a
-                     fixed six-field NCRONTAB period (no TimeSpan, no runOnStartup), the function
-                     module sets STANDARD_FORMAT from a standard_format variable (delta|parquet,
-                     default delta, in every configuration that passes it through) and
+  event-trigger      transform/function.json exists, and every function.json but the timers'
+                     (commit, compact, vacuum) is one eventGridTrigger (the event, never the
+                     blob); the function module sets RAW_URL from var.raw_container_name (the
+                     container the handler accepts events for) and no blob-trigger leftovers
+                     (RAW_CONTAINER, RawStorage__*)
+  delta-commit       delta mode on Functions: commit/function.json is one timerTrigger (direction
+                     in, named) on a fixed six-field NCRONTAB period written in the package (no
+                     %SETTING%, no TimeSpan, no runOnStartup), the function module sets
+                     STANDARD_FORMAT from a standard_format variable (delta|parquet, default
+                     delta, in every configuration that passes it through) and
                      DELTA_COMMIT_INTERVAL_MS equal to the timer's period
+  delta-maintenance  compact/function.json and vacuum/function.json keep to the same timer
+                     checks (any valid six-field NCRONTAB schedule); the function module sets
+                     COMPACT_TARGET_MB to a whole number in 1-4096 for every instance size it
+                     allows, with host reserve + COMPACT_PEAK_FACTOR x target fitting the
+                     instance, VACUUM_RETENTION_HOURS to a whole number >= 168 (literal, local,
+                     or a variable whose validation, defaults and tfvars keep to it), and
+                     neither COMPACT_INTERVAL_MS nor VACUUM_INTERVAL_MS (watch only)
   flex-limits        maximum_instance_count accepts the provider's whole range, 1-1000
   local-auth         Log Analytics workspaces and Application Insights set
                      local_authentication_enabled = false
@@ -141,6 +150,53 @@ STANDARD_FORMATS = ["delta", "parquet"]
 STANDARD_FORMAT_DEFAULT = "delta"
 # DELTA_COMMIT_INTERVAL_MS bounds accepted by the transformer (config.rs, Settings::validate).
 DELTA_COMMIT_INTERVAL_RANGE_MS = (100, 3_600_000)
+
+# The function the Event Grid subscription delivers BlobCreated events to (modules/function,
+# var.function_name); every function but the timers below must be such an eventGridTrigger.
+TRANSFORM_FUNCTION = "transform"
+
+
+@dataclasses.dataclass(frozen=True)
+class TimerFunction:
+    """A timer-triggered function of the package (transformer serve answers POST /<name>)."""
+
+    name: str  # folder <name>/function.json, and the handler's route
+    rule: str  # the rule that reports on it
+    run: str  # what one invocation does, for messages
+    without: str  # what would not happen if the host could not load it
+    fixed_period: bool  # the schedule must fire at a fixed period (pinned against an app setting)
+    in_package: str  # why the schedule is written in function.json, not read from an app setting
+
+
+COMMIT_TIMER = TimerFunction(
+    COMMIT_FUNCTION, "delta-commit", "one commit round",
+    "nothing would commit the files `transform` stages", True,
+    "keep the period in the package, pinned against DELTA_COMMIT_INTERVAL_MS",
+)
+# Delta table upkeep (transformer serve: POST /compact, POST /vacuum; src/maintenance.rs).
+COMPACT_TIMER = TimerFunction(
+    "compact", "delta-maintenance", "one compaction pass over the closed partitions",
+    "closed partitions would keep their small files", False,
+    "keep the schedule in the package: a missing setting would leave the host unable to load the function",
+)
+VACUUM_TIMER = TimerFunction(
+    "vacuum", "delta-maintenance", "one vacuum pass",
+    "files removed from the Delta log, and orphans, would stay in `standard` for ever", False,
+    "keep the schedule in the package: a missing setting would leave the host unable to load the function",
+)
+TIMER_FUNCTIONS = {t.name: t for t in (COMMIT_TIMER, COMPACT_TIMER, VACUUM_TIMER)}
+
+# COMPACT_TARGET_MB bounds accepted by the transformer (config.rs, validate_maintenance), and the
+# memory one compaction holds, in multiples of the target: the group's Parquet bytes (1x), its
+# decoded Arrow batches, concatenated and then sorted into a second copy (2 x ~5x for
+# zstd-compressed log rows) and the encoded output (1x). An estimate (modules/function/main.tf,
+# local.compact_target_mb), checked like the transform cap: host reserve + factor x target fits.
+COMPACT_TARGET_RANGE_MB = (1, 4096)
+COMPACT_PEAK_FACTOR = 12
+# VACUUM_RETENTION_HOURS: the transformer refuses less than a week (delta::vacuum::SAFE_RETENTION).
+VACUUM_MIN_RETENTION_HOURS = 168
+# Read only by `transformer watch`; on Functions the schedules are the timers' function.json.
+WATCH_ONLY_SETTINGS = ("COMPACT_INTERVAL_MS", "VACUUM_INTERVAL_MS")
 
 # The worker's scheduled mode (modules/worker_app): a Container Apps Job running one pass
 # (docs/DESIGN.md, "Single pass"). PASS_MAX_SECONDS must leave the pass this long before the
@@ -569,10 +625,14 @@ def check_transform_concurrency(tree: Tree) -> list[Finding]:
 def check_event_trigger(tree: Tree) -> list[Finding]:
     out = []
     app_dir = _repo_root(tree) / FUNCTION_APP_DIR
-    # The commit timer is the one function that is not an Event Grid trigger (rule delta-commit).
-    functions = sorted(fn for fn in app_dir.glob("*/function.json") if fn.parent.name != COMMIT_FUNCTION)
-    if not functions:
-        out.append(Finding("event-trigger", str(FUNCTION_APP_DIR), "no */function.json"))
+    # The timers (commit, compact, vacuum) are the only functions that are not Event Grid triggers
+    # (rules delta-commit and delta-maintenance); transform must be there and be one.
+    functions = sorted(fn for fn in app_dir.glob("*/function.json") if fn.parent.name not in TIMER_FUNCTIONS)
+    if not (app_dir / TRANSFORM_FUNCTION / "function.json").is_file():
+        out.append(Finding(
+            "event-trigger", str(FUNCTION_APP_DIR / TRANSFORM_FUNCTION / "function.json"),
+            "missing: the Event Grid subscription delivers the BlobCreated events to this function",
+        ))
     for fn in functions:
         doc, err = _load_json(fn)
         where = str(fn.relative_to(_repo_root(tree)))
@@ -653,47 +713,96 @@ def _local_value(mod: Module, name: str):
     return None
 
 
-def check_delta_commit(tree: Tree) -> list[Finding]:
-    out = []
-    path = _repo_root(tree) / FUNCTION_APP_DIR / COMMIT_FUNCTION / "function.json"
-    where = str(FUNCTION_APP_DIR / COMMIT_FUNCTION / "function.json")
-    period = None
-    doc, err = _load_json(path)
-    if doc is None:
-        out.append(Finding(
-            "delta-commit", where,
-            f"cannot read ({err}): in delta mode nothing would commit the files `transform` stages "
-            f"(the handler answers POST /{COMMIT_FUNCTION} with one commit round)",
-        ))
-    else:
-        bindings = doc.get("bindings") or []
-        kinds = [b.get("type") for b in bindings]
-        if kinds != ["timerTrigger"]:
-            out.append(Finding("delta-commit", where, f"bindings are {kinds}, want exactly one timerTrigger"))
-        for b in bindings:
-            if b.get("type") != "timerTrigger":
+MONTH_NAMES = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
+DAY_NAMES = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"]
+# (lowest, highest) of {second} {minute} {hour} {day} {month} {day-of-week}.
+NCRONTAB_BOUNDS = ((0, 59), (0, 59), (0, 23), (1, 31), (1, 12), (0, 6))
+
+
+def ncrontab_valid(schedule: str) -> bool:
+    """Whether `schedule` is a six-field NCRONTAB expression: each field `*`, a value, a range
+    `a-b` or a comma-separated list of them, each optionally `/step`; values within the field's
+    bounds (months and weekdays also by three-letter name)."""
+    fields = schedule.split()
+    if len(fields) != 6:
+        return False
+    for i, (field, (lo, hi)) in enumerate(zip(fields, NCRONTAB_BOUNDS)):
+        names = MONTH_NAMES if i == 4 else DAY_NAMES if i == 5 else []
+        first = 1 if i == 4 else 0
+        for item in field.split(","):
+            m = re.fullmatch(r"(\*|[A-Za-z0-9]+(?:-[A-Za-z0-9]+)?)(?:/(\d+))?", item)
+            if not m or (m.group(2) is not None and int(m.group(2)) < 1):
+                return False
+            if m.group(1) == "*":
                 continue
-            if b.get("direction") != "in" or not b.get("name"):
-                out.append(Finding("delta-commit", where, f"trigger needs direction \"in\" and a name: {b}"))
-            if b.get("runOnStartup") is True:
-                out.append(Finding(
-                    "delta-commit", where,
-                    "runOnStartup is true: every scale-out and restart would add a commit round at an "
-                    "unpredictable time (learn: functions-bindings-timer)",
-                ))
-            schedule = str(b.get("schedule", ""))
-            if schedule.startswith("%"):
-                out.append(Finding("delta-commit", where, f"schedule {schedule!r} is an app setting; keep the period in the package, pinned against DELTA_COMMIT_INTERVAL_MS"))
-            elif re.fullmatch(r"\d+:\d+:\d+", schedule):
-                out.append(Finding("delta-commit", where, f"schedule {schedule!r} is a TimeSpan, which only App Service plans accept; Flex Consumption needs NCRONTAB"))
-            else:
-                period = ncrontab_period(schedule)
-                if period is None:
-                    out.append(Finding(
-                        "delta-commit", where,
-                        f"schedule {schedule!r} is not a fixed-period six-field NCRONTAB expression "
-                        "({second} {minute} {hour} {day} {month} {day-of-week}, e.g. \"*/5 * * * * *\")",
-                    ))
+            values = []
+            for part in m.group(1).split("-"):
+                if part.isdigit():
+                    values.append(int(part))
+                elif part.upper() in names:
+                    values.append(names.index(part.upper()) + first)
+                else:
+                    return False
+            if any(not lo <= v <= hi for v in values) or values != sorted(values):
+                return False
+    return True
+
+
+def _check_timer(tree: Tree, timer: TimerFunction) -> tuple[list[Finding], str | None]:
+    """What every timer function of the package keeps to: <name>/function.json is exactly one
+    timerTrigger, direction "in" with a name, runOnStartup not true, and a six-field NCRONTAB
+    schedule written in the package (no %SETTING%, no TimeSpan), of a fixed period if the timer
+    says so. Returns the findings (under timer.rule) and the schedule when it is usable."""
+    out = []
+    where = str(FUNCTION_APP_DIR / timer.name / "function.json")
+    doc, err = _load_json(_repo_root(tree) / where)
+    if doc is None:
+        return [Finding(
+            timer.rule, where,
+            f"cannot read ({err}): in delta mode {timer.without} "
+            f"(the handler answers POST /{timer.name} with {timer.run})",
+        )], None
+    usable = None
+    bindings = doc.get("bindings") or []
+    kinds = [b.get("type") for b in bindings]
+    if kinds != ["timerTrigger"]:
+        out.append(Finding(timer.rule, where, f"bindings are {kinds}, want exactly one timerTrigger"))
+    for b in bindings:
+        if b.get("type") != "timerTrigger":
+            continue
+        if b.get("direction") != "in" or not b.get("name"):
+            out.append(Finding(timer.rule, where, f"trigger needs direction \"in\" and a name: {b}"))
+        if b.get("runOnStartup") is True:
+            out.append(Finding(
+                timer.rule, where,
+                f"runOnStartup is true: every scale-out and restart would add {timer.run} at an "
+                "unpredictable time (learn: functions-bindings-timer)",
+            ))
+        schedule = str(b.get("schedule", ""))
+        if schedule.startswith("%"):
+            out.append(Finding(timer.rule, where, f"schedule {schedule!r} is an app setting; {timer.in_package}"))
+        elif re.fullmatch(r"\d+:\d+:\d+", schedule):
+            out.append(Finding(timer.rule, where, f"schedule {schedule!r} is a TimeSpan, which only App Service plans accept; Flex Consumption needs NCRONTAB"))
+        elif timer.fixed_period and ncrontab_period(schedule) is None:
+            out.append(Finding(
+                timer.rule, where,
+                f"schedule {schedule!r} is not a fixed-period six-field NCRONTAB expression "
+                "({second} {minute} {hour} {day} {month} {day-of-week}, e.g. \"*/5 * * * * *\")",
+            ))
+        elif not ncrontab_valid(schedule):
+            out.append(Finding(
+                timer.rule, where,
+                f"schedule {schedule!r} is not a six-field NCRONTAB expression "
+                "({second} {minute} {hour} {day} {month} {day-of-week}, e.g. \"0 15 * * * *\")",
+            ))
+        else:
+            usable = schedule
+    return out, usable
+
+
+def check_delta_commit(tree: Tree) -> list[Finding]:
+    out, schedule = _check_timer(tree, COMMIT_TIMER)
+    period = ncrontab_period(schedule) if schedule else None
     for mod, app in _flex_apps(tree):
         awhere = app.where(tree.root)
         fmt = unquote(_setting(mod, "STANDARD_FORMAT"))
@@ -757,6 +866,148 @@ def _check_format_variable(tree: Tree, mod: Module, name: str) -> list[Finding]:
         for vmod, vname in pairs:
             if target is vmod and vname in doc and unquote(doc[vname]) not in STANDARD_FORMATS:
                 out.append(Finding("delta-commit", str(path.relative_to(tree.root)), f"{vname} = {unquote(doc[vname])!r} is not one of {STANDARD_FORMATS}"))
+    return out
+
+
+def _whole(value) -> int | None:
+    """A whole number from an HCL literal (64, "64"); None for anything else (64.5, "x", true)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    text = str(value).strip()
+    return int(text) if re.fullmatch(r"-?\d+", text) else None
+
+
+def _compact_targets(mod: Module, raw) -> dict[int | None, object] | None:
+    """COMPACT_TARGET_MB per allowed instance size (None: every size) from its app setting: a
+    literal, tostring(local.X) or tostring(local.X[var.instance_memory_in_mb]); None if unreadable."""
+    text = str(raw)
+    m = re.fullmatch(r"\$\{tostring\(local\.([\w-]+)\[var\.instance_memory_in_mb\]\)\}", text)
+    if m:
+        table = _local_value(mod, m.group(1))
+        if not isinstance(table, dict):
+            return None
+        by_size = {int(unquote(k)): v for k, v in clean(table).items() if str(unquote(k)).isdigit()}
+        return {size: by_size.get(size) for size in _memory_sizes(mod) or sorted(by_size)}
+    m = re.fullmatch(r"\$\{tostring\(local\.([\w-]+)\)\}", text)
+    if m:
+        return {None: _local_value(mod, m.group(1))}
+    if text.startswith("${"):
+        return None
+    return {None: raw}
+
+
+def _retention_values(tree: Tree, mod: Module, name: str) -> list[tuple[str, object]]:
+    """(where, value) of the variable `name` of `mod` feeding VACUUM_RETENTION_HOURS: its default,
+    and in every configuration passing one of its own variables to it, that variable's default
+    and tfvars values."""
+    names = [name]
+    out = [(mod.variables[name].where(tree.root), mod.variable_default(name))]
+    for caller in tree.modules.values():
+        for call in caller.module_calls.values():
+            if _local_target(tree, caller, call) is not mod or name not in call.body:
+                continue
+            passed = unquote(call.body[name])
+            m = re.fullmatch(r"\$\{var\.([\w-]+)\}", str(passed))
+            if m and m.group(1) in caller.variables:
+                names.append(m.group(1))
+            elif not str(passed).startswith("${"):
+                out.append((call.where(tree.root), passed))
+    for cname in names[1:]:
+        out += [(where, values[cname]) for where, values in _config_values(tree, (cname,))]
+    return out
+
+
+def check_delta_maintenance(tree: Tree) -> list[Finding]:
+    out = []
+    for timer in (COMPACT_TIMER, VACUUM_TIMER):
+        out += _check_timer(tree, timer)[0]
+    lo, hi = COMPACT_TARGET_RANGE_MB
+    for mod, app in _flex_apps(tree):
+        awhere = app.where(tree.root)
+        where = f"{mod.rel}/main.tf"
+        for key in WATCH_ONLY_SETTINGS:
+            if _setting(mod, key) is not None:
+                out.append(Finding(
+                    "delta-maintenance", where,
+                    f"sets {key}, which only `transformer watch` reads: on Functions the "
+                    f"{COMPACT_TIMER.name}/{VACUUM_TIMER.name} function.json schedules decide when upkeep runs",
+                ))
+
+        # COMPACT_TARGET_MB: a whole number the transformer accepts, and one compaction fits.
+        raw = unquote(_setting(mod, "COMPACT_TARGET_MB"))
+        targets = None if raw is None else _compact_targets(mod, raw)
+        if targets is None:
+            out.append(Finding(
+                "delta-maintenance", awhere,
+                f"COMPACT_TARGET_MB app setting is {raw!r}, want a whole number of MiB sized for the instance "
+                "(a literal, tostring(local.X) or tostring(local.X[var.instance_memory_in_mb]))",
+            ))
+        else:
+            for size, value in targets.items():
+                at = f" for the {size} MB instance" if size is not None else ""
+                n = _whole(unquote(value)) if value is not None else None
+                if value is None and size is not None:
+                    out.append(Finding("delta-maintenance", where, f"no COMPACT_TARGET_MB for the allowed instance size {size} MB"))
+                    continue
+                if n is None:
+                    out.append(Finding("delta-maintenance", where, f"COMPACT_TARGET_MB{at} is {value!r}, want a whole number of MiB"))
+                    continue
+                if not lo <= n <= hi:
+                    out.append(Finding("delta-maintenance", where, f"COMPACT_TARGET_MB{at} = {n} is outside {lo}-{hi} MiB: the transformer refuses to start"))
+                for mem in ([size] if size is not None else _memory_sizes(mod)):
+                    need = HOST_RESERVE_MB + COMPACT_PEAK_FACTOR * n
+                    if need > mem:
+                        out.append(Finding(
+                            "delta-maintenance", where,
+                            f"{mem} MB instance: {HOST_RESERVE_MB} MB host + {COMPACT_PEAK_FACTOR} x {n} MiB "
+                            f"compaction group = {need} MB does not fit",
+                        ))
+
+        # VACUUM_RETENTION_HOURS: a whole number of at least a week, wherever it is set.
+        raw = unquote(_setting(mod, "VACUUM_RETENTION_HOURS"))
+        m = re.fullmatch(r"\$\{tostring\(var\.([\w-]+)\)\}", str(raw))
+        if raw is None:
+            values = None
+        elif m and m.group(1) in mod.variables:
+            name = m.group(1)
+            var = mod.variables[name]
+            values = _retention_values(tree, mod, name)
+            conditions = [str(v.get("condition", "")) for v in var.body.get("validation", [])]
+            if not conditions:
+                out.append(Finding("delta-maintenance", var.where(tree.root), f"no validation: {name} must be a whole number >= {VACUUM_MIN_RETENTION_HOURS}"))
+            for value, ok in ((VACUUM_MIN_RETENTION_HOURS, True), (720, True), (VACUUM_MIN_RETENTION_HOURS - 1, False), (0, False), (VACUUM_MIN_RETENTION_HOURS + 0.5, False)):
+                if not conditions:
+                    break
+                try:
+                    got = all(_eval_condition(c, name, value) for c in conditions)
+                except Exception as e:  # noqa: BLE001 - report any expression we cannot read
+                    out.append(Finding("delta-maintenance", var.where(tree.root), f"cannot evaluate the validation: {e}"))
+                    break
+                if got != ok:
+                    out.append(Finding(
+                        "delta-maintenance", var.where(tree.root),
+                        f"{'rejects' if ok else 'accepts'} {name} = {value}; the transformer takes whole hours >= {VACUUM_MIN_RETENTION_HOURS}",
+                    ))
+        else:
+            lm = re.fullmatch(r"\$\{tostring\(local\.([\w-]+)\)\}", str(raw))
+            values = [(awhere, _local_value(mod, lm.group(1)) if lm else raw)]
+        if values is None or any(isinstance(v, str) and v.startswith("${") for _, v in values):
+            out.append(Finding(
+                "delta-maintenance", awhere,
+                f"VACUUM_RETENTION_HOURS app setting is {raw!r}, want a whole number of hours >= "
+                f"{VACUUM_MIN_RETENTION_HOURS} (a literal, tostring(local.X) or tostring(var.X))",
+            ))
+            continue
+        for vwhere, value in values:
+            n = _whole(unquote(value)) if value is not None else None
+            if n is None or n < VACUUM_MIN_RETENTION_HOURS:
+                out.append(Finding(
+                    "delta-maintenance", vwhere,
+                    f"VACUUM_RETENTION_HOURS = {value!r}: the transformer refuses anything but a whole number "
+                    f">= {VACUUM_MIN_RETENTION_HOURS} (readers of older snapshots and time travel need the files for a week)",
+                ))
     return out
 
 
@@ -1154,6 +1405,7 @@ RULES = {
     "transform-concurrency": check_transform_concurrency,
     "event-trigger": check_event_trigger,
     "delta-commit": check_delta_commit,
+    "delta-maintenance": check_delta_maintenance,
     "flex-limits": check_flex_limits,
     "local-auth": check_local_auth,
     "examples-runnable": check_examples_runnable,

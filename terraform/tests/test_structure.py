@@ -490,8 +490,9 @@ def test_ncrontab_periods():
 
 
 def test_package_zips_every_function_folder(tmp_path):
-    """scripts/package-function ships the commit timer next to transform (with a stand-in binary,
-    in a copy of the repository layout so the real transformer/dist is left alone)."""
+    """scripts/package-function ships the timers (commit, compact, vacuum) next to transform (with
+    a stand-in binary, in a copy of the repository layout so the real transformer/dist is left
+    alone)."""
     import zipfile
 
     repo = TF_ROOT.parent
@@ -507,9 +508,214 @@ def test_package_zips_every_function_folder(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     names = zipfile.ZipFile(tmp_path / "transformer" / "dist" / "transformer-function.zip").namelist()
-    for want in ("host.json", "transform/function.json", f"{structure.COMMIT_FUNCTION}/function.json", "transformer"):
+    for want in ("host.json", f"{structure.TRANSFORM_FUNCTION}/function.json", "transformer"):
         assert want in names, names
+    for timer in structure.TIMER_FUNCTIONS:
+        assert f"{timer}/function.json" in names, names
     assert not any(n.endswith("README.md") or "local.settings" in n for n in names), names
+
+
+# Delta upkeep on Functions: the timers `compact` (hourly) and `vacuum` (daily) keep to the same
+# timer checks as `commit` (one shared helper); COMPACT_TARGET_MB is sized for every instance size
+# the module allows and VACUUM_RETENTION_HOURS never drops below the week the transformer requires.
+COMPACT_JSON = "../transformer/function/compact/function.json"
+VACUUM_JSON = "../transformer/function/vacuum/function.json"
+PLANTED += [
+    pytest.param(
+        COMPACT_JSON,
+        '"type": "timerTrigger"',
+        '"type": "eventGridTrigger"',
+        "delta-maintenance", "compact/function.json: bindings are ['eventGridTrigger'], want exactly one timerTrigger",
+        id="compact_is_not_a_timer",
+    ),
+    pytest.param(
+        VACUUM_JSON,
+        '    }\n  ]',
+        '    },\n    {\n      "type": "timerTrigger",\n      "direction": "in",\n      "name": "again",\n      "schedule": "0 0 4 * * *"\n    }\n  ]',
+        "delta-maintenance", "vacuum/function.json: bindings are ['timerTrigger', 'timerTrigger'], want exactly one timerTrigger",
+        id="vacuum_has_two_timers",
+    ),
+    pytest.param(
+        VACUUM_JSON,
+        '"direction": "in"',
+        '"direction": "out"',
+        "delta-maintenance", "vacuum/function.json: trigger needs direction \"in\" and a name",
+        id="vacuum_trigger_direction_out",
+    ),
+    pytest.param(
+        COMPACT_JSON,
+        '"name": "timer",',
+        '',
+        "delta-maintenance", "compact/function.json: trigger needs direction \"in\" and a name",
+        id="compact_trigger_without_a_name",
+    ),
+    pytest.param(
+        COMPACT_JSON,
+        '"schedule": "0 15 * * * *"',
+        '"schedule": "15 * * * *"',
+        "delta-maintenance", "compact/function.json: schedule '15 * * * *' is not a six-field NCRONTAB expression",
+        id="compact_five_field_cron",
+    ),
+    pytest.param(
+        VACUUM_JSON,
+        '"schedule": "0 45 3 * * *"',
+        '"schedule": "0 45 24 * * *"',
+        "delta-maintenance", "vacuum/function.json: schedule '0 45 24 * * *' is not a six-field NCRONTAB expression",
+        id="vacuum_hour_out_of_range",
+    ),
+    pytest.param(
+        VACUUM_JSON,
+        '"schedule": "0 45 3 * * *"',
+        '"schedule": "24:00:00"',
+        "delta-maintenance", "vacuum/function.json: schedule '24:00:00' is a TimeSpan",
+        id="vacuum_timespan_schedule",
+    ),
+    pytest.param(
+        COMPACT_JSON,
+        '"schedule": "0 15 * * * *"',
+        '"schedule": "%COMPACT_SCHEDULE%"',
+        "delta-maintenance", "compact/function.json: schedule '%COMPACT_SCHEDULE%' is an app setting",
+        id="compact_schedule_from_an_app_setting",
+    ),
+    pytest.param(
+        VACUUM_JSON,
+        '"runOnStartup": false',
+        '"runOnStartup": true',
+        "delta-maintenance", "vacuum/function.json: runOnStartup is true",
+        id="vacuum_runs_on_startup",
+    ),
+    pytest.param(
+        "modules/function/main.tf",
+        '    "2048" = 64\n',
+        '    "2048" = 8192\n',
+        "delta-maintenance", "COMPACT_TARGET_MB for the 2048 MB instance = 8192 is outside 1-4096 MiB",
+        id="compact_target_the_transformer_refuses",
+    ),
+    pytest.param(
+        "modules/function/main.tf",
+        '    "2048" = 64\n',
+        '    "2048" = 256\n',
+        "delta-maintenance", "2048 MB instance: 256 MB host + 12 x 256 MiB compaction group = 3328 MB does not fit",
+        id="compact_target_too_big_for_2048",
+    ),
+    pytest.param(
+        "modules/function/main.tf",
+        '    "2048" = 64\n',
+        '    "2048" = 64.5\n',
+        "delta-maintenance", "COMPACT_TARGET_MB for the 2048 MB instance is 64.5, want a whole number of MiB",
+        id="compact_target_not_whole",
+    ),
+    pytest.param(
+        "modules/function/variables.tf",
+        "contains([2048, 4096], var.instance_memory_in_mb)",
+        "contains([512, 2048, 4096], var.instance_memory_in_mb)",
+        "delta-maintenance", "no COMPACT_TARGET_MB for the allowed instance size 512 MB",
+        id="512_allowed_without_a_compact_target",
+    ),
+    pytest.param(
+        "modules/function/main.tf",
+        '    "COMPACT_TARGET_MB"      = tostring(local.compact_target_mb[var.instance_memory_in_mb])\n',
+        "",
+        "delta-maintenance", "COMPACT_TARGET_MB app setting is None",
+        id="compact_target_setting_missing",
+    ),
+    pytest.param(
+        "modules/function/main.tf",
+        '"COMPACT_TARGET_MB"      = tostring(local.compact_target_mb[var.instance_memory_in_mb])',
+        '"COMPACT_TARGET_MB"      = "5000"',
+        "delta-maintenance", "COMPACT_TARGET_MB = 5000 is outside 1-4096 MiB",
+        id="compact_target_literal_out_of_range",
+    ),
+    pytest.param(
+        "modules/function/variables.tf",
+        "  default     = 168\n",
+        "  default     = 167\n",
+        "delta-maintenance", "variable vacuum_retention_hours: VACUUM_RETENTION_HOURS = 167",
+        id="vacuum_retention_default_below_a_week",
+    ),
+    pytest.param(
+        "modules/function/variables.tf",
+        "var.vacuum_retention_hours >= 168 &&",
+        "var.vacuum_retention_hours >= 24 &&",
+        "delta-maintenance", "accepts vacuum_retention_hours = 167",
+        id="vacuum_retention_validation_too_loose",
+    ),
+    pytest.param(
+        "modules/function/variables.tf",
+        " && floor(var.vacuum_retention_hours) == var.vacuum_retention_hours",
+        "",
+        "delta-maintenance", "accepts vacuum_retention_hours = 168.5",
+        id="vacuum_retention_validation_takes_fractions",
+    ),
+    pytest.param(
+        "modules/function/main.tf",
+        '"VACUUM_RETENTION_HOURS" = tostring(var.vacuum_retention_hours)',
+        '"VACUUM_RETENTION_HOURS" = "24"',
+        "delta-maintenance", "VACUUM_RETENTION_HOURS = '24': the transformer refuses",
+        id="vacuum_retention_literal_below_a_week",
+    ),
+    pytest.param(
+        "modules/function/main.tf",
+        '    "VACUUM_RETENTION_HOURS" = tostring(var.vacuum_retention_hours)\n',
+        "",
+        "delta-maintenance", "VACUUM_RETENTION_HOURS app setting is None",
+        id="vacuum_retention_setting_missing",
+    ),
+    pytest.param(
+        "main.tf",
+        "  standard_format                        = var.standard_format\n",
+        "  standard_format                        = var.standard_format\n  vacuum_retention_hours                 = 100\n",
+        "delta-maintenance", "main.tf: module function: VACUUM_RETENTION_HOURS = 100",
+        id="root_passes_a_short_retention",
+    ),
+    pytest.param(
+        "modules/function/main.tf",
+        '    "VACUUM_RETENTION_HOURS" = tostring(var.vacuum_retention_hours)\n',
+        '    "VACUUM_RETENTION_HOURS" = tostring(var.vacuum_retention_hours)\n    "COMPACT_INTERVAL_MS" = "3600000"\n',
+        "delta-maintenance", "sets COMPACT_INTERVAL_MS, which only `transformer watch` reads",
+        id="watch_only_interval_in_app_settings",
+    ),
+]
+
+
+@pytest.mark.parametrize("timer, expected", [
+    (structure.COMPACT_TIMER.name, "closed partitions would keep their small files"),
+    (structure.VACUUM_TIMER.name, "would stay in `standard` for ever"),
+])
+def test_maintenance_timer_missing_is_reported(tmp_path, timer, expected):
+    root = copy_tree(tmp_path)
+    (root.parent / structure.FUNCTION_APP_DIR / timer / "function.json").unlink()
+    findings = [str(f) for f in structure.run(root) if f.rule == "delta-maintenance"]
+    assert any(f"{timer}/function.json" in f and expected in f for f in findings), findings
+
+
+def test_transform_function_missing_is_reported(tmp_path):
+    """Only the three timers may be something else: transform itself must be there."""
+    root = copy_tree(tmp_path)
+    (root.parent / structure.FUNCTION_APP_DIR / structure.TRANSFORM_FUNCTION / "function.json").unlink()
+    findings = [str(f) for f in structure.run(root) if f.rule == "event-trigger"]
+    assert any("transform/function.json: missing" in f for f in findings), findings
+
+
+def test_an_unknown_timer_function_is_reported(tmp_path):
+    """A fourth timer is not one of commit, compact, vacuum: event-trigger wants an Event Grid trigger."""
+    root = copy_tree(tmp_path)
+    app = root.parent / structure.FUNCTION_APP_DIR
+    (app / "cleanup").mkdir()
+    shutil.copy2(app / structure.VACUUM_TIMER.name / "function.json", app / "cleanup" / "function.json")
+    findings = [str(f) for f in structure.run(root) if f.rule == "event-trigger"]
+    assert any("cleanup/function.json: triggers are ['timerTrigger'], want one eventGridTrigger" in f for f in findings), findings
+
+
+def test_ncrontab_valid():
+    valid = structure.ncrontab_valid
+    for schedule in ("0 15 * * * *", "0 45 3 * * *", "*/5 * * * * *", "0 0 9-17 * * MON-FRI",
+                     "0 30 9 1,15 JAN *", "0 0 */2 * * 0", "59 59 23 31 12 6"):
+        assert valid(schedule), schedule
+    for schedule in ("15 * * * *", "0 15 * * * * *", "60 * * * * *", "0 60 * * * *", "0 0 24 * * *",
+                     "0 0 0 0 * *", "0 0 0 * 13 *", "0 0 0 * * 7", "0 0 0 * * FOO", "0 0 5-3 * * *",
+                     "*/0 * * * * *", "? * * * * *", "", "00:05:00"):
+        assert not valid(schedule), schedule
 
 
 PLANTED += [

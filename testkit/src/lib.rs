@@ -428,12 +428,26 @@ pub fn container_store_at(blob_url: &str, name: &str) -> anyhow::Result<Arc<dyn 
 /// the interpreter `DATAFLOW_DELTA_PYTHON` names (`scripts/test` installs it in
 /// `.stack/venv-delta`).
 pub fn delta_read(container: &str) -> anyhow::Result<serde_json::Value> {
+    delta_read_args(&[container])
+}
+
+/// [`delta_read`] of one table as of `version` (time travel).
+pub fn delta_read_version(
+    container: &str,
+    table: &str,
+    version: i64,
+) -> anyhow::Result<serde_json::Value> {
+    let v = version.to_string();
+    delta_read_args(&[container, "--version", &v, table])
+}
+
+fn delta_read_args(args: &[&str]) -> anyhow::Result<serde_json::Value> {
     let python = std::env::var_os("DATAFLOW_DELTA_PYTHON").context(
         "DATAFLOW_DELTA_PYTHON is not set: scripts/test installs `deltalake` into .stack/venv-delta and sets it",
     )?;
     let out = std::process::Command::new(python)
         .arg(root().join("scripts/delta-read.py"))
-        .arg(container)
+        .args(args)
         .envs(azure_env())
         .output()
         .context("running scripts/delta-read.py")?;

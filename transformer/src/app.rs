@@ -18,10 +18,11 @@ use crate::process::Stores;
 pub fn lakehouse(settings: &Settings, stores: &Stores) -> Option<(Arc<Lakehouse>, Duration)> {
     (settings.transform.format == StandardFormat::Delta).then(|| {
         (
-            Arc::new(Lakehouse::new(
-                stores.standard.clone(),
-                &settings.standard_url,
-            )),
+            Arc::new(
+                Lakehouse::new(stores.standard.clone(), &settings.standard_url)
+                    .with_compression(settings.transform.compression)
+                    .with_checkpoint_interval(settings.maintenance.checkpoint_interval),
+            ),
             settings.delta_commit_interval,
         )
     })

@@ -43,6 +43,24 @@ pub struct Config {
     /// Delta mode: longest wait in ms between a blob's transform and its commit (100–3600000); watch and backfill commit at least this often.
     #[arg(long, env, global = true, default_value_t = DEFAULT_DELTA_COMMIT_INTERVAL_MS)]
     pub delta_commit_interval_ms: u64,
+    /// Delta mode: a Parquet checkpoint every this many commits (1–1000000), written into the tables this process creates (`delta.checkpointInterval`; existing tables keep theirs).
+    #[arg(long, env, global = true, default_value_t = crate::delta::commit::DEFAULT_CHECKPOINT_INTERVAL)]
+    pub delta_checkpoint_interval: u64,
+    /// Delta mode: size in MiB of the files compaction writes (1–4096); files of 3/4 of it or more are left alone.
+    #[arg(long, env, global = true, default_value_t = 128)]
+    pub compact_target_mb: u64,
+    /// Delta mode: a partition is compacted once its day ended and nothing was committed to it for this long, in ms.
+    #[arg(long, env, global = true, default_value_t = 3_600_000)]
+    pub compact_min_age_ms: u64,
+    /// Delta mode, watch: compact closed partitions every this many ms (0: never; ≥ 60000 otherwise).
+    #[arg(long, env, global = true, default_value_t = 3_600_000)]
+    pub compact_interval_ms: u64,
+    /// Delta mode, watch: vacuum every this many ms (0: never; ≥ 60000 otherwise).
+    #[arg(long, env, global = true, default_value_t = 86_400_000)]
+    pub vacuum_interval_ms: u64,
+    /// Delta mode: vacuum on the timer (watch, the vacuum function) keeps files removed less than this many hours ago (≥ 168, a week; `transformer vacuum --force` goes below).
+    #[arg(long, env, global = true, default_value_t = 168)]
+    pub vacuum_retention_hours: u64,
     /// Watcher: raw container probe interval in ms (≥ 10).
     #[arg(long, env, global = true, default_value_t = 1000)]
     pub watch_poll_ms: u64,
@@ -177,6 +195,8 @@ pub struct Settings {
     pub transform: TransformOptions,
     /// Delta mode: how often staged blobs are committed.
     pub delta_commit_interval: Duration,
+    /// Delta mode: checkpoints, compaction and vacuum.
+    pub maintenance: crate::maintenance::Maintenance,
     /// Watcher knobs.
     pub watch: WatchSettings,
     /// Functions handler port.
@@ -270,6 +290,7 @@ impl Config {
                 ),
             ));
         }
+        let maintenance = validate_maintenance(&c)?;
         let runs = validate_runs(&c)?;
         let metrics_addr = c.metrics_addr.parse::<SocketAddr>().map_err(|e| {
             ConfigError::invalid(
@@ -288,6 +309,7 @@ impl Config {
                 write_id: WriteId::default(),
             },
             delta_commit_interval: Duration::from_millis(c.delta_commit_interval_ms),
+            maintenance,
             watch: WatchSettings {
                 poll: Duration::from_millis(c.watch_poll_ms),
                 concurrency: c.watch_concurrency,
@@ -317,6 +339,56 @@ impl Settings {
     {
         service::config::from_vars::<Config, _, _, _>(vars)?.validate()
     }
+}
+
+fn validate_maintenance(c: &Config) -> Result<crate::maintenance::Maintenance, ConfigError> {
+    if !(1..=1_000_000).contains(&c.delta_checkpoint_interval) {
+        return Err(ConfigError::invalid(
+            "DELTA_CHECKPOINT_INTERVAL",
+            format!(
+                "must be between 1 and 1000000 (commits), got {}",
+                c.delta_checkpoint_interval
+            ),
+        ));
+    }
+    if !(1..=4096).contains(&c.compact_target_mb) {
+        return Err(ConfigError::invalid(
+            "COMPACT_TARGET_MB",
+            format!(
+                "must be between 1 and 4096 (MiB), got {}",
+                c.compact_target_mb
+            ),
+        ));
+    }
+    let timer = |key: &'static str, ms: u64| {
+        if ms != 0 && ms < 60_000 {
+            return Err(ConfigError::invalid(
+                key,
+                format!("must be 0 (off) or at least 60000 (ms), got {ms}"),
+            ));
+        }
+        Ok((ms > 0).then(|| Duration::from_millis(ms)))
+    };
+    let compact_every = timer("COMPACT_INTERVAL_MS", c.compact_interval_ms)?;
+    let vacuum_every = timer("VACUUM_INTERVAL_MS", c.vacuum_interval_ms)?;
+    let min_retention = crate::delta::vacuum::SAFE_RETENTION.as_secs() / 3600;
+    if c.vacuum_retention_hours < min_retention {
+        return Err(ConfigError::invalid(
+            "VACUUM_RETENTION_HOURS",
+            format!(
+                "must be at least {min_retention} (a week: readers of older snapshots and time travel need the files), got {}; `transformer vacuum --retention-hours N --force` goes below by hand",
+                c.vacuum_retention_hours
+            ),
+        ));
+    }
+    Ok(crate::maintenance::Maintenance {
+        checkpoint_interval: c.delta_checkpoint_interval,
+        compact_target_bytes: c.compact_target_mb << 20,
+        compact_min_age: Duration::from_millis(c.compact_min_age_ms),
+        compact_every,
+        vacuum_every,
+        vacuum_retention: Duration::from_secs(c.vacuum_retention_hours.saturating_mul(3600)),
+    })
 }
 
 fn validate_runs(c: &Config) -> Result<RunSettings, ConfigError> {

@@ -33,6 +33,7 @@ pub mod deadletter;
 pub mod decode;
 pub mod delta;
 pub mod ledger;
+pub mod maintenance;
 pub mod models;
 pub mod process;
 pub mod runs;

@@ -59,6 +59,20 @@ enum Command {
     },
     /// Delta mode: commit the staged blobs (what the timer function does) and print the round.
     Commit,
+    /// Delta mode: rewrite the small files of closed partitions into files of about
+    /// COMPACT_TARGET_MB, one commit per partition; prints what was done per partition.
+    Compact {
+        /// Only this table (e.g. lib_server_game).
+        #[arg(long)]
+        table: Option<String>,
+        /// Only this partition (yyyy-mm-dd), even if its day has not ended.
+        #[arg(long, conflicts_with = "older_than")]
+        partition: Option<String>,
+        /// A partition is closed once its day ended and nothing was committed to it for this
+        /// long (36h, 30m, 0s); default COMPACT_MIN_AGE_MS.
+        #[arg(long, value_parser = transformer::maintenance::parse_duration)]
+        older_than: Option<std::time::Duration>,
+    },
     /// Delta mode: delete data files no snapshot within the retention needs (removed from the
     /// log, or never committed), keeping staged ones; prints what went per table.
     Vacuum {
@@ -111,7 +125,9 @@ async fn main() -> anyhow::Result<()> {
             let addr = SocketAddr::from(([127, 0, 0, 1], settings.port));
             let mut options = ServeOptions::new(&settings.raw_url, settings.watch.concurrency);
             if let Some((lakehouse, _)) = &lakehouse {
-                options = options.with_lakehouse(lakehouse.clone());
+                options = options
+                    .with_lakehouse(lakehouse.clone())
+                    .with_maintenance(settings.maintenance.clone());
             }
             let (bound, server) = service::ops::bind(
                 addr,
@@ -134,7 +150,9 @@ async fn main() -> anyhow::Result<()> {
             watcher.owner = owner;
             watcher.once = once;
             if let Some((lakehouse, every)) = lakehouse {
-                watcher = watcher.with_lakehouse(lakehouse, every);
+                watcher = watcher
+                    .with_lakehouse(lakehouse, every)
+                    .with_maintenance(settings.maintenance.clone());
             }
             let stats = watcher.stats.clone();
             let mut run = tokio::spawn(watcher.run(shutdown.clone()));
@@ -195,6 +213,33 @@ async fn main() -> anyhow::Result<()> {
             };
             let round = lakehouse.commit_staged().await?;
             println!("{}", serde_json::to_string_pretty(&round)?);
+        }
+        Command::Compact {
+            table,
+            partition,
+            older_than,
+        } => {
+            let Some((lakehouse, _)) = lakehouse else {
+                anyhow::bail!("STANDARD_FORMAT is parquet: there are no Delta tables to compact");
+            };
+            let mut opts = settings
+                .maintenance
+                .compact_all(settings.transform.compression);
+            if let Some(name) = table {
+                let t = transformer::delta::schema::Table::from_name(&name)
+                    .with_context(|| format!("--table {name}: no such table"))?;
+                opts.table = Some(t);
+            }
+            if let Some(p) = &partition {
+                chrono::NaiveDate::parse_from_str(p, "%Y-%m-%d")
+                    .with_context(|| format!("--partition {p}: not a date (yyyy-mm-dd)"))?;
+            }
+            opts.partition = partition;
+            if let Some(age) = older_than {
+                opts.min_age = age;
+            }
+            let done = transformer::maintenance::compact_once(&lakehouse, &opts).await?;
+            println!("{}", serde_json::to_string_pretty(&done)?);
         }
         Command::Vacuum {
             retention_hours,

@@ -34,6 +34,7 @@ use tokio::sync::Semaphore;
 
 use crate::delta::Lakehouse;
 use crate::ledger;
+use crate::maintenance::Maintenance;
 use crate::process::{ProcessError, Stores, process_blob};
 use crate::telemetry;
 use crate::transform::TransformOptions;
@@ -81,10 +82,16 @@ pub struct ServeOptions {
     /// Delta mode: the tables the timer function `commit` ([`COMMIT_FUNCTION`]) commits staged
     /// blobs to.
     pub lakehouse: Option<Arc<Lakehouse>>,
+    /// Delta mode: what the timer functions `compact` and `vacuum` do.
+    pub maintenance: Maintenance,
 }
 
 /// The timer-triggered function that commits staged blobs (`function/commit/function.json`).
 pub const COMMIT_FUNCTION: &str = "commit";
+/// The timer-triggered function that compacts closed partitions (`function/compact/`).
+pub const COMPACT_FUNCTION: &str = "compact";
+/// The timer-triggered function that vacuums the tables (`function/vacuum/`).
+pub const VACUUM_FUNCTION: &str = "vacuum";
 
 impl PartialEq for ServeOptions {
     fn eq(&self, o: &Self) -> bool {
@@ -96,6 +103,7 @@ impl PartialEq for ServeOptions {
             && self.max_concurrent == o.max_concurrent
             && self.slot_wait == o.slot_wait
             && same_lakehouse
+            && self.maintenance == o.maintenance
     }
 }
 
@@ -108,6 +116,7 @@ impl Default for ServeOptions {
             max_concurrent: DEFAULT_MAX_CONCURRENT,
             slot_wait: SLOT_WAIT,
             lakehouse: None,
+            maintenance: Maintenance::default(),
         }
     }
 }
@@ -122,7 +131,14 @@ impl ServeOptions {
             max_concurrent: max_concurrent.max(1),
             slot_wait: SLOT_WAIT,
             lakehouse: None,
+            maintenance: Maintenance::default(),
         }
+    }
+
+    /// The timer functions `compact` and `vacuum` run with `m`.
+    pub fn with_maintenance(mut self, m: Maintenance) -> Self {
+        self.maintenance = m;
+        self
     }
 
     /// Commits to `lakehouse` when the timer function `commit` is invoked (delta mode).
@@ -322,6 +338,8 @@ impl Handler {
         let slots = Semaphore::new(options.max_concurrent.max(1));
         Router::new()
             .route(&format!("/{COMMIT_FUNCTION}"), post(commit))
+            .route(&format!("/{COMPACT_FUNCTION}"), post(compact))
+            .route(&format!("/{VACUUM_FUNCTION}"), post(vacuum))
             .route("/{function}", post(invoke))
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
             .with_state(Arc::new(Serve {
@@ -385,6 +403,68 @@ async fn commit(State(s): State<Arc<Serve>>) -> Response {
             )
         }
     }
+}
+
+/// The parquet-mode answer of the Delta timer functions.
+fn no_tables(function: &str) -> Response {
+    invocation_ignored(
+        function,
+        "STANDARD_FORMAT is parquet: there are no Delta tables",
+    );
+    answer(
+        StatusCode::OK,
+        vec!["ignored: STANDARD_FORMAT is parquet".to_owned()],
+        json!({"ignored": "parquet"}),
+    )
+}
+
+/// A maintenance pass's answer: 200 with what it did, 500 with the error (the next tick retries).
+fn maintenance_answer<T: serde::Serialize, E: std::fmt::Display>(
+    task: &'static str,
+    done: Result<Vec<T>, E>,
+) -> Response {
+    match done {
+        Ok(done) => answer(
+            StatusCode::OK,
+            vec![format!("{task}: {} item(s)", done.len())],
+            json!(done),
+        ),
+        Err(e) => {
+            telemetry::delta_maintenance_failed(task, &e);
+            let msg = e.to_string();
+            answer(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                vec![msg.clone()],
+                json!({"error": msg}),
+            )
+        }
+    }
+}
+
+/// The timer function `compact`: one compaction pass over every closed partition.
+async fn compact(State(s): State<Arc<Serve>>) -> Response {
+    let Some(lakehouse) = &s.options.lakehouse else {
+        return no_tables(COMPACT_FUNCTION);
+    };
+    let opts = s
+        .options
+        .maintenance
+        .compact_all(s.handler.transform.compression);
+    maintenance_answer(
+        COMPACT_FUNCTION,
+        crate::maintenance::compact_once(lakehouse, &opts).await,
+    )
+}
+
+/// The timer function `vacuum`: one vacuum pass at `VACUUM_RETENTION_HOURS`.
+async fn vacuum(State(s): State<Arc<Serve>>) -> Response {
+    let Some(lakehouse) = &s.options.lakehouse else {
+        return no_tables(VACUUM_FUNCTION);
+    };
+    maintenance_answer(
+        VACUUM_FUNCTION,
+        crate::maintenance::vacuum_once(lakehouse, &s.options.maintenance).await,
+    )
 }
 
 async fn invoke(

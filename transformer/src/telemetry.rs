@@ -155,6 +155,68 @@ pub fn delta_vacuumed(table: &'static str, files: usize, dry_run: bool) {
     }
 }
 
+/// Compaction runs, by outcome.
+pub const DELTA_COMPACTIONS: &str = "transformer_delta_compactions_total";
+/// Bytes read by compaction.
+pub const DELTA_COMPACTED_BYTES: &str = "transformer_delta_compacted_bytes_total";
+/// Live data files per table.
+pub const DELTA_TABLE_FILES: &str = "transformer_delta_table_files";
+/// Live bytes per table.
+pub const DELTA_TABLE_BYTES: &str = "transformer_delta_table_bytes";
+/// Live files smaller than 3/4 of `COMPACT_TARGET_MB` per table.
+pub const DELTA_TABLE_SMALL_FILES: &str = "transformer_delta_table_small_files";
+/// Commits since the table's last checkpoint (what opening it replays as JSON).
+pub const DELTA_COMMITS_SINCE_CHECKPOINT: &str = "transformer_delta_commits_since_checkpoint";
+
+/// One partition compacted (or abandoned after a replay replaced a file it rewrote).
+pub fn delta_compacted(c: &crate::delta::compact::Compacted) {
+    tracing::info!(
+        event = "delta_compacted",
+        table = c.table,
+        date = %c.date,
+        outcome = ?c.outcome,
+        files_removed = c.files_removed,
+        files_added = c.files_added,
+        bytes_read = c.bytes_read,
+        bytes_written = c.bytes_written,
+        rows = c.rows,
+        version = c.version,
+        compact_ms = c.millis,
+    );
+    let outcome = match c.outcome {
+        crate::delta::compact::CompactOutcome::Committed => "committed",
+        crate::delta::compact::CompactOutcome::Abandoned => "abandoned",
+    };
+    metrics::counter!(DELTA_COMPACTIONS, "table" => c.table, "outcome" => outcome).increment(1);
+    if c.outcome == crate::delta::compact::CompactOutcome::Committed {
+        metrics::counter!(DELTA_COMPACTED_BYTES, "table" => c.table).increment(c.bytes_read);
+    }
+}
+
+/// A compaction or vacuum run on the timer failed; the next one retries.
+pub fn delta_maintenance_failed(task: &'static str, error: &dyn std::fmt::Display) {
+    tracing::warn!(event = "delta_maintenance_failed", task, error = %error);
+    metrics::counter!(DELTA_COMPACTIONS, "table" => "*", "outcome" => "failed").increment(1);
+}
+
+/// A table's shape: live files, bytes, small files, commits since its last checkpoint.
+pub fn delta_table_shape(s: &crate::delta::compact::TableShape) {
+    tracing::info!(
+        event = "delta_table_shape",
+        table = s.table,
+        version = s.version,
+        files = s.files,
+        bytes = s.bytes,
+        small_files = s.small_files,
+        commits_since_checkpoint = s.commits_since_checkpoint,
+    );
+    metrics::gauge!(DELTA_TABLE_FILES, "table" => s.table).set(s.files as f64);
+    metrics::gauge!(DELTA_TABLE_BYTES, "table" => s.table).set(s.bytes as f64);
+    metrics::gauge!(DELTA_TABLE_SMALL_FILES, "table" => s.table).set(s.small_files as f64);
+    metrics::gauge!(DELTA_COMMITS_SINCE_CHECKPOINT, "table" => s.table)
+        .set(s.commits_since_checkpoint as f64);
+}
+
 /// Quarantined manifests.
 pub const DELTA_QUARANTINED: &str = "transformer_delta_quarantined_total";
 

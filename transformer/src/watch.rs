@@ -107,6 +107,8 @@ pub struct Watcher {
     /// Delta mode: the tables staged blobs are committed to, and how often
     /// ([`Watcher::with_lakehouse`]); a last round runs when the watcher stops.
     pub lakehouse: Option<(Arc<Lakehouse>, Duration)>,
+    /// Delta mode: compaction and vacuum on their timers ([`Watcher::with_maintenance`]).
+    pub maintenance: Option<crate::maintenance::Maintenance>,
 }
 
 /// What `watch --once` prints: the watcher's counters when it stopped.
@@ -231,7 +233,14 @@ impl Watcher {
             stats: Arc::new(WatchStats::default()),
             once: false,
             lakehouse: None,
+            maintenance: None,
         }
+    }
+
+    /// Compacts and vacuums the lakehouse on `m`'s timers while watching (delta mode).
+    pub fn with_maintenance(mut self, m: crate::maintenance::Maintenance) -> Self {
+        self.maintenance = Some(m);
+        self
     }
 
     /// Commits staged blobs to `lakehouse` every `interval` while watching (delta mode).
@@ -263,6 +272,17 @@ impl Watcher {
         let committer = me.lakehouse.clone().map(|(lakehouse, every)| {
             tokio::spawn(commit_every(lakehouse, every, stop_committing.clone()))
         });
+        let upkeep = match (&me.lakehouse, &me.maintenance) {
+            (Some((lakehouse, _)), Some(m)) if !me.once => {
+                Some(tokio::spawn(crate::maintenance::maintain_every(
+                    lakehouse.clone(),
+                    m.clone(),
+                    me.transform.compression,
+                    stop_committing.clone(),
+                )))
+            }
+            _ => None,
+        };
 
         loop {
             if me.once
@@ -367,6 +387,10 @@ impl Watcher {
         }
         while tasks.join_next().await.is_some() {}
         scans.abort_all();
+        if let Some(upkeep) = upkeep {
+            stop_committing.cancel();
+            let _ = upkeep.await;
+        }
         if let Some(committer) = committer {
             stop_committing.cancel();
             let _ = committer.await;

@@ -87,6 +87,8 @@ fn package_script_zips_the_app_with_an_executable_handler() {
         ".funcignore",
         "transform/function.json",
         "commit/function.json",
+        "compact/function.json",
+        "vacuum/function.json",
         "transformer 0o100755",
     ] {
         assert!(

@@ -69,12 +69,41 @@ locals {
     "DELTA_COMMIT_INTERVAL_MS" = tostring(local.delta_commit_interval_ms)
   }
 
+  # Delta table upkeep (delta mode; parquet mode answers 200 and does nothing), run by two more
+  # timer functions of the package: `compact` (NCRONTAB "0 15 * * * *", hourly at :15) POSTs
+  # /compact, which rewrites the small files of closed partitions into files of about
+  # COMPACT_TARGET_MB MiB, one commit per partition; `vacuum` ("0 45 3 * * *", daily at 03:45
+  # UTC) POSTs /vacuum, which deletes data files removed from the Delta log more than
+  # VACUUM_RETENTION_HOURS ago, and orphans. COMPACT_INTERVAL_MS and VACUUM_INTERVAL_MS are not
+  # set: only `transformer watch` reads them; here the schedules live in the function.json files.
+  #
+  # Compaction rewrites one group of about the target at a time, entirely in memory: the group's
+  # Parquet bytes (1 x target), its decoded Arrow batches, concatenated and then sorted into a
+  # second copy (2 x the decoded size, assumed ~5 x target for zstd-compressed log rows), and
+  # the encoded output (1 x target): ~12 x target at peak (an estimate, not measured). A commit
+  # round that drops a replayed blob from a compacted file rewrites one such file the same way.
+  # Each of these timer functions scales on instances of its own (Flex per-function scaling), so
+  # the budget is the instance minus the 256 MB host reserve: 2048 MB: 256 + 12 x 64 = 1024;
+  # 4096 MB: 256 + 12 x 128 = 1792, headroom left for a poorer compression ratio. The
+  # transformer's own default, 128, would take 1792 of 2048 MB. The structural rule
+  # delta-maintenance (tests/structure.py) recomputes these sums.
+  compact_target_mb = {
+    "2048" = 64
+    "4096" = 128
+  }
+
+  maintenance_settings = {
+    "COMPACT_TARGET_MB"      = tostring(local.compact_target_mb[var.instance_memory_in_mb])
+    "VACUUM_RETENTION_HOURS" = tostring(var.vacuum_retention_hours)
+  }
+
   app_settings = merge(
     local.host_storage_settings,
     local.transformer_settings,
     local.telemetry_settings,
     local.concurrency_settings,
     local.lakehouse_settings,
+    local.maintenance_settings,
     var.extra_app_settings,
   )
 

@@ -54,7 +54,7 @@ variable "runtime_version" {
 
 variable "instance_memory_in_mb" {
   type        = number
-  description = "Memory per instance: 2048 or 4096 MB; sets the transforms at once per instance (WATCH_CONCURRENCY 5 or 11). Flex also offers 512 MB, which this module refuses: the host plus one worst-case transform (256 + 300 MB) does not fit."
+  description = "Memory per instance: 2048 or 4096 MB; sets the transforms at once per instance (WATCH_CONCURRENCY 5 or 11) and the size of compacted files (COMPACT_TARGET_MB 64 or 128). Flex also offers 512 MB, which this module refuses: the host plus one worst-case transform (256 + 300 MB) does not fit."
   default     = 2048
 
   validation {
@@ -146,6 +146,17 @@ variable "standard_format" {
   validation {
     condition     = contains(["delta", "parquet"], var.standard_format)
     error_message = "standard_format must be delta or parquet."
+  }
+}
+
+variable "vacuum_retention_hours" {
+  type        = number
+  description = "VACUUM_RETENTION_HOURS: the timer function `vacuum` deletes data files removed from the Delta log more than this many hours ago (a whole number >= 168, a week, as the transformer requires: readers of older snapshots and time travel need the files until then)."
+  default     = 168
+
+  validation {
+    condition     = var.vacuum_retention_hours >= 168 && floor(var.vacuum_retention_hours) == var.vacuum_retention_hours
+    error_message = "vacuum_retention_hours must be a whole number of hours, at least 168 (the transformer refuses to start with less: readers of older snapshots and time travel need the files for a week)."
   }
 }
 

@@ -18,7 +18,7 @@
 //! Manifests are deleted only after every table committed; a round cut short anywhere is redone
 //! by the next round, which finds the committed tables already holding the write.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,7 +28,7 @@ use deltalake::kernel::{Action, Add, Remove};
 use deltalake::logstore::{StorageConfig, default_logstore};
 use deltalake::operations::create::CreateBuilder;
 use deltalake::protocol::{DeltaOperation, SaveMode};
-use deltalake::{DeltaTable, DeltaTableConfig};
+use deltalake::{DeltaTable, DeltaTableConfig, TableProperty};
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
@@ -37,12 +37,18 @@ use serde_json::json;
 use tokio::sync::Mutex;
 use url::Url;
 
+use super::compact::{CompactError, CompactedKeys, RewriteCache, Rewrites, date_of, is_compacted};
 use super::schema::{PARTITION_COLUMN, Table};
 use super::staged::{STAGING_PREFIX, StagedBlob, WriteId, parse_data_file};
 use crate::telemetry;
+use crate::writer::Compression;
 
 /// Attempts at one table's commit before the round fails (each lost race re-reads the table).
 pub const MAX_COMMIT_ATTEMPTS: u32 = 100;
+
+/// `DELTA_CHECKPOINT_INTERVAL` default: Delta's own (a Parquet checkpoint every 100 commits, so
+/// opening a table replays at most 99 JSON commits after it).
+pub const DEFAULT_CHECKPOINT_INTERVAL: u64 = 100;
 
 /// Manifests read at once.
 const MANIFEST_READS: usize = 32;
@@ -88,6 +94,9 @@ pub enum CommitError {
     /// A committed blob's receipt could not be written (the next round writes it again).
     #[error("writing a receipt after the commit: {0}")]
     Receipt(#[source] Box<crate::ledger::LedgerError>),
+    /// A replay's rewrite of a compacted file failed (the next round retries).
+    #[error("rewriting a compacted file for a replay: {0}")]
+    Rewrite(#[source] Box<CompactError>),
     /// A table's schema cannot be expressed in Delta (a bug).
     #[error("schema of Delta table {table}: {source}")]
     Schema {
@@ -108,9 +117,10 @@ impl CommitError {
                 DeltaTableError::ObjectStore { .. } | DeltaTableError::Io { .. }
             ),
             CommitError::Schema { .. } => true,
-            CommitError::Store { .. } | CommitError::Contended { .. } | CommitError::Receipt(_) => {
-                false
-            }
+            CommitError::Store { .. }
+            | CommitError::Contended { .. }
+            | CommitError::Receipt(_)
+            | CommitError::Rewrite(_) => false,
         }
     }
 }
@@ -191,6 +201,12 @@ pub struct Lakehouse {
     round: Mutex<()>,
     /// Blobs handed over in memory since the last round.
     pending: std::sync::Mutex<Vec<Pending>>,
+    /// Keys files of compacted data files read so far (they never change).
+    keys: std::sync::Mutex<HashMap<String, Arc<CompactedKeys>>>,
+    /// Compression of the files rewritten by compaction and replays.
+    compression: Compression,
+    /// `delta.checkpointInterval` of the tables this process creates.
+    checkpoint_interval: u64,
 }
 
 impl Lakehouse {
@@ -204,7 +220,32 @@ impl Lakehouse {
             tables: Mutex::new(HashMap::new()),
             round: Mutex::new(()),
             pending: std::sync::Mutex::new(Vec::new()),
+            keys: std::sync::Mutex::new(HashMap::new()),
+            compression: Compression::default(),
+            checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL,
         }
+    }
+
+    /// Tables created from now on write a checkpoint every `commits` commits
+    /// (`delta.checkpointInterval`; existing tables keep theirs).
+    pub fn with_checkpoint_interval(mut self, commits: u64) -> Self {
+        self.checkpoint_interval = commits.max(1);
+        self
+    }
+
+    /// Files rewritten by compaction and replays are compressed with `compression`.
+    pub fn with_compression(mut self, compression: Compression) -> Self {
+        self.compression = compression;
+        self
+    }
+
+    /// The cache of keys files.
+    pub(crate) fn keys_cache(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, Arc<CompactedKeys>>> {
+        self.keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The `standard` container.
@@ -241,6 +282,10 @@ impl Lakehouse {
             .with_table_name(table.name())
             .with_columns(columns)
             .with_partition_columns([PARTITION_COLUMN])
+            .with_configuration_property(
+                TableProperty::CheckpointInterval,
+                Some(self.checkpoint_interval.to_string()),
+            )
             .with_save_mode(SaveMode::Ignore)
             .await;
         match created {
@@ -535,9 +580,16 @@ impl Lakehouse {
         summary: &mut RoundSummary,
     ) -> Result<(), CommitError> {
         let delta = |op| delta_err(op, table);
+        let dates: HashSet<&str> = chosen.values().map(|c| c.blob.date.as_str()).collect();
+        let mut rewritten = RewriteCache::new();
         for attempt in 1..=MAX_COMMIT_ATTEMPTS {
             t.update_incremental(None).await.map_err(delta("reading"))?;
-            let plan = plan(t, table, chosen).map_err(delta("reading"))?;
+            let compacted = self.live_compacted(t, table, &dates).await?;
+            let mut plan = plan(t, table, chosen, &compacted).map_err(delta("reading"))?;
+            if !plan.rewrites.is_empty() {
+                self.rewrite_for_replays(table, &mut plan, &mut rewritten)
+                    .await?;
+            }
             if plan.actions.is_empty() {
                 summary.already_live += plan.already_live;
                 return Ok(());
@@ -597,7 +649,10 @@ impl Lakehouse {
 }
 
 /// Maps a delta-rs error on `table` while doing `op` to [`CommitError::Delta`].
-fn delta_err(op: &'static str, table: Table) -> impl FnOnce(DeltaTableError) -> CommitError {
+pub(crate) fn delta_err(
+    op: &'static str,
+    table: Table,
+) -> impl FnOnce(DeltaTableError) -> CommitError {
     move |source| CommitError::Delta {
         op,
         table: table.name(),
@@ -606,7 +661,7 @@ fn delta_err(op: &'static str, table: Table) -> impl FnOnce(DeltaTableError) -> 
 }
 
 /// Another writer took the version we meant to write.
-fn is_lost_race(e: &DeltaTableError) -> bool {
+pub(crate) fn is_lost_race(e: &DeltaTableError) -> bool {
     matches!(
         e,
         DeltaTableError::VersionAlreadyExists(_)
@@ -618,7 +673,8 @@ fn is_lost_race(e: &DeltaTableError) -> bool {
     )
 }
 
-fn rand_jitter(attempt: u32) -> Duration {
+/// A random pause before re-reading a table after a lost race, growing with the attempts.
+pub(crate) fn rand_jitter(attempt: u32) -> Duration {
     let cap = 10u64 * u64::from(attempt.min(20));
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -669,15 +725,101 @@ struct Plan {
     removed: usize,
     rows: u64,
     already_live: usize,
+    /// Compacted files holding rows of replayed blobs: rewritten without them, in this commit.
+    rewrites: Rewrites,
+}
+
+/// Where a blob's live rows are.
+#[derive(Debug)]
+enum Holder {
+    /// In a file of its own (named after it).
+    Own(Remove),
+    /// Among other blobs' rows in a compacted file.
+    Compacted(String),
+}
+
+/// The live compacted files of `t` in `dates`, with their keys files.
+type LiveCompacted = Vec<(Remove, Arc<CompactedKeys>)>;
+
+impl Lakehouse {
+    /// The live compacted files of `table` in the partitions `dates` and their keys files.
+    async fn live_compacted(
+        &self,
+        t: &DeltaTable,
+        table: Table,
+        dates: &HashSet<&str>,
+    ) -> Result<LiveCompacted, CommitError> {
+        let files: Vec<Remove> = t
+            .snapshot()
+            .map_err(delta_err("reading", table))?
+            .log_data()
+            .iter()
+            .filter(|f| {
+                let p = f.path();
+                is_compacted(&p) && date_of(&p).is_some_and(|d| dates.contains(d))
+            })
+            .map(|f| f.remove_action(true))
+            .collect();
+        let mut out = Vec::with_capacity(files.len());
+        for remove in files {
+            let keys = self
+                .compacted_keys(table, &remove.path)
+                .await
+                .map_err(|e| CommitError::Rewrite(Box::new(e)))?;
+            out.push((remove, keys));
+        }
+        Ok(out)
+    }
+
+    /// Rewrites the compacted files of `plan.rewrites` without the replayed blobs' rows (reusing
+    /// rewrites made for an earlier attempt) and adds their `remove`s and `add`s to the plan.
+    async fn rewrite_for_replays(
+        &self,
+        table: Table,
+        plan: &mut Plan,
+        cache: &mut RewriteCache,
+    ) -> Result<(), CommitError> {
+        let now = chrono::Utc::now().timestamp_millis();
+        for (path, (remove, dropped)) in std::mem::take(&mut plan.rewrites.files) {
+            let cache_key = (path.clone(), dropped.clone());
+            if !cache.contains_key(&cache_key) {
+                let date = date_of(&path).unwrap_or_default().to_owned();
+                let dest = super::compact::compacted_file(&date, WriteId::new(), 0);
+                let drop_set: HashSet<String> = dropped.iter().cloned().collect();
+                let rewritten = self
+                    .rewrite(
+                        table,
+                        &date,
+                        std::slice::from_ref(&path),
+                        &dest,
+                        &drop_set,
+                        self.compression,
+                    )
+                    .await
+                    .map_err(|e| CommitError::Rewrite(Box::new(e)))?;
+                cache.insert(cache_key.clone(), rewritten);
+            }
+            let mut remove = remove;
+            remove.deletion_timestamp = Some(now);
+            plan.actions.push(Action::Remove(remove));
+            plan.removed += 1;
+            if let Some(r) = cache.get(&cache_key).and_then(Option::as_ref) {
+                plan.actions.push(Action::Add(r.add.clone()));
+                plan.added += 1;
+            }
+        }
+        Ok(())
+    }
 }
 
 fn plan(
     t: &DeltaTable,
     table: Table,
     chosen: &BTreeMap<String, Chosen<'_>>,
+    compacted: &LiveCompacted,
 ) -> Result<Plan, DeltaTableError> {
-    // The live files of the blobs in this round, by blob key.
-    let mut live: HashMap<String, Vec<(WriteId, Remove)>> = HashMap::new();
+    // The live rows of the blobs in this round, by blob key.
+    let mut live: HashMap<String, Vec<(WriteId, Holder)>> = HashMap::new();
     for f in t.snapshot()?.log_data().iter() {
         let path = f.path();
         if let Some((key, write)) = parse_data_file(&path)
@@ -685,7 +827,18 @@ fn plan(
         {
             live.entry(key.to_owned())
                 .or_default()
-                .push((write, f.remove_action(true)));
+                .push((write, Holder::Own(f.remove_action(true))));
+        }
+    }
+    let mut compacted_removes: HashMap<&str, &Remove> = HashMap::new();
+    for (remove, keys) in compacted {
+        compacted_removes.insert(remove.path.as_str(), remove);
+        for b in &keys.blobs {
+            if chosen.contains_key(&b.key) {
+                live.entry(b.key.clone())
+                    .or_default()
+                    .push((b.write_id, Holder::Compacted(remove.path.clone())));
+            }
         }
     }
     let now = chrono::Utc::now().timestamp_millis();
@@ -701,10 +854,25 @@ fn plan(
                 plan.already_live += usize::from(file.is_some());
                 continue;
             }
-            for (_, mut remove) in live {
-                remove.deletion_timestamp = Some(now);
-                plan.actions.push(Action::Remove(remove));
-                plan.removed += 1;
+            for (_, holder) in live {
+                match holder {
+                    Holder::Own(mut remove) => {
+                        remove.deletion_timestamp = Some(now);
+                        plan.actions.push(Action::Remove(remove));
+                        plan.removed += 1;
+                    }
+                    Holder::Compacted(path) => {
+                        let Some(remove) = compacted_removes.get(path.as_str()) else {
+                            continue;
+                        };
+                        plan.rewrites
+                            .files
+                            .entry(path)
+                            .or_insert_with(|| ((*remove).clone(), BTreeSet::new()))
+                            .1
+                            .insert(key.clone());
+                    }
+                }
             }
         }
         if let Some(f) = file {

@@ -7,6 +7,7 @@
 //! exactly once per blob and table, many blobs per commit. docs/DESIGN.md states the argument.
 
 pub mod commit;
+pub mod compact;
 pub mod schema;
 pub mod staged;
 pub mod stats;
@@ -15,6 +16,7 @@ pub mod vacuum;
 use serde::Deserialize;
 
 pub use commit::{CommitError, Lakehouse, LiveFile, RoundSummary, TableFiles};
+pub use compact::{CompactError, CompactOptions, Compacted};
 pub use staged::{StagedBlob, StagedFile, WriteId};
 
 /// What `standard` holds (`STANDARD_FORMAT`).

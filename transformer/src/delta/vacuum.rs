@@ -3,7 +3,8 @@
 //! delta-rs plans it (`VacuumMode::Full`, as a dry run): files removed from the log longer ago
 //! than the retention, and files never committed whose age passes it. Files a staging manifest
 //! names are taken out of the plan (staged, not committed yet: deleting one would lose the blob
-//! at its commit), then the rest is deleted. A retention below [`SAFE_RETENTION`] (Delta's own
+//! at its commit), then the rest is deleted, and the keys files of compacted data files that are
+//! gone ([`super::compact`]). A retention below [`SAFE_RETENTION`] (Delta's own
 //! default, a week: a reader holding an older snapshot, or a time-travel query, needs the files
 //! it references) is refused unless forced.
 
@@ -32,6 +33,8 @@ pub struct Vacuumed {
     pub deleted: Vec<String>,
     /// Files in delta-rs's plan kept because a staging manifest names them.
     pub kept_staged: usize,
+    /// Keys files of compacted data files that are gone, deleted.
+    pub keys_deleted: usize,
 }
 
 /// Why vacuum did not run.
@@ -58,6 +61,15 @@ pub enum VacuumError {
         /// delta-rs's error.
         #[source]
         source: Box<DeltaTableError>,
+    },
+    /// Deleting stale keys files of compacted data files failed.
+    #[error("vacuum of Delta table {table}'s compaction keys: {source}")]
+    Keys {
+        /// The table.
+        table: &'static str,
+        /// What failed.
+        #[source]
+        source: Box<super::compact::CompactError>,
     },
     /// Deleting a file failed (vacuum is idempotent: run it again).
     #[error("deleting {path} from standard: {source}")]
@@ -125,6 +137,15 @@ impl Lakehouse {
                     }
                 }
                 done.deleted.push(file);
+            }
+            if !dry_run {
+                done.keys_deleted =
+                    self.delete_stale_keys(table)
+                        .await
+                        .map_err(|e| VacuumError::Keys {
+                            table: table.name(),
+                            source: Box::new(e),
+                        })?;
             }
             crate::telemetry::delta_vacuumed(table.name(), done.deleted.len(), dry_run);
             out.push(done);

@@ -2,6 +2,8 @@
 //! Azurite containers, Parquet read-back.
 #![allow(dead_code)]
 
+pub mod lake;
+
 use std::io::Write;
 use std::sync::Arc;
 
