@@ -66,8 +66,34 @@ fn builder() -> PrometheusBuilder {
 /// recorder's handle is returned instead, so tests never panic on it.
 pub fn init_metrics() -> PrometheusHandle {
     match builder().install_recorder() {
-        Ok(handle) => handle,
+        Ok(handle) => {
+            spawn_upkeep(handle.clone());
+            handle
+        }
         Err(_) => builder().build_recorder().handle(),
+    }
+}
+
+/// How often histogram samples are folded into their buckets.
+pub const METRICS_UPKEEP: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Folds recorded histogram samples into their buckets every [`METRICS_UPKEEP`].
+///
+/// The installed recorder keeps every histogram sample in a queue until `/metrics` is rendered
+/// or upkeep runs (the exporter leaves upkeep to the caller of `install_recorder`): a process
+/// nobody scrapes would grow by every sample it ever recorded. A plain thread, so it runs
+/// whatever the runtime.
+fn spawn_upkeep(handle: PrometheusHandle) {
+    let spawned = std::thread::Builder::new()
+        .name("metrics-upkeep".to_owned())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(METRICS_UPKEEP);
+                handle.run_upkeep();
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(event = "metrics_upkeep_not_started", error = %e);
     }
 }
 

@@ -270,3 +270,97 @@ async fn four_transformer_processes_commit_to_the_same_tables_without_loss_or_du
     eprintln!("lost commit races retried across the 4 processes: {conflicts}");
     assert_python_agrees(&p.storage.standard, &s);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_compacted_run_still_has_every_record_once_for_the_summary_and_the_pypi_reader() {
+    use transformer::delta::compact::{CompactOptions, CompactOutcome};
+    let p = Pipeline::new("e2e-delta-compact").await.expect("pipeline");
+    let _worker = p
+        .spawn_worker("1", &[("BATCH_SIZE", "1000"), ("BATCH_MAX_WAIT_MS", "500")])
+        .expect("worker");
+    let _watch = p
+        .spawn_watch("1", &[("DELTA_COMMIT_INTERVAL_MS", "1000")])
+        .expect("watch");
+    let m = p
+        .simulate(
+            "flood",
+            &["flood", "--messages", "40000", "--bad-ratio", "0.01"],
+            &[("SEED", "9"), ("RATE_LIMIT", "4000")],
+        )
+        .await
+        .expect("simulator flood");
+    let before = settle(&p, &m).await;
+    assert!(before.ok(), "pipeline: {:#?}", before.pipeline);
+
+    let (_, standard) = p.storage.stores().expect("stores");
+    let lake = Lakehouse::new(standard.clone(), &format!("az://{}", p.storage.standard));
+    let mut dates = BTreeSet::new();
+    let mut files_before = BTreeMap::new();
+    for t in Table::ALL {
+        let live = lake.live_files(t).await.expect("snapshot");
+        files_before.insert(t.name(), live.files.len());
+        for f in &live.files {
+            let d = f
+                .path
+                .split("/date=")
+                .nth(1)
+                .and_then(|r| r.split('/').next());
+            dates.extend(d.map(str::to_owned));
+        }
+    }
+    let target: u64 = 128 << 20;
+    for date in &dates {
+        let opts = CompactOptions {
+            target_bytes: target,
+            min_age: Duration::ZERO,
+            table: None,
+            partition: Some(date.clone()),
+            compression: transformer::writer::Compression::Zstd,
+        };
+        let done = lake.compact(&opts).await.expect("compaction");
+        assert!(
+            done.iter().all(|c| c.outcome == CompactOutcome::Committed),
+            "{done:?}"
+        );
+    }
+    for t in Table::ALL {
+        let live = lake.live_files(t).await.expect("snapshot");
+        let mut per_date: BTreeMap<&str, (usize, i64)> = BTreeMap::new();
+        for f in &live.files {
+            let d = f
+                .path
+                .split("/date=")
+                .nth(1)
+                .and_then(|r| r.split('/').next())
+                .unwrap_or_default();
+            let e = per_date.entry(d).or_default();
+            e.0 += 1;
+            e.1 += f.size;
+        }
+        for (date, (files, bytes)) in per_date {
+            let bound = usize::try_from(bytes).expect("size")
+                / usize::try_from(target).expect("target")
+                + 2;
+            assert!(
+                files <= bound,
+                "{} {date}: {files} files for {bytes} bytes",
+                t.name()
+            );
+        }
+        eprintln!(
+            "{}: {} files before compaction, {} after",
+            t.name(),
+            files_before[t.name()],
+            live.files.len()
+        );
+    }
+    // Every offset once, and the manifest's counts, as before the compaction.
+    let after = settle(&p, &m).await;
+    assert!(
+        after.ok(),
+        "pipeline after compaction: {:#?}",
+        after.pipeline
+    );
+    assert_eq!(after.standard.rows, before.standard.rows);
+    assert_python_agrees(&p.storage.standard, &after);
+}

@@ -46,7 +46,7 @@ pub struct Config {
     /// Delta mode: a Parquet checkpoint every this many commits (1–1000000), written into the tables this process creates (`delta.checkpointInterval`; existing tables keep theirs).
     #[arg(long, env, global = true, default_value_t = crate::delta::commit::DEFAULT_CHECKPOINT_INTERVAL)]
     pub delta_checkpoint_interval: u64,
-    /// Delta mode: size in MiB of the files compaction writes (1–4096); files of 3/4 of it or more are left alone.
+    /// Delta mode: size in MiB of the files compaction writes (1–4096); files of 3/4 of it or more are left alone. A compaction holds about 15× this in memory.
     #[arg(long, env, global = true, default_value_t = 128)]
     pub compact_target_mb: u64,
     /// Delta mode: a partition is compacted once its day ended and nothing was committed to it for this long, in ms.

@@ -65,7 +65,7 @@ enum Command {
         /// Only this table (e.g. lib_server_game).
         #[arg(long)]
         table: Option<String>,
-        /// Only this partition (yyyy-mm-dd), even if its day has not ended.
+        /// Only this partition (yyyy-mm-dd), compacted now whatever its age.
         #[arg(long, conflicts_with = "older_than")]
         partition: Option<String>,
         /// A partition is closed once its day ended and nothing was committed to it for this

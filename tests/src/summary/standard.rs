@@ -6,12 +6,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch, StringArray};
+use model::naming::RawBlobName;
 use model::schema::LogModel;
 use object_store::ObjectStore;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::Deserialize;
 use transformer::delta::Lakehouse;
+use transformer::delta::compact;
 use transformer::delta::schema::Table;
 use transformer::delta::staged::{self, STAGING_PREFIX};
 
@@ -190,12 +192,15 @@ async fn read_delta<'a>(
     for table in Table::ALL {
         let files = lake.live_files(table).await?;
         for f in files.files {
-            let Some((key, _)) = staged::parse_data_file(&f.path) else {
-                continue;
-            };
-            if !keys.contains(key) {
-                continue;
+            // A blob's own file is in or out whole; a compacted file holds many blobs' rows,
+            // each kept by its blob (etl_meta, dead letters) or its offset (the models).
+            let compacted = compact::is_compacted(&f.path);
+            match staged::parse_data_file(&f.path) {
+                Some((key, _)) if keys.contains(key) => {}
+                None if compacted => {}
+                _ => continue,
             }
+            let of_run = |blob_key: &str| !compacted || keys.contains(blob_key);
             let Some(bytes) = get(standard.as_ref(), &f.path).await? else {
                 return Err(SummaryError::LiveFileMissing {
                     path: f.path,
@@ -205,7 +210,12 @@ async fn read_delta<'a>(
             let batches = read_batches(&f.path, bytes)?;
             match table.model() {
                 Some(LogModel::EtlMeta) => {
-                    let n: usize = batches.iter().map(RecordBatch::num_rows).sum();
+                    let n = batches
+                        .iter()
+                        .flat_map(|b| strings(b, "etl_id"))
+                        .flatten()
+                        .filter(|id| of_run(&id.replace('+', "-")))
+                        .count();
                     *out.rows.entry("etl_meta").or_default() += n as u64;
                 }
                 Some(m) => {
@@ -223,13 +233,21 @@ async fn read_delta<'a>(
                 }
                 None => {
                     for b in &batches {
-                        out.dead_letters
-                            .extend(dead_letter_rows(b).into_iter().filter(|d| {
-                                match (d.partition, d.offset) {
-                                    (Some(p), Some(o)) => scope.contains(&d.topic, p, o),
-                                    _ => true,
-                                }
-                            }));
+                        let sources = strings(b, "source_blob");
+                        for (d, source) in dead_letter_rows(b).into_iter().zip(sources) {
+                            let key = source
+                                .as_deref()
+                                .and_then(|s| RawBlobName::parse(s).ok())
+                                .map(|n| staged::blob_key(&n))
+                                .unwrap_or_default();
+                            let scoped = match (d.partition, d.offset) {
+                                (Some(p), Some(o)) => scope.contains(&d.topic, p, o),
+                                _ => true,
+                            };
+                            if scoped && of_run(&key) {
+                                out.dead_letters.push(d);
+                            }
+                        }
                     }
                 }
             }

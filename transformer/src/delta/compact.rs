@@ -26,10 +26,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arrow::array::Array;
 use arrow::array::{AsArray, BooleanArray, RecordBatch};
 use arrow::compute::{
-    SortColumn, SortOptions, concat_batches, filter_record_batch, lexsort_to_indices,
-    take_record_batch,
+    SortColumn, SortOptions, concat, filter_record_batch, interleave_record_batch,
+    lexsort_to_indices,
 };
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -133,8 +134,8 @@ pub struct CompactOptions {
     pub min_age: Duration,
     /// Only this table.
     pub table: Option<Table>,
-    /// Only this partition (`yyyy-mm-dd`); it need not have ended (an operator's choice), but
-    /// its newest file must still be older than `min_age`.
+    /// Only this partition (`yyyy-mm-dd`), compacted now whatever its age (an operator's
+    /// choice: compaction is safe on an open partition, it only rewrites files again later).
     pub partition: Option<String>,
     /// Compression of the files written.
     pub compression: Compression,
@@ -509,7 +510,7 @@ impl Lakehouse {
         let dropped = dropped.clone();
         let dest_owned = dest.to_owned();
         let encoded = tokio::task::spawn_blocking(move || {
-            sort_and_encode(table, &read, &dropped, compression, &dest_owned)
+            sort_and_encode(table, read, &dropped, compression, &dest_owned)
         })
         .await
         .map_err(|e| CompactError::Rewrite {
@@ -688,10 +689,17 @@ struct Encoded {
     stats: String,
 }
 
+/// Rows per batch written to a compacted file: the sorted output is assembled chunk by chunk.
+const OUTPUT_CHUNK_ROWS: usize = 64 * 1024;
+
 /// Decodes `files`, drops the rows of the blobs in `dropped`, sorts and encodes (blocking).
+///
+/// Memory: the decoded rows once (each file's bytes are dropped after it is decoded), a copy of
+/// the sort columns, one output chunk and the encoded file; the sorted order is assembled chunk
+/// by chunk from the decoded batches (`interleave`), never as a second copy of the whole group.
 fn sort_and_encode(
     table: Table,
-    files: &[(String, Bytes)],
+    files: Vec<(String, Bytes)>,
     dropped: &HashSet<String>,
     compression: Compression,
     dest: &str,
@@ -706,22 +714,22 @@ fn sort_and_encode(
     let schema = table.file_schema();
     let mut batches = Vec::new();
     for (path, bytes) in files {
-        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes.clone())
-            .and_then(|b| b.with_batch_size(64 * 1024).build())
-            .map_err(|e| err(path)(&e))?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .and_then(|b| b.with_batch_size(OUTPUT_CHUNK_ROWS).build())
+            .map_err(|e| err(&path)(&e))?;
         for batch in reader {
-            let batch = batch.map_err(|e| err(path)(&e))?;
+            let batch = batch.map_err(|e| err(&path)(&e))?;
             let batch = if dropped.is_empty() {
                 batch
             } else {
-                let keep = keep_mask(table, &batch, dropped).map_err(|e| err(path)(&e))?;
-                filter_record_batch(&batch, &keep).map_err(|e| err(path)(&e))?
+                let keep = keep_mask(table, &batch, dropped).map_err(|e| err(&path)(&e))?;
+                filter_record_batch(&batch, &keep).map_err(|e| err(&path)(&e))?
             };
             if batch.num_rows() > 0 {
                 // Same columns in the table's file schema (field metadata may differ).
                 batches.push(
                     RecordBatch::try_new(schema.clone(), batch.columns().to_vec())
-                        .map_err(|e| err(path)(&e))?,
+                        .map_err(|e| err(&path)(&e))?,
                 );
             }
         }
@@ -729,23 +737,8 @@ fn sort_and_encode(
     if batches.is_empty() {
         return Ok(None);
     }
-    let all = concat_batches(&schema, &batches).map_err(|e| err(dest)(&e))?;
-    drop(batches);
-    let sort: Vec<SortColumn> = sort_columns(table)
-        .iter()
-        .filter_map(|c| all.column_by_name(c))
-        .map(|values| SortColumn {
-            values: values.clone(),
-            options: Some(SortOptions::default()),
-        })
-        .collect();
-    let sorted = if sort.is_empty() {
-        all
-    } else {
-        let indices = lexsort_to_indices(&sort, None).map_err(|e| err(dest)(&e))?;
-        drop(sort);
-        take_record_batch(&all, &indices).map_err(|e| err(dest)(&e))?
-    };
+    let order = sorted_order(table, &batches).map_err(|e| err(dest)(&e))?;
+    let refs: Vec<&RecordBatch> = batches.iter().collect();
     let mut w = ModelWriter::delta(
         table.name(),
         schema,
@@ -754,14 +747,11 @@ fn sort_and_encode(
         COMPACTED_ROW_GROUP_ROWS,
     )
     .map_err(|e| err(dest)(&e))?;
-    let rows = sorted.num_rows();
-    let step = 64 * 1024;
-    let mut at = 0;
-    while at < rows {
-        let n = step.min(rows - at);
-        w.write(&sorted.slice(at, n)).map_err(|e| err(dest)(&e))?;
-        at += n;
+    for chunk in order.chunks(OUTPUT_CHUNK_ROWS) {
+        let out = interleave_record_batch(&refs, chunk).map_err(|e| err(dest)(&e))?;
+        w.write(&out).map_err(|e| err(dest)(&e))?;
     }
+    let rows = order.len();
     let finished = w.finish_file().map_err(|e| err(dest)(&e))?;
     let stats = finished
         .stats
@@ -772,6 +762,43 @@ fn sort_and_encode(
         rows: rows as u64,
         stats,
     }))
+}
+
+/// The rows of `batches` in [`sort_columns`] order, as (batch, row) pairs.
+fn sorted_order(
+    table: Table,
+    batches: &[RecordBatch],
+) -> Result<Vec<(usize, usize)>, arrow::error::ArrowError> {
+    let mut starts = Vec::with_capacity(batches.len());
+    let mut total = 0usize;
+    for b in batches {
+        starts.push(total);
+        total += b.num_rows();
+    }
+    let locate = |i: usize| {
+        let batch = starts.partition_point(|s| *s <= i) - 1;
+        (batch, i - starts[batch])
+    };
+    let mut keys = Vec::new();
+    for name in sort_columns(table) {
+        let Ok(col) = batches[0].schema().index_of(name) else {
+            continue;
+        };
+        let parts: Vec<&dyn Array> = batches.iter().map(|b| b.column(col).as_ref()).collect();
+        keys.push(SortColumn {
+            values: concat(&parts)?,
+            options: Some(SortOptions::default()),
+        });
+    }
+    if keys.is_empty() {
+        return Ok((0..total).map(locate).collect());
+    }
+    let indices = lexsort_to_indices(&keys, None)?;
+    Ok(indices
+        .values()
+        .iter()
+        .map(|i| locate(*i as usize))
+        .collect())
 }
 
 /// `true` for the rows of `batch` whose blob is not in `drop`: model rows by `etl_id`, dead
@@ -828,16 +855,16 @@ fn partitions(t: &DeltaTable, table: Table) -> Result<BTreeMap<String, Vec<Sourc
     Ok(out)
 }
 
-/// The day ended `min_age` ago (unless the partition was named) and nothing was committed to it
-/// for `min_age`.
+/// The day ended `min_age` ago and nothing was committed to it for `min_age`; or the operator
+/// named the partition.
 fn closed(date: &str, files: &[Source], opts: &CompactOptions, now: DateTime<Utc>) -> bool {
+    if opts.partition.is_some() {
+        return true;
+    }
     let min_age = chrono::Duration::from_std(opts.min_age).unwrap_or(chrono::Duration::MAX);
     let newest = files.iter().map(|s| s.modified).max().unwrap_or_default();
     if newest + min_age > now {
         return false;
-    }
-    if opts.partition.is_some() {
-        return true;
     }
     let Ok(day) = NaiveDate::parse_from_str(date, "%Y-%m-%d") else {
         return false;
@@ -959,17 +986,24 @@ mod tests {
             &opts,
             at("2026-01-02T01:00:00Z")
         ));
-        // Named by the operator: the day need not have ended, the last commit must be old.
-        opts.partition = Some("2026-01-01".to_owned());
+        // Committed to 30 minutes ago: still open, an hour after the day ended.
+        let mut fresh = files.clone();
+        fresh[0].modified = at("2026-01-02T00:30:00Z");
+        assert!(!closed(
+            "2026-01-01",
+            &fresh,
+            &opts,
+            at("2026-01-02T01:00:00Z")
+        ));
         assert!(closed(
             "2026-01-01",
-            &files,
+            &fresh,
             &opts,
-            at("2026-01-01T12:00:00Z")
+            at("2026-01-02T01:30:00Z")
         ));
-        let mut fresh = files.clone();
-        fresh[0].modified = at("2026-01-01T11:30:00Z");
-        assert!(!closed(
+        // Named by the operator: compacted now.
+        opts.partition = Some("2026-01-01".to_owned());
+        assert!(closed(
             "2026-01-01",
             &fresh,
             &opts,
