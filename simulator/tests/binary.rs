@@ -25,7 +25,8 @@ fn envs(topics: &[String; 3], manifest: &std::path::Path) -> Vec<(String, String
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigint_flushes_and_writes_a_manifest_matching_the_topics() -> anyhow::Result<()> {
     let topics = common::topics("sigint").await?;
-    let manifest = common::manifest_path("sigint");
+    let dir = testkit::TempDir::new("sim")?;
+    let manifest = common::manifest_path(&dir, "sigint");
     let mut child = Command::new(env!("CARGO_BIN_EXE_simulator"))
         .envs(envs(&topics, &manifest))
         .args([
@@ -111,7 +112,8 @@ async fn sigint_flushes_and_writes_a_manifest_matching_the_topics() -> anyhow::R
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limit_caps_records_per_second() -> anyhow::Result<()> {
     let topics = common::topics("rate").await?;
-    let manifest = common::manifest_path("rate");
+    let dir = testkit::TempDir::new("sim")?;
+    let manifest = common::manifest_path(&dir, "rate");
     let start = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_simulator"))
         .envs(envs(&topics, &manifest))

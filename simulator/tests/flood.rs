@@ -17,7 +17,8 @@ use tokio_util::sync::CancellationToken;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flood_sends_exactly_n_good_records_in_a_realistic_mix() -> anyhow::Result<()> {
     let topics = common::topics("flood").await?;
-    let settings = common::settings(&topics, &[("MESSAGES", "3000"), ("SEED", "5")]);
+    let dir = testkit::TempDir::new("sim")?;
+    let settings = common::settings(&dir, &topics, &[("MESSAGES", "3000"), ("SEED", "5")]);
     let report = Simulator::connect(settings)
         .await?
         .flood(CancellationToken::new(), false)
@@ -98,7 +99,9 @@ async fn flood_sends_exactly_n_good_records_in_a_realistic_mix() -> anyhow::Resu
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_ratio_records_every_injected_record_at_its_offset() -> anyhow::Result<()> {
     let topics = common::topics("bad").await?;
+    let dir = testkit::TempDir::new("sim")?;
     let settings = common::settings(
+        &dir,
         &topics,
         &[("MESSAGES", "400"), ("SEED", "9"), ("BAD_RATIO", "0.3")],
     );
@@ -155,12 +158,13 @@ async fn bad_ratio_records_every_injected_record_at_its_offset() -> anyhow::Resu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_topics_are_an_error_naming_the_variable_unless_created() -> anyhow::Result<()> {
+    let dir = testkit::TempDir::new("sim")?;
     let topics = [
         testkit::unique("new-lobby"),
         testkit::unique("new-game"),
         testkit::unique("new-client"),
     ];
-    let err = Simulator::connect(common::settings(&topics, &[]))
+    let err = Simulator::connect(common::settings(&dir, &topics, &[]))
         .await
         .expect_err("missing topics");
     assert!(
@@ -168,7 +172,12 @@ async fn missing_topics_are_an_error_naming_the_variable_unless_created() -> any
             .starts_with(&format!("topic {} (TOPIC_LOBBY) does not exist", topics[0])),
         "{err}"
     );
-    let sim = Simulator::connect(common::settings(&topics, &[("CREATE_TOPICS", "true")])).await?;
+    let sim = Simulator::connect(common::settings(
+        &dir,
+        &topics,
+        &[("CREATE_TOPICS", "true")],
+    ))
+    .await?;
     assert_eq!(
         sim.publisher().partitions(),
         [2, 4, 1],

@@ -25,7 +25,8 @@ async fn key_type(r: &mut redis::aio::MultiplexedConnection, key: &str) -> Strin
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_follow_the_reference_table_from_lobby_to_completed() -> anyhow::Result<()> {
     let topics = common::topics("cycle").await?;
-    let settings = common::settings(&topics, &[("SEED", "3")]);
+    let dir = testkit::TempDir::new("sim")?;
+    let settings = common::settings(&dir, &topics, &[("SEED", "3")]);
     let publisher = Publisher::connect(&PublishSettings {
         brokers: settings.brokers.clone(),
         topics: settings.topics.clone(),
@@ -180,7 +181,8 @@ async fn keys_follow_the_reference_table_from_lobby_to_completed() -> anyhow::Re
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lone_lobby_times_out_and_rejects_late_joiners() -> anyhow::Result<()> {
     let topics = common::topics("timeout").await?;
-    let settings = common::settings(&topics, &[("SEED", "4")]);
+    let dir = testkit::TempDir::new("sim")?;
+    let settings = common::settings(&dir, &topics, &[("SEED", "4")]);
     let publisher = Publisher::connect(&PublishSettings {
         brokers: settings.brokers.clone(),
         topics: settings.topics.clone(),

@@ -22,11 +22,12 @@ use simulator::{PlayReport, Settings, Simulator};
 use tokio_util::sync::CancellationToken;
 
 async fn play(
+    dir: &testkit::TempDir,
     prefix: &str,
     extra: &[(&str, &str)],
 ) -> anyhow::Result<([String; 3], Settings, PlayReport)> {
     let topics = common::topics(prefix).await?;
-    let settings = common::settings(&topics, extra);
+    let settings = common::settings(dir, &topics, extra);
     let sim = Simulator::connect(settings.clone()).await?;
     let report = sim.play(CancellationToken::new()).await?;
     Ok((topics, settings, report))
@@ -66,7 +67,9 @@ fn good<'a>(records: &'a [Record], report: &PlayReport, topic: &str) -> Vec<&'a 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seeded_run_publishes_exactly_the_reference_shapes() -> anyhow::Result<()> {
+    let dir = testkit::TempDir::new("sim")?;
     let (topics, _, report) = play(
+        &dir,
         "shapes",
         &[
             ("PLAYERS", "4"),
@@ -281,7 +284,9 @@ async fn seeded_run_publishes_exactly_the_reference_shapes() -> anyhow::Result<(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn manifest_counts_equal_what_the_topics_hold() -> anyhow::Result<()> {
+    let dir = testkit::TempDir::new("sim")?;
     let (topics, settings, report) = play(
+        &dir,
         "manifest",
         &[
             ("PLAYERS", "3"),
@@ -355,7 +360,9 @@ async fn manifest_counts_equal_what_the_topics_hold() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finished_games_leave_the_reference_redis_keys() -> anyhow::Result<()> {
+    let dir = testkit::TempDir::new("sim")?;
     let (topics, _, report) = play(
+        &dir,
         "redis",
         &[("PLAYERS", "4"), ("CLIENT_GAMES", "2"), ("SEED", "11")],
     )
@@ -469,6 +476,7 @@ async fn finished_games_leave_the_reference_redis_keys() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deterministic_mode_repeats_the_games_of_a_seed() -> anyhow::Result<()> {
+    let dir = testkit::TempDir::new("sim")?;
     let instance = testkit::unique("det");
     let extra = [
         ("INSTANCE_ID", instance.as_str()),
@@ -479,8 +487,8 @@ async fn deterministic_mode_repeats_the_games_of_a_seed() -> anyhow::Result<()> 
         ("TIMESTAMP_FORMAT", "zulu"),
         ("DEAD_ENEMY_RATIO", "0.3"),
     ];
-    let (topics, _, first) = play("det1", &extra).await?;
-    let (_, _, second) = play("det2", &extra).await?;
+    let (topics, _, first) = play(&dir, "det1", &extra).await?;
+    let (_, _, second) = play(&dir, "det2", &extra).await?;
     let decisions = |r: &PlayReport| r.games.iter().map(|g| g.decisions()).collect::<Vec<_>>();
     assert_eq!(decisions(&first), decisions(&second));
     assert!(first.games.iter().all(|g| g.outcome != Outcome::Pending));
@@ -489,7 +497,7 @@ async fn deterministic_mode_repeats_the_games_of_a_seed() -> anyhow::Result<()> 
 
     let mut other = extra;
     other[3] = ("SEED", "2025");
-    let (_, _, third) = play("det3", &other).await?;
+    let (_, _, third) = play(&dir, "det3", &other).await?;
     assert_ne!(
         decisions(&first),
         decisions(&third),

@@ -66,6 +66,36 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", &id[..8]).to_lowercase()
 }
 
+/// A fresh folder under the system's temporary folder, removed with everything in it when
+/// dropped: tests write their files here and leave nothing behind.
+#[derive(Debug)]
+pub struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    /// Creates `{temp}/{prefix}-{8 hex}`.
+    pub fn new(prefix: &str) -> anyhow::Result<TempDir> {
+        let dir = std::env::temp_dir().join(unique(prefix));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(TempDir(dir))
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// A path inside the folder.
+    pub fn join(&self, name: &str) -> std::path::PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// The Kafka bootstrap servers of the local stack.
 pub fn brokers() -> String {
     var("KAFKA_BROKERS")

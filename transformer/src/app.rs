@@ -51,3 +51,25 @@ pub fn ops_router(metrics: PrometheusHandle, stores: &Stores) -> Router {
     ];
     service::ops::router(metrics, probes)
 }
+
+/// Waits for `task` up to `grace` (the drain after a signal), then aborts it.
+pub async fn drain(task: tokio::task::JoinHandle<()>, grace: Duration) {
+    let abort = task.abort_handle();
+    if tokio::time::timeout(grace, task).await.is_err() {
+        tracing::warn!(
+            event = "shutdown_grace_exceeded",
+            grace_ms = grace.as_millis() as u64
+        );
+        abort.abort();
+    }
+}
+
+/// This process's id in leases and receipts: `{hostname}-{pid}`.
+pub fn owner_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "transformer".to_owned());
+    format!("{host}-{}", std::process::id())
+}

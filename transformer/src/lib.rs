@@ -26,6 +26,7 @@
 //! - [`app`]: stores, probes and the ops router for the binary.
 
 pub mod app;
+pub mod backfill;
 pub mod body;
 pub mod classify;
 pub mod config;

@@ -1,20 +1,16 @@
 //! `transformer`: wires config, telemetry and one of the triggers (see the library docs).
 
-use std::io::IsTerminal;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use tokio_util::sync::CancellationToken;
+use transformer::app;
 use transformer::config::Config;
 use transformer::process::{Delivery, process_blob_as};
-use transformer::runs::{RunContext, RunRegistry, RunRequest, RunState, RunStatus};
+use transformer::runs::{RunContext, RunRegistry, RunRequest, RunState};
 use transformer::serve::{Handler, ServeOptions};
 use transformer::watch::Watcher;
-use transformer::{app, runs};
 
 /// Raw JSON batches → one Delta table (or Parquet file) per log model.
 ///
@@ -103,7 +99,7 @@ async fn main() -> anyhow::Result<()> {
     let metrics = service::telemetry::init_metrics();
     let stores = app::stores(&settings)?;
     let shutdown = service::shutdown::on_signals();
-    let owner = format!("{}-{}", hostname(), std::process::id());
+    let owner = app::owner_id();
     let lakehouse = app::lakehouse(&settings, &stores);
     let ctx = RunContext {
         stores: stores.clone(),
@@ -163,7 +159,7 @@ async fn main() -> anyhow::Result<()> {
                     _ = &mut run => true,
                 };
                 if !finished {
-                    drain(run, settings.shutdown_grace).await;
+                    app::drain(run, settings.shutdown_grace).await;
                 }
                 shutdown.cancel();
                 server.await??;
@@ -178,7 +174,7 @@ async fn main() -> anyhow::Result<()> {
                 return Ok(());
             }
             shutdown.cancelled().await;
-            drain(run, settings.shutdown_grace).await;
+            app::drain(run, settings.shutdown_grace).await;
             server.await??;
         }
         Command::Backfill {
@@ -197,10 +193,10 @@ async fn main() -> anyhow::Result<()> {
             let (_, server) =
                 service::ops::bind(settings.metrics_addr, ops, shutdown.clone()).await?;
             tokio::spawn(server);
-            let status = backfill(&ctx, req, &shutdown).await;
+            let status = transformer::backfill::run(&ctx, req, &shutdown).await;
             shutdown.cancel();
             println!("{}", serde_json::to_string_pretty(&status)?);
-            print_summary(&status);
+            transformer::backfill::print_summary(&status);
             if status.state != RunState::Succeeded {
                 anyhow::bail!("backfill finished with {} error(s)", status.errors.len());
             }
@@ -272,77 +268,4 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-async fn drain(task: tokio::task::JoinHandle<()>, grace: std::time::Duration) {
-    let abort = task.abort_handle();
-    if tokio::time::timeout(grace, task).await.is_err() {
-        tracing::warn!(
-            event = "shutdown_grace_exceeded",
-            grace_ms = grace.as_millis() as u64
-        );
-        abort.abort();
-    }
-}
-
-async fn backfill(ctx: &RunContext, req: RunRequest, shutdown: &CancellationToken) -> RunStatus {
-    let bar = ProgressBar::new(0);
-    // Progress goes to stderr, and only for people: hidden when stderr is not a terminal.
-    if !std::io::stderr().is_terminal() {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
-    }
-    bar.set_style(
-        ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} blobs {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let status = Mutex::new(RunStatus::new(
-        uuid::Uuid::new_v4().simple().to_string(),
-        req,
-    ));
-    let b = Arc::new(bar);
-    let on_progress = {
-        let b = b.clone();
-        move |s: &RunStatus| {
-            b.set_length(s.progress.total);
-            b.set_position(s.progress.done);
-            b.set_message(format!(
-                "{} records, {} dead",
-                s.counts.records,
-                s.counts.dead_letters()
-            ));
-        }
-    };
-    runs::execute(ctx, &status, shutdown, &on_progress).await;
-    b.finish();
-    status.into_inner().unwrap_or_else(|p| p.into_inner())
-}
-
-fn print_summary(s: &RunStatus) {
-    let c = &s.counts;
-    eprintln!(
-        "backfill {:?}: {} blobs ({} failed), {} records, {} good, {} dead letters",
-        s.state,
-        s.blobs_ok,
-        s.blobs_failed,
-        c.records,
-        c.good,
-        c.dead_letters()
-    );
-    for (model, rows) in &c.rows {
-        eprintln!("  {model}: {rows} rows");
-    }
-    for (reason, n) in &c.dead_by_reason {
-        eprintln!("  dead {reason}: {n}");
-    }
-    for e in &s.errors {
-        eprintln!("  error: {e}");
-    }
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .map(|s| s.trim().to_owned())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "transformer".to_owned())
 }

@@ -159,10 +159,21 @@ enum Outcome {
     Poisoned,
     Busy,
     /// The blob failed (content, name, panic): counts towards its poison entry.
-    Failed(String),
+    Failed(ProcessError),
     /// Storage failed (bookkeeping, or the blob's read or output writes): retried with
     /// backoff, never counted towards a poison entry.
-    Transient(String),
+    Transient(StorageTrouble),
+}
+
+/// Why storage failed a blob's attempt: its bookkeeping, or its read or writes.
+#[derive(Debug, thiserror::Error)]
+enum StorageTrouble {
+    /// Receipts, leases, poison entries.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// The blob's read or its output writes.
+    #[error(transparent)]
+    Process(ProcessError),
 }
 
 /// Which reads a blob gets before its claim.
@@ -595,7 +606,7 @@ impl Watcher {
         let name = meta.location.to_string();
         match self.try_handle(meta, &name, etag, checks).await {
             Ok(o) => o,
-            Err(e) => Outcome::Transient(e.to_string()),
+            Err(e) => Outcome::Transient(e.into()),
         }
     }
 
@@ -678,8 +689,8 @@ impl Watcher {
                 tracing::info!(event = "blob_vanished", blob = name, error = %e);
                 Outcome::AlreadyDone
             }
-            Err(e) if e.is_storage() => Outcome::Transient(e.to_string()),
-            Err(e) => Outcome::Failed(e.to_string()),
+            Err(e) if e.is_storage() => Outcome::Transient(StorageTrouble::Process(e)),
+            Err(e) => Outcome::Failed(e),
         };
         lease.release().await?;
         Ok(outcome)
@@ -714,7 +725,7 @@ impl Watcher {
                 s.storage_errors.fetch_add(1, Ordering::Relaxed);
                 let tries = failures.entry(key.clone()).or_default();
                 tries.storage += 1;
-                tracing::warn!(event = "watch_storage_failed", blob = %key.0, retry = tries.storage, error);
+                tracing::warn!(event = "watch_storage_failed", blob = %key.0, retry = tries.storage, error = %error);
                 Some(self.backoff(tries.storage))
             }
             Outcome::Failed(error) => {
@@ -723,12 +734,12 @@ impl Watcher {
                 tries.failed += 1;
                 let count = tries.failed;
                 if count < self.settings.max_attempts {
-                    tracing::warn!(event = "blob_retry", blob = %key.0, attempt = count, error);
+                    tracing::warn!(event = "blob_retry", blob = %key.0, attempt = count, error = %error);
                     return Some(self.backoff(count));
                 }
                 let standard = self.stores.standard.as_ref();
-                match ledger::write_poison(standard, &key.0, &key.1, count, &error, &self.owner)
-                    .await
+                let why = error.to_string();
+                match ledger::write_poison(standard, &key.0, &key.1, count, &why, &self.owner).await
                 {
                     Ok(()) => {
                         s.poisoned.fetch_add(1, Ordering::Relaxed);

@@ -116,12 +116,13 @@ pub enum SinkError {
         why: String,
     },
     /// Gzip failed (out of memory or a panicked compression thread).
-    #[error("compressing the batch for raw blob {blob}: {why}")]
+    #[error("compressing the batch for raw blob {blob}: {source}")]
     Gzip {
         /// Blob name.
         blob: String,
-        /// What failed.
-        why: String,
+        /// The compressor's error, or the compression task's.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 }
 
@@ -197,11 +198,6 @@ impl Sink {
             gz_buffers: BufferPool::new(GZ_POOL_BYTES),
             metadata: AtomicBool::new(true),
         }
-    }
-
-    /// The store (for readiness probes).
-    pub fn store(&self) -> &Arc<dyn ObjectStore> {
-        &self.store
     }
 
     /// Lands `batch` starting at `frontier` (records below it are already durable); see the
@@ -377,11 +373,11 @@ impl Sink {
             .await
             .map_err(|e| SinkError::Gzip {
                 blob: blob.to_owned(),
-                why: e.to_string(),
+                source: Box::new(e),
             })?
             .map_err(|e| SinkError::Gzip {
                 blob: blob.to_owned(),
-                why: e.to_string(),
+                source: Box::new(e),
             })?;
         let gz = self.gz_buffers.freeze(gz);
         let stored_bytes = gz.len();

@@ -35,13 +35,14 @@ pub async fn topics(prefix: &str) -> anyhow::Result<[String; 3]> {
     Ok(names)
 }
 
-/// A temporary manifest path.
-pub fn manifest_path(prefix: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("{}.json", testkit::unique(prefix)))
+/// A manifest path in the test's own temporary folder (removed with it).
+pub fn manifest_path(dir: &testkit::TempDir, prefix: &str) -> PathBuf {
+    dir.join(&format!("{}.json", testkit::unique(prefix)))
 }
 
-/// Settings for the local stack and `topics`, with fast test timing, plus `extra` variables.
-pub fn settings(topics: &[String; 3], extra: &[(&str, &str)]) -> Settings {
+/// Settings for the local stack and `topics`, with fast test timing, the manifest in `dir`,
+/// plus `extra` variables.
+pub fn settings(dir: &testkit::TempDir, topics: &[String; 3], extra: &[(&str, &str)]) -> Settings {
     let mut vars: BTreeMap<String, String> = BTreeMap::new();
     vars.insert("KAFKA_BROKERS".into(), testkit::brokers());
     vars.insert("REDIS_URL".into(), testkit::var("REDIS_URL"));
@@ -54,7 +55,7 @@ pub fn settings(topics: &[String; 3], extra: &[(&str, &str)]) -> Settings {
     vars.insert("INSTANCE_ID".into(), testkit::unique("sim"));
     vars.insert(
         "MANIFEST_PATH".into(),
-        manifest_path("manifest").display().to_string(),
+        manifest_path(dir, "manifest").display().to_string(),
     );
     for (k, v) in extra {
         vars.insert((*k).to_owned(), (*v).to_owned());

@@ -173,6 +173,20 @@ pub struct TableFiles {
     pub files: Vec<LiveFile>,
 }
 
+/// Commits after which the committer reads a table afresh instead of following its log: each
+/// incremental update keeps the new commits' file actions as batches of their own (a few KB
+/// each, ~720 commits an hour per table at the default interval), so a long-running committer
+/// would grow without bound; a fresh load reads the last checkpoint and at most its interval of
+/// commits after it.
+const RELOAD_AFTER: i64 = 100;
+
+/// A table the committer holds open, and the version it was last read afresh at.
+#[derive(Debug)]
+struct OpenTable {
+    table: DeltaTable,
+    loaded_at: i64,
+}
+
 /// A blob staged by this process and handed over in memory ([`Lakehouse::hand_over`]), with the
 /// receipt to write once it is committed.
 #[derive(Debug, Clone)]
@@ -196,7 +210,7 @@ pub struct Pending {
 pub struct Lakehouse {
     standard: Arc<dyn ObjectStore>,
     base: Url,
-    tables: Mutex<HashMap<Table, DeltaTable>>,
+    tables: Mutex<HashMap<Table, OpenTable>>,
     /// One round at a time per process.
     round: Mutex<()>,
     /// Blobs handed over in memory since the last round.
@@ -563,12 +577,21 @@ impl Lakehouse {
         summary: &mut RoundSummary,
     ) -> Result<(), CommitError> {
         let mut tables = self.tables.lock().await;
-        let mut t = match tables.remove(&table) {
-            Some(t) => t,
-            None => self.open(table).await?,
+        let mut open = match tables.remove(&table) {
+            // Read afresh (the last checkpoint and what follows) every RELOAD_AFTER commits.
+            Some(o) if o.table.version().unwrap_or_default() - o.loaded_at < RELOAD_AFTER => o,
+            _ => {
+                let table_now = self.open(table).await?;
+                OpenTable {
+                    loaded_at: table_now.version().unwrap_or_default(),
+                    table: table_now,
+                }
+            }
         };
-        let result = self.commit_table_with(&mut t, table, chosen, summary).await;
-        tables.insert(table, t);
+        let result = self
+            .commit_table_with(&mut open.table, table, chosen, summary)
+            .await;
+        tables.insert(table, open);
         result
     }
 
