@@ -104,8 +104,8 @@ pub struct Config {
     /// How long a pass keeps taking a partition's records after reaching the high watermark it saw at assignment, in ms (brokers such as Tansu report it below the log end).
     #[arg(long, env, default_value_t = 1000)]
     pub pass_catch_up_ms: u64,
-    /// Partition assignment: range, roundrobin, range,roundrobin (eager: every membership change stops every partition) or cooperative-sticky (incremental: only moved partitions stop).
-    #[arg(long, env, default_value = "range")]
+    /// Partition assignment: cooperative-sticky (incremental: only moved partitions stop) or range, roundrobin, range,roundrobin (eager: every membership change stops every partition); the same kind on every worker of a group.
+    #[arg(long, env, default_value = "cooperative-sticky")]
     pub kafka_assignment_strategy: String,
 }
 
@@ -653,17 +653,20 @@ mod tests {
     }
 
     #[test]
-    fn assignment_strategy_is_eager_range_unless_cooperative_sticky_is_asked_for_alone() {
+    fn assignment_strategy_is_cooperative_sticky_unless_eager_assignors_are_asked_for() {
         let strategy = |v: &str| {
             settings(&[("KAFKA_ASSIGNMENT_STRATEGY", v)])
                 .map(|s| s.kafka.assignment.librdkafka_value())
         };
         let default = settings(&[]).expect("valid").kafka.assignment;
-        assert_eq!(
-            default,
-            AssignmentStrategy::Eager(vec![EagerAssignor::Range])
-        );
-        assert!(!default.is_cooperative());
+        assert_eq!(default, AssignmentStrategy::CooperativeSticky);
+        assert!(default.is_cooperative());
+        let range = settings(&[("KAFKA_ASSIGNMENT_STRATEGY", "range")])
+            .expect("valid")
+            .kafka
+            .assignment;
+        assert_eq!(range, AssignmentStrategy::Eager(vec![EagerAssignor::Range]));
+        assert!(!range.is_cooperative());
         assert_eq!(
             strategy(" Range , roundrobin").expect("valid"),
             "range,roundrobin"

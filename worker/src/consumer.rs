@@ -308,8 +308,8 @@ pub(crate) fn client_config(settings: &KafkaSettings, prefetch_kbytes: usize) ->
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        // `KAFKA_ASSIGNMENT_STRATEGY`: eager `range` unless asked otherwise (docs/DESIGN.md,
-        // "Rebalancing").
+        // `KAFKA_ASSIGNMENT_STRATEGY`: incremental `cooperative-sticky` unless asked otherwise
+        // (docs/DESIGN.md, "Rebalancing").
         .set(
             "partition.assignment.strategy",
             settings.assignment.librdkafka_value(),

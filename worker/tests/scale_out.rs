@@ -8,22 +8,22 @@ use std::time::Duration;
 
 use common::*;
 
-/// The partitions a worker owns now, from its assign/revoke log events.
+/// The partitions a worker owns now: the `owned` field of its last assign/revoke event (the
+/// whole assignment after it, under eager and cooperative rebalancing alike), without epochs.
 fn owned(w: &ChildWorker) -> BTreeSet<String> {
     let mut now = BTreeSet::new();
     for e in w.log_lines() {
-        match e["event"].as_str() {
-            Some("partitions_assigned") => {
-                now = e["partitions"]
-                    .as_str()
-                    .unwrap_or("")
-                    .split(',')
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect();
-            }
-            Some("partitions_revoked") => now.clear(),
-            _ => {}
+        if matches!(
+            e["event"].as_str(),
+            Some("partitions_assigned" | "partitions_revoked")
+        ) {
+            now = e["owned"]
+                .as_str()
+                .unwrap_or("")
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(|s| s.split('#').next().unwrap_or(s).to_owned())
+                .collect();
         }
     }
     now
