@@ -17,6 +17,11 @@ use transformer::watch::Watcher;
 /// Every option, before or after the command, overrides the environment variable named in
 /// brackets (an empty variable counts as unset). `RUNS_TOKEN` is read from the environment only,
 /// and a SAS token or password in `--raw-url` or `--standard-url` is refused.
+/// The function package's allocator (feature `mimalloc`); otherwise the system's.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "transformer", version)]
 struct Cli {
