@@ -6,27 +6,26 @@
 Query: damage dealt per game over the table (`lib_server_game`: sum of enemy_damage and count of
 attacks, grouped by game_token), through `polars.scan_delta` (which reads the Delta log with the
 `deltalake` package). Prints one JSON line: live files, rows, groups, median wall seconds.
-Storage: Azurite through env/local.env, as scripts/delta-read.py.
+Storage: as scripts/delta-read.py (Azurite through env/local.env, or Azure).
 """
+import importlib.util
 import json
 import os
 import statistics
 import sys
 import time
-from urllib.parse import urlparse
 
 import polars as pl
 from deltalake import DeltaTable
 
 
 def storage_options():
-    url = urlparse(os.environ.get("AZURITE_BLOB_STORAGE_URL", "http://127.0.0.1:10000"))
-    return {
-        "account_name": "devstoreaccount1",
-        "use_emulator": "true",
-        "allow_http": "true",
-        "azure_storage_endpoint": f"{url.scheme}://{url.netloc}/devstoreaccount1",
-    }
+    """The storage options of scripts/delta-read.py (Azurite or Azure, from the environment)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts", "delta-read.py")
+    spec = importlib.util.spec_from_file_location("delta_read", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.storage_options()
 
 
 def main():

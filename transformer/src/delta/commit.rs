@@ -618,7 +618,6 @@ impl Lakehouse {
                 return Ok(());
             }
             let started = Instant::now();
-            let snapshot = t.snapshot().map_err(delta("reading"))?;
             let operation = DeltaOperation::Write {
                 mode: if plan.removed > 0 {
                     SaveMode::Overwrite
@@ -628,18 +627,9 @@ impl Lakehouse {
                 partition_by: Some(vec![PARTITION_COLUMN.to_owned()]),
                 predicate: None,
             };
-            let props = CommitProperties::default()
-                .with_max_retries(0)
-                .with_metadata([(
-                    "dataflow".to_owned(),
-                    json!({ "blobs": plan.blobs, "writer": "superhero-dataflow transformer" }),
-                )]);
-            let committed = CommitBuilder::from(props)
-                .with_actions(plan.actions)
-                .build(Some(snapshot), t.log_store(), operation)
-                .await;
-            match committed {
-                Ok(done) => {
+            let metadata = json!({ "blobs": plan.blobs });
+            match try_commit(t, table, plan.actions, operation, metadata, attempt).await? {
+                Some(version) => {
                     summary.commits += 1;
                     summary.files_added += plan.added;
                     summary.files_removed += plan.removed;
@@ -647,7 +637,7 @@ impl Lakehouse {
                     summary.already_live += plan.already_live;
                     telemetry::delta_commit(
                         table.name(),
-                        done.version(),
+                        version,
                         plan.added,
                         plan.removed,
                         plan.rows,
@@ -655,19 +645,70 @@ impl Lakehouse {
                     );
                     return Ok(());
                 }
-                Err(e) if is_lost_race(&e) => {
-                    summary.conflicts += 1;
-                    telemetry::delta_conflict(table.name(), attempt);
-                    let jitter = rand_jitter(attempt);
-                    tokio::time::sleep(jitter).await;
-                }
-                Err(e) => return Err(delta("committing to")(e)),
+                None => summary.conflicts += 1,
             }
         }
         Err(CommitError::Contended {
             table: table.name(),
             attempts: MAX_COMMIT_ATTEMPTS,
         })
+    }
+}
+
+/// One attempt at committing `actions` to `t`, decided on the snapshot `t` holds: with
+/// `max_retries(0)`, so a lost race (the version exists) is never rebased by delta-rs. Returns the
+/// version written, or `None` after a lost race (reported, and paused for a jitter growing with
+/// `attempt`): the caller re-reads the table and decides again.
+pub(crate) async fn try_commit(
+    t: &DeltaTable,
+    table: Table,
+    actions: Vec<Action>,
+    operation: DeltaOperation,
+    mut metadata: serde_json::Value,
+    attempt: u32,
+) -> Result<Option<i64>, CommitError> {
+    let snapshot = t.snapshot().map_err(delta_err("reading", table))?;
+    metadata["writer"] = json!("superhero-dataflow transformer");
+    let props = CommitProperties::default()
+        .with_max_retries(0)
+        .with_metadata([("dataflow".to_owned(), metadata)]);
+    let committed = CommitBuilder::from(props)
+        .with_actions(actions)
+        .build(Some(snapshot), t.log_store(), operation)
+        .await;
+    match committed {
+        Ok(done) => Ok(Some(done.version())),
+        Err(e) if is_lost_race(&e) => {
+            telemetry::delta_conflict(table.name(), attempt);
+            tokio::time::sleep(rand_jitter(attempt)).await;
+            Ok(None)
+        }
+        Err(e) => Err(delta_err("committing to", table)(e)),
+    }
+}
+
+/// The `add` of a data file we wrote, in partition `date`, committed at `now` (ms).
+pub(crate) fn add_action(
+    path: String,
+    date: &str,
+    size: i64,
+    stats: Option<String>,
+    now: i64,
+) -> Add {
+    Add {
+        path,
+        partition_values: [(PARTITION_COLUMN.to_owned(), Some(date.to_owned()))]
+            .into_iter()
+            .collect(),
+        size,
+        modification_time: now,
+        data_change: true,
+        stats,
+        tags: None,
+        deletion_vector: None,
+        base_row_id: None,
+        default_row_commit_version: None,
+        clustering_provider: None,
     }
 }
 
@@ -684,7 +725,7 @@ pub(crate) fn delta_err(
 }
 
 /// Another writer took the version we meant to write.
-pub(crate) fn is_lost_race(e: &DeltaTableError) -> bool {
+fn is_lost_race(e: &DeltaTableError) -> bool {
     matches!(
         e,
         DeltaTableError::VersionAlreadyExists(_)
@@ -697,7 +738,7 @@ pub(crate) fn is_lost_race(e: &DeltaTableError) -> bool {
 }
 
 /// A random pause before re-reading a table after a lost race, growing with the attempts.
-pub(crate) fn rand_jitter(attempt: u32) -> Duration {
+fn rand_jitter(attempt: u32) -> Duration {
     let cap = 10u64 * u64::from(attempt.min(20));
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -906,21 +947,13 @@ fn plan(
                     None
                 }
             };
-            plan.actions.push(Action::Add(Add {
-                path: f.path.clone(),
-                partition_values: [(PARTITION_COLUMN.to_owned(), Some(c.blob.date.clone()))]
-                    .into_iter()
-                    .collect(),
-                size: f.size,
-                modification_time: now,
-                data_change: true,
+            plan.actions.push(Action::Add(add_action(
+                f.path.clone(),
+                &c.blob.date,
+                f.size,
                 stats,
-                tags: None,
-                deletion_vector: None,
-                base_row_id: None,
-                default_row_commit_version: None,
-                clustering_provider: None,
-            }));
+                now,
+            )));
             plan.added += 1;
             plan.rows += f.rows;
         }

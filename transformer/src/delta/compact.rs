@@ -35,7 +35,6 @@ use arrow::compute::{
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
 use deltalake::DeltaTable;
-use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, Add, Remove};
 use deltalake::protocol::DeltaOperation;
 use futures::{StreamExt, TryStreamExt};
@@ -47,7 +46,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::commit::{
-    CommitError, Lakehouse, MAX_COMMIT_ATTEMPTS, delta_err, is_lost_race, rand_jitter,
+    CommitError, Lakehouse, MAX_COMMIT_ATTEMPTS, add_action, delta_err, try_commit,
 };
 use super::schema::{PARTITION_COLUMN, Table};
 use super::staged::{WriteId, blob_key, parse_data_file};
@@ -344,40 +343,24 @@ impl Lakehouse {
                 telemetry::delta_compacted(&done);
                 return Ok(done);
             }
-            let snapshot = t.snapshot().map_err(delta("reading"))?;
-            let props = CommitProperties::default()
-                .with_max_retries(0)
-                .with_metadata([(
-                    "dataflow".to_owned(),
-                    json!({ "compacted": date, "writer": "superhero-dataflow transformer" }),
-                )]);
-            let committed = CommitBuilder::from(props)
-                .with_actions(actions.clone())
-                .build(
-                    Some(snapshot),
-                    t.log_store(),
-                    DeltaOperation::Optimize {
-                        predicate: Some(format!("{PARTITION_COLUMN} = '{date}'")),
-                        target_size: i64::try_from(opts.target_bytes).unwrap_or(i64::MAX),
-                    },
-                )
-                .await;
+            let operation = DeltaOperation::Optimize {
+                predicate: Some(format!("{PARTITION_COLUMN} = '{date}'")),
+                target_size: i64::try_from(opts.target_bytes).unwrap_or(i64::MAX),
+            };
+            let metadata = json!({ "compacted": date });
+            let committed =
+                try_commit(t, table, actions.clone(), operation, metadata, attempt).await;
             match committed {
-                Ok(c) => {
-                    done.version = Some(c.version());
+                Ok(Some(version)) => {
+                    done.version = Some(version);
                     done.millis = started.elapsed().as_millis() as u64;
                     telemetry::delta_compacted(&done);
                     return Ok(done);
                 }
-                Err(e) if is_lost_race(&e) => {
-                    telemetry::delta_conflict(table.name(), attempt);
-                    tokio::time::sleep(rand_jitter(attempt)).await;
-                }
-                Err(e) => {
-                    // Not known to be absent from the log (the commit may have landed): keep
-                    // the files; vacuum removes them if they are not referenced.
-                    return Err(delta("committing a compaction to")(e).into());
-                }
+                Ok(None) => {}
+                // Not known to be absent from the log (the commit may have landed): keep the
+                // files; vacuum removes them if they are not referenced.
+                Err(e) => return Err(e.into()),
             }
         }
         Err(CommitError::Contended {
@@ -549,21 +532,13 @@ impl Lakehouse {
                 source,
             })?;
         self.keys_cache().insert(at.to_string(), Arc::new(keys));
-        let add = Add {
-            path: dest.to_owned(),
-            partition_values: [(PARTITION_COLUMN.to_owned(), Some(date.to_owned()))]
-                .into_iter()
-                .collect(),
-            size: i64::try_from(size).unwrap_or(i64::MAX),
-            modification_time: Utc::now().timestamp_millis(),
-            data_change: true,
-            stats: Some(encoded.stats),
-            tags: None,
-            deletion_vector: None,
-            base_row_id: None,
-            default_row_commit_version: None,
-            clustering_provider: None,
-        };
+        let add = add_action(
+            dest.to_owned(),
+            date,
+            i64::try_from(size).unwrap_or(i64::MAX),
+            Some(encoded.stats),
+            Utc::now().timestamp_millis(),
+        );
         Ok(Some(Rewritten {
             add,
             rows: encoded.rows,
@@ -605,7 +580,7 @@ impl Lakehouse {
                 let size = u64::try_from(f.size()).unwrap_or(0);
                 files += 1;
                 bytes += size;
-                small += usize::from(size < target_bytes / 4 * 3);
+                small += usize::from(is_small(size, target_bytes));
             }
             let last = Path::from(format!("{}/_delta_log/_last_checkpoint", table.name()));
             let checkpoint = match self.standard().get(&last).await {
@@ -876,13 +851,17 @@ fn closed(date: &str, files: &[Source], opts: &CompactOptions, now: DateTime<Utc
     end.is_some_and(|end| end + min_age <= now)
 }
 
-/// Groups of small files (under 3/4 of the target) in name order, each about the target; a
-/// group of one file is left out (rewriting it gains nothing).
+/// A file compaction rewrites: under 3/4 of the target.
+pub fn is_small(size: u64, target: u64) -> bool {
+    size < target / 4 * 3
+}
+
+/// Groups of small files ([`is_small`]) in name order, each about the target; a group of one
+/// file is left out (rewriting it gains nothing).
 fn pack(files: &[Source], target: u64) -> Vec<Vec<Source>> {
-    let small_below = target / 4 * 3;
     let mut small: Vec<&Source> = files
         .iter()
-        .filter(|s| u64::try_from(s.size).unwrap_or(0) < small_below)
+        .filter(|s| is_small(u64::try_from(s.size).unwrap_or(0), target))
         .collect();
     small.sort_by(|a, b| a.path.cmp(&b.path));
     let mut groups: Vec<Vec<Source>> = Vec::new();
