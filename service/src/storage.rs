@@ -130,7 +130,10 @@ mod tests {
         assert!(open("RAW_URL", "memory://").is_ok());
         let dir = std::env::temp_dir().join(format!("service-storage-{}", std::process::id()));
         let url = format!("file://{}", dir.display());
-        assert!(open("RAW_URL", &url).is_ok());
-        assert!(dir.is_dir());
+        let opened = open("RAW_URL", &url).is_ok();
+        let made = dir.is_dir();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(opened);
+        assert!(made);
     }
 }
