@@ -76,9 +76,12 @@ pub struct Config {
     /// Watcher: only list raw names under this prefix; unset: the whole container.
     #[arg(long, env, global = true)]
     pub watch_prefix: Option<String>,
-    /// Watcher: longest time in ms between full listings of the raw container (10–86400000, never below WATCH_POLL_MS); they run more often when cheap (≤ 1/10 of the time), and every poll in between probes each partition's next blob by name.
-    #[arg(long, env, global = true, default_value_t = 30_000)]
+    /// Watcher: time in ms between full listings of the raw container (10–86400000), the safety net for blob versions dated into hours the checkpoint settled (rewrites, offset gaps); a start-up without a checkpoint, and `watch --once`, begin with one.
+    #[arg(long, env, global = true, default_value_t = 3_600_000)]
     pub watch_full_list_ms: u64,
+    /// Watcher: longest time in ms between listings of each topic's unsettled hours (10–86400000, never below WATCH_POLL_MS); they run more often when cheap (≤ 1/10 of the time), and every poll in between probes each partition's next blob by name.
+    #[arg(long, env, global = true, default_value_t = 30_000)]
+    pub watch_list_ms: u64,
     /// Watcher: blob lease lifetime in ms (1000–86400000), renewed every third of it while working; a blob claimed by a killed watcher is taken over after it.
     #[arg(long, env, global = true, default_value_t = DEFAULT_WATCH_LEASE_TTL_MS)]
     pub watch_lease_ttl_ms: u64,
@@ -116,7 +119,7 @@ pub const DEFAULT_DELTA_COMMIT_INTERVAL_MS: u64 = 5_000;
 pub const MIN_TRANSFORM_ROW_GROUP_ROWS: usize = 1024;
 /// Largest `TRANSFORM_ROW_GROUP_ROWS` (2^24 rows).
 pub const MAX_TRANSFORM_ROW_GROUP_ROWS: usize = 1 << 24;
-/// Largest `WATCH_FULL_LIST_MS` (a day), like the lease TTL's bound.
+/// Largest `WATCH_FULL_LIST_MS` and `WATCH_LIST_MS` (a day), like the lease TTL's bound.
 pub const MAX_WATCH_FULL_LIST_MS: u64 = 86_400_000;
 /// `WATCH_LEASE_TTL_MS` default: a blob takes seconds to transform, and a watcher killed while
 /// holding a lease delays that blob by at most this long.
@@ -153,8 +156,10 @@ pub struct WatchSettings {
     pub backoff: Duration,
     /// Listed prefix.
     pub prefix: Option<String>,
-    /// Longest time between full listings (probes by name in between).
+    /// Time between full listings of the raw container.
     pub full_list: Duration,
+    /// Longest time between listings of the unsettled hours (probes by name in between).
+    pub list: Duration,
     /// Lease lifetime; renewed every third of it while a blob is worked on.
     pub lease_ttl: Duration,
 }
@@ -272,6 +277,15 @@ impl Config {
                 ),
             ));
         }
+        if !(10..=MAX_WATCH_FULL_LIST_MS).contains(&c.watch_list_ms) {
+            return Err(ConfigError::invalid(
+                "WATCH_LIST_MS",
+                format!(
+                    "must be between 10 and {MAX_WATCH_FULL_LIST_MS} (ms), got {}",
+                    c.watch_list_ms
+                ),
+            ));
+        }
         if !(MIN_WATCH_LEASE_TTL_MS..=MAX_WATCH_LEASE_TTL_MS).contains(&c.watch_lease_ttl_ms) {
             return Err(ConfigError::invalid(
                 "WATCH_LEASE_TTL_MS",
@@ -317,6 +331,7 @@ impl Config {
                 backoff: Duration::from_millis(c.watch_backoff_ms),
                 prefix: c.watch_prefix.filter(|p| !p.is_empty()),
                 full_list: Duration::from_millis(c.watch_full_list_ms),
+                list: Duration::from_millis(c.watch_list_ms),
                 lease_ttl: Duration::from_millis(c.watch_lease_ttl_ms),
             },
             port: c.functions_customhandler_port,
@@ -544,7 +559,8 @@ mod tests {
             (4, 5, None)
         );
         assert_eq!(s.watch.lease_ttl, Duration::from_millis(30_000));
-        assert_eq!(s.watch.full_list, Duration::from_millis(30_000));
+        assert_eq!(s.watch.full_list, Duration::from_millis(3_600_000));
+        assert_eq!(s.watch.list, Duration::from_millis(30_000));
         assert_eq!(s.port, 8080);
         assert_eq!(s.shutdown_grace, Duration::from_millis(10_000));
         assert_eq!(
@@ -630,6 +646,10 @@ mod tests {
             (
                 ("WATCH_FULL_LIST_MS", "86400001"),
                 "WATCH_FULL_LIST_MS is invalid: must be between 10 and 86400000 (ms), got 86400001",
+            ),
+            (
+                ("WATCH_LIST_MS", "9"),
+                "WATCH_LIST_MS is invalid: must be between 10 and 86400000 (ms), got 9",
             ),
             (
                 ("METRICS_ADDR", "nowhere"),

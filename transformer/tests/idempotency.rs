@@ -86,6 +86,7 @@ async fn serve_and_watch_write_the_same_bytes_for_the_same_blob() {
         backoff: Duration::from_millis(100),
         prefix: Some("lib.server.lobby/".into()),
         full_list: Duration::from_millis(200),
+        list: Duration::from_millis(200),
         lease_ttl: Duration::from_secs(30),
     };
     let run = tokio::spawn(

@@ -26,6 +26,7 @@ fn watcher(stores: &Stores, max_attempts: u32) -> Watcher {
         backoff: Duration::from_millis(100),
         prefix: None,
         full_list: Duration::from_millis(200),
+        list: Duration::from_millis(200),
         lease_ttl: Duration::from_secs(30),
     };
     Watcher::new(stores.clone(), settings, TransformOptions::default())
@@ -436,6 +437,7 @@ async fn a_partitions_next_blobs_are_found_by_name_between_full_listings() {
     let mut w = watcher(&watched, 5);
     w.settings.poll = Duration::from_millis(100);
     w.settings.full_list = Duration::from_secs(60);
+    w.settings.list = Duration::from_secs(60);
     let stats = w.stats.clone();
     let stop = CancellationToken::new();
     let run = tokio::spawn(w.run(stop.clone()));
@@ -557,4 +559,127 @@ async fn watch_once_settles_every_blob_without_a_receipt_then_stops_by_itself() 
     let s = stats.summary();
     assert_eq!((s.processed, s.poisoned), (0, 0), "{s:?}");
     assert_eq!((s.already_done, s.already_poisoned), (3, 1), "{s:?}");
+}
+
+#[tokio::test]
+async fn a_restart_lists_only_unsettled_hours_and_the_full_listing_finds_late_and_rewritten_blobs()
+{
+    let (stores, _, _) = containers();
+    let hour = 3_600_000;
+    let now = chrono::Utc::now().timestamp_millis();
+    let recs = [Rec::value(ATTACK_1)];
+    let game = model::TOPIC_GAME;
+    // Five hours ago and four hours ago, two topics.
+    let (a, next) = upload_worker_blob(&stores.raw, game, 1, 0, now - 5 * hour, &recs).await;
+    let (b, _) = upload_worker_blob(&stores.raw, game, 1, next, now - 5 * hour, &recs).await;
+    let (c, _) = upload_worker_blob(&stores.raw, game, 2, 0, now - 4 * hour, &recs).await;
+    let lobby = "lib.server.lobby";
+    let (old_lobby, _) = upload_worker_blob(&stores.raw, lobby, 0, 0, now - 5 * hour, &recs).await;
+    let mut old = Vec::new();
+    for name in [&a, &b, &c, &old_lobby] {
+        let path = object_store::path::Path::from(name.as_str());
+        old.push(stores.raw.head(&path).await.expect("head"));
+    }
+
+    // A first watcher works through them and leaves a checkpoint when it stops.
+    let mut w = watcher(&stores, 5);
+    // Blob times have whole seconds: one second of margin on this one clock.
+    w.clock_margin = chrono::TimeDelta::seconds(1);
+    let stats = w.stats.clone();
+    let stop = CancellationToken::new();
+    let run = tokio::spawn(w.run(stop.clone()));
+    booked(&stats, "four blobs", processed, 4).await;
+    // Its checkpoints follow its full listings (every 200 ms here): one soon claims all four
+    // (a listing more than the one-second margin after their upload).
+    let path = transformer::watch::checkpoint::path(None);
+    let checkpoint = testkit::wait_for(
+        "a checkpoint claiming the four",
+        Duration::from_secs(10),
+        || {
+            let (s, path, old) = (stores.clone(), path.clone(), old.clone());
+            async move {
+                let c = transformer::watch::checkpoint::read(s.standard.as_ref(), &path)
+                    .await
+                    .expect("readable")?;
+                old.iter()
+                    .all(|m| {
+                        let topic = m.location.as_ref().split('/').next().unwrap_or_default();
+                        let hour = chrono::DateTime::from_timestamp_millis(now - 4 * hour)
+                            .expect("a time");
+                        c.covers(topic, hour, m.last_modified)
+                    })
+                    .then_some(c)
+            }
+        },
+    )
+    .await
+    .expect("the watcher writes checkpoints as it goes");
+    stop.cancel();
+    run.await.expect("watcher stops");
+    let settled_by = chrono::DateTime::from_timestamp_millis(now - 3 * hour).expect("a time");
+    for topic in [game, lobby] {
+        assert!(
+            checkpoint.settled[topic] > settled_by,
+            "{topic} settled past its blobs: {checkpoint:?}"
+        );
+    }
+
+    // A restart lists only the unsettled hours: no receipt read for the four old blobs, and
+    // a blob of the current hour is found.
+    let mut w = watcher(&stores, 5);
+    // Blob times have whole seconds: one second of margin on this one clock.
+    w.clock_margin = chrono::TimeDelta::seconds(1);
+    w.settings.full_list = Duration::from_secs(6);
+    let stats = w.stats.clone();
+    let stop = CancellationToken::new();
+    let run = tokio::spawn(w.run(stop.clone()));
+    let (current, _) = upload_worker_blob(&stores.raw, game, 3, 0, now, &recs).await;
+    testkit::wait_for("current blob", Duration::from_secs(5), || {
+        receipt(&stores, &current)
+    })
+    .await
+    .expect("found by a listing of the unsettled hours");
+    assert_eq!(
+        stats.full_listings.load(Ordering::Relaxed),
+        0,
+        "no full listing yet"
+    );
+    assert!(stats.hour_listings.load(Ordering::Relaxed) >= 1);
+    assert_eq!(
+        stats.receipt_checks.load(Ordering::Relaxed),
+        1,
+        "only the new blob's receipt is read before its claim"
+    );
+
+    // Dated into a settled hour after the checkpoint (a new partition, so no probe predicts it)
+    // and an old blob rewritten: the full listing finds both, and reads no other receipt.
+    let (late, _) = upload_worker_blob(&stores.raw, game, 4, 0, now - 5 * hour, &recs).await;
+    let (_, gz) = raw_blob_at(
+        lobby,
+        0,
+        0,
+        now - 5 * hour,
+        &[Rec::value(ATTACK_1), Rec::value(ATTACK_2)],
+    );
+    upload(&stores.raw, &old_lobby, gz).await;
+    testkit::wait_for("late and rewritten blobs", Duration::from_secs(20), || {
+        let s = stores.clone();
+        let (late, old) = (late.clone(), old_lobby.clone());
+        async move {
+            let rewritten = receipt(&s, &old).await?;
+            (receipt(&s, &late).await.is_some() && rewritten["counts"]["records"] == 2)
+                .then_some(())
+        }
+    })
+    .await
+    .expect("found by the full listing");
+    booked(&stats, "current, late and rewritten blobs", processed, 3).await;
+    assert!(stats.full_listings.load(Ordering::Relaxed) >= 1);
+    assert_eq!(stats.receipt_checks.load(Ordering::Relaxed), 3);
+    assert!(
+        stats.covered.load(Ordering::Relaxed) >= 3,
+        "the three old blobs not rewritten are covered by the checkpoint"
+    );
+    stop.cancel();
+    run.await.expect("watcher stops");
 }

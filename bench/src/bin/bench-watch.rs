@@ -15,6 +15,12 @@
 //! of upload time, the time from upload to receipt (`finished_at`): flat p50/p99 across slices
 //! means the watcher keeps up. It also reports the CPU the watcher and Azurite used meanwhile and
 //! deletes both containers (unless `--keep`), so in-memory Azurite does not grow from run to run.
+//!
+//! `--startup` measures a start instead (issue 24 item 5): with `--prefill 24000
+//! --prefill-spread-hours 24` (a day of blobs, all with receipts) it starts the watcher, waits for
+//! its `watch_caught_up` line (the first listing's blobs settled), stops it with SIGTERM (it writes
+//! its checkpoint), starts it again and reports both starts: time, prefix listings, blobs listed,
+//! receipts read, CPU.
 
 use std::io::Write;
 use std::path::{Path as FsPath, PathBuf};
@@ -46,6 +52,14 @@ struct Args {
     /// Hours before now that the prefilled blobs are dated (0: the current hour, as new ones).
     #[arg(long, default_value_t = 0)]
     prefill_age_hours: i64,
+    /// Hours the prefilled blobs are spread over, back from `--prefill-age-hours` (24: a day).
+    #[arg(long, default_value_t = 1)]
+    prefill_spread_hours: i64,
+    /// Measure start-up instead of a stream: start the watcher on the prefilled container, wait
+    /// until the first listing's blobs are settled (`watch_caught_up`), stop it (it writes its
+    /// checkpoint), then start it again and measure the same; no uploads.
+    #[arg(long)]
+    startup: bool,
     /// New blobs per second.
     #[arg(long, default_value_t = 10.0)]
     rate: f64,
@@ -237,10 +251,14 @@ async fn run(args: &Args, bin: &FsPath, raw_c: &str, std_c: &str) -> anyhow::Res
     let started = Instant::now();
     let prefill_ms =
         (Utc::now() - chrono::Duration::hours(args.prefill_age_hours)).timestamp_millis();
+    let spread = args.prefill_spread_hours.max(1);
     let mut jobs = Vec::with_capacity(args.prefill);
     for i in 0..args.prefill {
         let p = i % parts;
-        let (name, gz) = raw_blob(p as i32, next_offset[p], args.records, prefill_ms);
+        // Oldest first, so each partition's offsets grow with its blobs' hours.
+        let back = spread - 1 - (i as i64 * spread / args.prefill.max(1) as i64);
+        let dated = prefill_ms - back * 3_600_000;
+        let (name, gz) = raw_blob(p as i32, next_offset[p], args.records, dated);
         jobs.push((name, gz, next_offset[p]));
         next_offset[p] += args.records as i64;
     }
@@ -274,6 +292,9 @@ async fn run(args: &Args, bin: &FsPath, raw_c: &str, std_c: &str) -> anyhow::Res
         .log
         .clone()
         .unwrap_or_else(|| std::env::temp_dir().join(format!("watch-bench-{raw_c}.log")));
+    if args.startup {
+        return startup(args, bin, raw_c, std_c, &log_path).await;
+    }
     let log = std::fs::File::create(&log_path)?;
     let mut watcher = tokio::process::Command::new(bin)
         .arg("watch")
@@ -416,6 +437,98 @@ async fn run(args: &Args, bin: &FsPath, raw_c: &str, std_c: &str) -> anyhow::Res
     );
     if missing > 0 || wrong_etag > 0 {
         bail!("{missing} blobs never processed, {wrong_etag} receipts at the wrong ETag");
+    }
+    Ok(())
+}
+
+/// What one start-up cost, from the watcher's `watch_caught_up` line.
+#[derive(Debug)]
+struct Startup {
+    elapsed_ms: u64,
+    list_calls: u64,
+    listed_blobs: u64,
+    covered: u64,
+    receipt_checks: u64,
+    cpu_secs: Option<f64>,
+}
+
+/// `--startup`: two starts on the prefilled container, the second with the first's checkpoint.
+async fn startup(
+    args: &Args,
+    bin: &FsPath,
+    raw_c: &str,
+    std_c: &str,
+    log_path: &FsPath,
+) -> anyhow::Result<()> {
+    let mut rows = Vec::new();
+    for run in ["first start (no checkpoint)", "restart (its checkpoint)"] {
+        let log = std::fs::File::create(log_path)?;
+        let mut watcher = tokio::process::Command::new(bin)
+            .arg("watch")
+            .env("RAW_URL", format!("az://{raw_c}"))
+            .env("STANDARD_URL", format!("az://{std_c}"))
+            .env("METRICS_ADDR", "127.0.0.1:0")
+            .env("LOG_FORMAT", "json")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let pid = watcher.id().context("watcher pid")?;
+        let deadline = Instant::now() + Duration::from_secs(args.drain);
+        let line = loop {
+            let text = std::fs::read_to_string(log_path).unwrap_or_default();
+            if let Some(l) = text.lines().find(|l| l.contains("\"watch_caught_up\"")) {
+                break l.to_owned();
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "{run}: not caught up within --drain"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let cpu = cpu_secs(pid);
+        let v: serde_json::Value = serde_json::from_str(&line)?;
+        let n = |k: &str| v[k].as_u64().unwrap_or(0);
+        rows.push((
+            run,
+            Startup {
+                elapsed_ms: n("elapsed_ms"),
+                list_calls: n("list_calls"),
+                listed_blobs: n("listed_blobs"),
+                covered: n("covered"),
+                receipt_checks: n("receipt_checks"),
+                cpu_secs: cpu,
+            },
+        ));
+        // SIGTERM: the watcher drains and writes its checkpoint.
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()?;
+        ensure!(status.success(), "kill -TERM {pid}");
+        tokio::time::timeout(Duration::from_secs(60), watcher.wait())
+            .await
+            .context("the watcher stops within 60 s of SIGTERM")??;
+    }
+    println!(
+        "\n{} blobs with receipts over {} h (dated up to {} h ago), {} partitions",
+        args.prefill, args.prefill_spread_hours, args.prefill_age_hours, args.partitions
+    );
+    println!(
+        "\n| start | caught up after (ms) | prefix listings | blobs listed | covered by checkpoint | receipts read | watcher CPU (s) |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for (run, s) in rows {
+        println!(
+            "| {run} | {} | {} | {} | {} | {} | {} |",
+            s.elapsed_ms,
+            s.list_calls,
+            s.listed_blobs,
+            s.covered,
+            s.receipt_checks,
+            s.cpu_secs.map_or("n/a".into(), |c| format!("{c:.2}"))
+        );
     }
     Ok(())
 }

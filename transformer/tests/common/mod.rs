@@ -184,11 +184,13 @@ pub async fn names(store: &Arc<dyn ObjectStore>, prefix: Option<&str>) -> Vec<St
         .expect("list")
 }
 
-/// Every file under `standard` except bookkeeping (`_receipts`, `_leases`, `_poison`), with bytes.
+/// Every file under `standard` except bookkeeping (`_receipts`, `_leases`, `_poison`, `_watch`),
+/// with bytes.
 pub async fn outputs(store: &Arc<dyn ObjectStore>) -> Vec<(String, Bytes)> {
     let mut out = Vec::new();
     for n in names(store, None).await {
-        if n.starts_with("_receipts/") || n.starts_with("_leases/") || n.starts_with("_poison/") {
+        let bookkeeping = ["_receipts/", "_leases/", "_poison/", "_watch/"];
+        if bookkeeping.iter().any(|p| n.starts_with(p)) {
             continue;
         }
         let b = get(store, &n).await.expect("listed blob exists");

@@ -1,20 +1,25 @@
 //! `transformer watch`: finds each new raw blob version and processes it once.
 //!
-//! Finding blobs (a background task, so that blob work never waits on a listing):
+//! Finding blobs ([`discovery`], a background task, so that blob work never waits on a listing):
 //! ```text
-//! full listing of raw (under WATCH_PREFIX) + listing of _poison/: at start, then again after
-//!     max(WATCH_POLL_MS, 10 × the last full listing's duration), at most WATCH_FULL_LIST_MS
+//! full listing of raw (under WATCH_PREFIX) + listing of _poison/: at start (unless a checkpoint
+//!     is in force), then every WATCH_FULL_LIST_MS: the safety net for versions dated into
+//!     settled hours (rewrites, offset gaps)
+//! listing of each topic's unsettled hours (from its checkpoint hour to the next hour) +
+//!     _poison/: at start with a checkpoint, then every max(WATCH_POLL_MS, 10 × its duration),
+//!     at most WATCH_LIST_MS
 //! every WATCH_POLL_MS in between: probe each partition's next blob by name. A worker blob
 //!     carries `last_offset` metadata, so the next blob of (topic, partition) is
 //!     `{topic}/{hour}/{topic}+{partition}+{last_offset + 1}`; a HEAD (get with `head`) of that
 //!     name in the tail's hour, the next hour and the current hour finds it, and its own
-//!     metadata gives the one after (a burst is walked in one poll); a full listing only notes
+//!     metadata gives the one after (a burst is walked in one poll); a listing only notes
 //!     each partition's newest blob, whose metadata the next probe round reads, so listed blobs
 //!     are queued without waiting for those reads
 //! ```
-//! Probes cost a few HEADs per partition and poll however full the container is; the full
-//! listing is the safety net for what they cannot predict (new partitions or topics, rewritten
-//! blobs, blobs without metadata, offset gaps), and costs at most ~1/10 of the time.
+//! A listed version the [`checkpoint`] covers (dated before its topic's settled hour, modified
+//! before the checkpoint's full listing) is skipped without a receipt read; after each listing
+//! the watcher writes the checkpoint its books support, so a start-up lists and reads only what
+//! is not settled yet, and the books forget what the checkpoint covers.
 //!
 //! Processing (bounded `JoinSet`, WATCH_CONCURRENCY at once), per blob version (name, ETag)
 //! not done, queued, in flight or waiting for a retry:
@@ -33,20 +38,24 @@
 //! ```
 //! Outputs are deterministic overwrites, so even a lost race only rewrites identical bytes.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+pub mod checkpoint;
+mod discovery;
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use chrono::{DateTime, DurationRound, NaiveDate, TimeDelta, Utc};
-use futures::{StreamExt, TryStreamExt};
-use model::naming::{META_LAST_OFFSET, RawBlobName, raw_blob_name};
+use chrono::{DateTime, TimeDelta, Utc};
+use model::naming::RawBlobName;
+use object_store::ObjectMeta;
 use object_store::path::Path;
-use object_store::{Attribute, GetOptions, ObjectMeta};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use self::checkpoint::{Candidate, Checkpoint, CheckpointError, Pending};
+use self::discovery::{Discovery, Listing, Scan, hour_of, hour_start};
 use crate::config::WatchSettings;
 use crate::delta::Lakehouse;
 use crate::ledger::{self, LedgerError};
@@ -55,15 +64,6 @@ use crate::process::{
 };
 use crate::telemetry;
 use crate::transform::TransformOptions;
-
-/// A full listing happens at most once per this many times its own duration.
-const FULL_LIST_DUTY: u32 = 10;
-/// Partitions probed at once.
-const PROBE_CONCURRENCY: usize = 16;
-/// Blobs one partition's probe walks per poll (a burst beyond waits for the next poll).
-const PROBE_WALK: usize = 64;
-/// The next hour is probed from this long before it starts (clocks differ a little).
-const NEXT_HOUR_EARLY: TimeDelta = TimeDelta::minutes(15);
 
 /// What a watcher has done, for tests and the summary log.
 #[derive(Debug, Default)]
@@ -84,6 +84,18 @@ pub struct WatchStats {
     pub already_poisoned: AtomicU64,
     /// Full listings of the raw container.
     pub full_listings: AtomicU64,
+    /// Listings of the unsettled hours.
+    pub hour_listings: AtomicU64,
+    /// Prefix listings started (each one request per 5 000 names on Azure).
+    pub list_calls: AtomicU64,
+    /// Blob versions the listings returned.
+    pub listed_blobs: AtomicU64,
+    /// Listed versions skipped because the checkpoint covers them.
+    pub covered: AtomicU64,
+    /// Receipts read before a claim (listed versions the checkpoint does not cover).
+    pub receipt_checks: AtomicU64,
+    /// Checkpoints written.
+    pub checkpoints: AtomicU64,
     /// Blobs found by a probe (by name, without a listing).
     pub probed: AtomicU64,
 }
@@ -109,6 +121,9 @@ pub struct Watcher {
     pub lakehouse: Option<(Arc<Lakehouse>, Duration)>,
     /// Delta mode: compaction and vacuum on their timers ([`Watcher::with_maintenance`]).
     pub maintenance: Option<crate::maintenance::Maintenance>,
+    /// How far a checkpoint's `listed_before` stays behind its full listing's start
+    /// ([`checkpoint::CLOCK_MARGIN`]; tests on one host's clock use zero).
+    pub clock_margin: TimeDelta,
 }
 
 /// What `watch --once` prints: the watcher's counters when it stopped.
@@ -142,6 +157,7 @@ impl WatchStats {
     }
 }
 
+/// A blob version: its name and normalized ETag.
 type Key = (String, String);
 
 /// A blob version's unsuccessful tries so far.
@@ -192,45 +208,158 @@ struct Job {
     receipt_first: bool,
 }
 
-/// Where (topic, partition)'s next blob is expected.
-#[derive(Debug, Clone)]
-struct Tail {
-    topic: String,
-    partition: i32,
-    /// First offset of the newest blob seen.
-    first: i64,
-    /// Hour of that blob's name.
-    hour: DateTime<Utc>,
-    /// First offset of the next blob (`last_offset + 1`); `None` without metadata.
-    next: Option<i64>,
-    /// The newest blob, still to be read (HEAD) for `next`: set by a full listing, read by the
-    /// next probe round, so that listed blobs are queued without waiting for these reads.
-    unread: Option<Path>,
-}
-
-/// State of blob discovery, owned by one discovery step at a time.
-#[derive(Debug, Default)]
-struct Discovery {
-    tails: HashMap<(String, i32), Tail>,
-    /// When the next full listing is due (`None`: now).
-    next_full: Option<Instant>,
-}
-
-/// What one discovery step found.
-#[derive(Default)]
-struct Scan {
-    /// Blobs, oldest first for a full listing.
-    metas: Vec<ObjectMeta>,
-    /// Found by a full listing (else by probes).
-    full: bool,
-    /// Raw names with a poison entry (after a full listing).
-    poisoned: Option<HashSet<String>>,
-}
-
 /// A blob waiting to be queued again.
 struct Waiting {
     at: Instant,
     meta: ObjectMeta,
+}
+
+/// A blob version known done (receipt or poison entry).
+struct Finished {
+    /// Its normalized ETag.
+    etag: String,
+    /// When that version was written.
+    modified: DateTime<Utc>,
+}
+
+/// The main loop's books: every blob version found, by what is happening to it.
+#[derive(Default)]
+struct Books {
+    /// Versions done, by name; forgotten once the checkpoint in force covers them.
+    done: HashMap<String, Finished>,
+    /// Unsuccessful tries of versions not done.
+    failures: HashMap<Key, Tries>,
+    /// Versions waiting out a backoff (or a busy claim).
+    waiting: HashMap<Key, Waiting>,
+    /// Versions to process, in order.
+    queued: VecDeque<Job>,
+    /// The keys of `queued`.
+    queued_keys: HashSet<Key>,
+    /// Versions being processed, with when they were written.
+    in_flight: HashMap<Key, DateTime<Utc>>,
+    /// Listed names that are not raw names, poisoned once.
+    ignored: HashSet<String>,
+    /// Raw names with a poison entry (the last listing of `_poison/`).
+    poisoned: HashSet<String>,
+}
+
+impl Books {
+    /// Nothing queued, in flight or waiting.
+    fn is_idle(&self) -> bool {
+        self.queued.is_empty() && self.in_flight.is_empty() && self.waiting.is_empty()
+    }
+
+    /// Whether `key` is done or on its way.
+    fn knows(&self, key: &Key) -> bool {
+        self.done.get(&key.0).is_some_and(|f| f.etag == key.1)
+            || self.waiting.contains_key(key)
+            || self.in_flight.contains_key(key)
+            || self.queued_keys.contains(key)
+    }
+
+    /// Queues a version found by a listing (`receipt_first`) or a probe.
+    fn enqueue(&mut self, key: Key, meta: ObjectMeta, receipt_first: bool) {
+        self.queued_keys.insert(key);
+        self.queued.push_back(Job {
+            meta,
+            receipt_first,
+        });
+    }
+
+    /// The next job, now in flight, with the reads it needs before its claim.
+    fn start_next(&mut self) -> Option<(Job, Key, Checks)> {
+        let job = self.queued.pop_front()?;
+        let key = key_of(&job.meta);
+        self.queued_keys.remove(&key);
+        self.in_flight.insert(key.clone(), job.meta.last_modified);
+        let checks = Checks {
+            receipt_first: job.receipt_first,
+            poison: self.poisoned.contains(&key.0)
+                || self.failures.get(&key).is_some_and(|t| t.failed > 0),
+        };
+        Some((job, key, checks))
+    }
+
+    /// Every version found and not done (queued, in flight or waiting).
+    fn pending(&self) -> Vec<Pending> {
+        let queued = self.queued.iter().map(|j| &j.meta);
+        let waiting = self.waiting.values().map(|w| &w.meta);
+        let found = queued
+            .chain(waiting)
+            .map(|m| (m.location.as_ref(), m.last_modified))
+            .chain(self.in_flight.iter().map(|(k, at)| (k.0.as_str(), *at)));
+        found
+            .filter_map(|(name, modified)| {
+                let n = RawBlobName::parse(name).ok()?;
+                Some(Pending {
+                    hour: hour_of(&n)?,
+                    topic: n.topic,
+                    modified,
+                })
+            })
+            .collect()
+    }
+
+    /// Forgets the done versions `checkpoint` covers (listings skip them from now on).
+    fn forget_covered(&mut self, checkpoint: &Checkpoint) {
+        self.done.retain(|name, f| {
+            let Ok(n) = RawBlobName::parse(name) else {
+                return true;
+            };
+            !hour_of(&n).is_some_and(|h| checkpoint.covers(&n.topic, h, f.modified))
+        });
+    }
+}
+
+/// The checkpoint in force and what the next one can claim.
+struct Frontier {
+    /// Where it is kept.
+    path: Path,
+    /// Read at start, or the last one written.
+    current: Option<Checkpoint>,
+    /// Start of this watcher's last full listing, less the clock margin.
+    swept_before: Option<DateTime<Utc>>,
+    /// Per topic, the hour the last listing of all its unsettled hours began in.
+    listed: BTreeMap<String, DateTime<Utc>>,
+    /// See [`Watcher::clock_margin`].
+    margin: TimeDelta,
+}
+
+impl Frontier {
+    /// Notes what a listing covered.
+    fn listed(&mut self, kind: Listing, started: DateTime<Utc>, scan: &Scan) {
+        if kind == Listing::Full {
+            self.swept_before = Some(started - self.margin);
+        }
+        for topic in &scan.topics {
+            self.listed.insert(topic.clone(), hour_start(started));
+        }
+    }
+
+    /// The checkpoint the books support, when it claims something new.
+    fn next(&self, books: &Books, owner: &str) -> Option<Checkpoint> {
+        let pending = books.pending();
+        let candidate = Candidate {
+            current: self.current.as_ref(),
+            swept_before: self.swept_before,
+            listed: &self.listed,
+            pending: &pending,
+        }
+        .checkpoint(owner, Utc::now())?;
+        let new = self
+            .current
+            .as_ref()
+            .is_none_or(|c| !c.same_claim(&candidate));
+        new.then_some(candidate)
+    }
+
+    /// Settled hours for the next listing.
+    fn settled(&self) -> BTreeMap<String, DateTime<Utc>> {
+        self.current
+            .as_ref()
+            .map(|c| c.settled.clone())
+            .unwrap_or_default()
+    }
 }
 
 impl Watcher {
@@ -245,6 +374,7 @@ impl Watcher {
             once: false,
             lakehouse: None,
             maintenance: None,
+            clock_margin: checkpoint::CLOCK_MARGIN,
         }
     }
 
@@ -263,22 +393,28 @@ impl Watcher {
     /// Runs until `shutdown`, then waits for in-flight blobs (the caller bounds that wait).
     pub async fn run(self, shutdown: CancellationToken) {
         let me = Arc::new(self);
-        let mut done: HashMap<String, String> = HashMap::new();
-        let mut failures: HashMap<Key, Tries> = HashMap::new();
-        let mut waiting: HashMap<Key, Waiting> = HashMap::new();
-        let mut queued: VecDeque<Job> = VecDeque::new();
-        let mut queued_keys: HashSet<Key> = HashSet::new();
-        let mut in_flight: HashSet<Key> = HashSet::new();
-        let mut ignored: HashSet<String> = HashSet::new();
-        let mut poisoned: HashSet<String> = HashSet::new();
+        let started = Instant::now();
+        let mut books = Books::default();
+        let mut frontier = me.read_checkpoint().await;
         let mut tasks: JoinSet<(Key, ObjectMeta, Outcome)> = JoinSet::new();
         let mut scans: JoinSet<(Discovery, Scan)> = JoinSet::new();
-        let mut discovery = Some(Discovery::default());
+        let mut writes: JoinSet<Result<Checkpoint, CheckpointError>> = JoinSet::new();
+        // A checkpoint in force makes the first listing one of the unsettled hours; `--once`
+        // lists everything (the checkpoint still spares the receipt reads).
+        let full_after = (frontier.current.is_some() && !me.once)
+            .then(|| Instant::now() + me.settings.full_list);
+        let mut discovery = Some(Discovery::new(full_after));
         // `--once`: a full listing has been queued, so the pass knows every blob there is.
         let mut listed = false;
+        let mut caught_up = false;
         let mut tick = tokio::time::interval(me.settings.poll);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tracing::info!(event = "watch_started", owner = %me.owner, prefix = ?me.settings.prefix);
+        tracing::info!(
+            event = "watch_started",
+            owner = %me.owner,
+            prefix = ?me.settings.prefix,
+            checkpoint = frontier.current.is_some(),
+        );
         let stop_committing = CancellationToken::new();
         let committer = me.lakehouse.clone().map(|(lakehouse, every)| {
             tokio::spawn(commit_every(lakehouse, every, stop_committing.clone()))
@@ -296,26 +432,16 @@ impl Watcher {
         };
 
         loop {
-            if me.once
-                && listed
-                && queued.is_empty()
-                && tasks.is_empty()
-                && waiting.is_empty()
-                && scans.is_empty()
-            {
+            if !caught_up && listed_any(&me.stats) && books.is_idle() && scans.is_empty() {
+                caught_up = true;
+                me.log_caught_up(started.elapsed());
+            }
+            if me.once && listed && books.is_idle() && tasks.is_empty() && scans.is_empty() {
                 break;
             }
             while tasks.len() < me.settings.concurrency {
-                let Some(job) = queued.pop_front() else {
+                let Some((job, key, checks)) = books.start_next() else {
                     break;
-                };
-                let key = key_of(&job.meta);
-                queued_keys.remove(&key);
-                in_flight.insert(key.clone());
-                let checks = Checks {
-                    receipt_first: job.receipt_first,
-                    poison: poisoned.contains(&key.0)
-                        || failures.get(&key).is_some_and(|t| t.failed > 0),
                 };
                 let w = me.clone();
                 tasks.spawn(async move {
@@ -327,77 +453,62 @@ impl Watcher {
                 _ = shutdown.cancelled() => break,
                 Some(joined) = tasks.join_next() => {
                     let Ok((key, meta, outcome)) = joined else { continue };
-                    in_flight.remove(&key);
-                    let retry = me.settle(&key, outcome, &mut done, &mut failures).await;
+                    books.in_flight.remove(&key);
+                    let retry = me.settle(&key, &meta, outcome, &mut books).await;
                     if let Some(after) = retry {
-                        waiting.insert(key, Waiting { at: Instant::now() + after, meta });
+                        books.waiting.insert(key, Waiting { at: Instant::now() + after, meta });
                     }
                 }
                 Some(joined) = scans.join_next() => {
                     let (state, scan) = joined.unwrap_or_else(|e| {
                         // A panicked step loses its state: start over with a full listing.
                         tracing::error!(event = "watch_list_failed", error = %e);
-                        (Discovery::default(), Scan::default())
+                        (Discovery::new(None), Scan::default())
                     });
                     discovery = Some(state);
-                    listed |= scan.full;
-                    if let Some(p) = scan.poisoned {
-                        poisoned = p;
+                    me.book_scan(scan, &mut books, &mut frontier, &mut listed).await;
+                    if writes.is_empty()
+                        && let Some(next) = frontier.next(&books, &me.owner)
+                    {
+                        let w = me.clone();
+                        let path = frontier.path.clone();
+                        writes.spawn(async move { w.write_checkpoint(&path, next).await });
                     }
-                    for meta in scan.metas {
-                        let name = meta.location.to_string();
-                        if let Err(e) = RawBlobName::parse(&name) {
-                            // Every name a worker writes parses: anything else is poisoned
-                            // visibly with its reason, once, never silently passed over.
-                            if !poisoned.contains(&name) && ignored.insert(name.clone()) {
-                                let etag = meta.e_tag.clone().unwrap_or_default();
-                                let standard = me.stores.standard.as_ref();
-                                let why = e.to_string();
-                                match ledger::write_poison(standard, &name, &etag, 0, &why, &me.owner).await {
-                                    Ok(()) => {
-                                        me.stats.poisoned.fetch_add(1, Ordering::Relaxed);
-                                    }
-                                    Err(err) => {
-                                        ignored.remove(&name);
-                                        me.stats.storage_errors.fetch_add(1, Ordering::Relaxed);
-                                        tracing::warn!(event = "watch_storage_failed", blob = %name, error = %err);
-                                    }
-                                }
-                            }
-                            continue;
+                }
+                Some(joined) = writes.join_next() => {
+                    match joined {
+                        Ok(Ok(written)) => {
+                            books.forget_covered(&written);
+                            frontier.current = Some(written);
                         }
-                        let key = key_of(&meta);
-                        let finished = done.get(&name).is_some_and(|e| *e == key.1);
-                        if finished
-                            || waiting.contains_key(&key)
-                            || in_flight.contains(&key)
-                            || queued_keys.contains(&key)
-                        {
-                            continue;
-                        }
-                        queued_keys.insert(key);
-                        queued.push_back(Job { meta, receipt_first: scan.full });
+                        Ok(Err(e)) => tracing::warn!(event = "watch_checkpoint_failed", error = %e),
+                        Err(e) => tracing::error!(event = "watch_checkpoint_failed", error = %e),
                     }
                 }
                 _ = tick.tick() => {
                     let now = Instant::now();
-                    let due: Vec<Key> =
-                        waiting.iter().filter(|(_, w)| w.at <= now).map(|(k, _)| k.clone()).collect();
+                    let due: Vec<Key> = books
+                        .waiting
+                        .iter()
+                        .filter(|(_, w)| w.at <= now)
+                        .map(|(k, _)| k.clone())
+                        .collect();
                     for key in due {
-                        if let Some(w) = waiting.remove(&key) {
-                            queued_keys.insert(key);
-                            queued.push_back(Job { meta: w.meta, receipt_first: true });
+                        if let Some(w) = books.waiting.remove(&key) {
+                            books.enqueue(key, w.meta, true);
                         }
                     }
                     if let Some(state) = discovery.take() {
                         let w = me.clone();
-                        scans.spawn(async move { w.discover(state).await });
+                        let settled = frontier.settled();
+                        scans.spawn(async move { w.discover(state, settled).await });
                     }
                 }
             }
         }
         while tasks.join_next().await.is_some() {}
         scans.abort_all();
+        while writes.join_next().await.is_some() {}
         if let Some(upkeep) = upkeep {
             stop_committing.cancel();
             let _ = upkeep.await;
@@ -406,11 +517,15 @@ impl Watcher {
             stop_committing.cancel();
             let _ = committer.await;
         }
-        if let Some((lakehouse, _)) = &me.lakehouse {
-            // A last round: what this watcher staged is committed before it stops.
-            if let Err(e) = lakehouse.commit_staged().await {
-                telemetry::delta_round_failed(&e);
-            }
+        // A last round (in write_checkpoint): what this watcher staged is committed before it
+        // stops, and the checkpoint records what is settled for the next start.
+        let last = frontier.next(&books, &me.owner);
+        let round = match last {
+            Some(next) => me.write_checkpoint(&frontier.path, next).await.map(|_| ()),
+            None => me.commit_round().await,
+        };
+        if let Err(e) = round {
+            tracing::warn!(event = "watch_checkpoint_failed", error = %e);
         }
         tracing::info!(
             event = "watch_stopped",
@@ -421,185 +536,134 @@ impl Watcher {
         );
     }
 
-    /// One discovery step: a full listing when due, else probes of every partition's next blob.
-    async fn discover(&self, mut state: Discovery) -> (Discovery, Scan) {
-        let started = Instant::now();
-        if state.next_full.is_none_or(|t| t <= started) {
-            match self.full_listing(&mut state).await {
-                Ok(scan) => {
-                    let every = started.elapsed().saturating_mul(FULL_LIST_DUTY).clamp(
-                        self.settings.poll,
-                        self.settings.full_list.max(self.settings.poll),
-                    );
-                    state.next_full = Some(started + every);
-                    self.stats.full_listings.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(
-                        event = "watch_listed",
-                        blobs = scan.metas.len(),
-                        partitions = state.tails.len(),
-                        duration_ms = started.elapsed().as_millis() as u64,
-                        next_in_ms = every.as_millis() as u64,
-                    );
-                    return (state, scan);
-                }
+    /// Books what a discovery step found: queues each version not known yet.
+    async fn book_scan(
+        &self,
+        scan: Scan,
+        books: &mut Books,
+        frontier: &mut Frontier,
+        listed: &mut bool,
+    ) {
+        if let Some(p) = &scan.poisoned {
+            books.poisoned = p.clone();
+        }
+        if let Some((kind, started)) = scan.listing {
+            *listed |= kind == Listing::Full;
+            frontier.listed(kind, started, &scan);
+        }
+        let from_listing = scan.listing.is_some();
+        for meta in scan.metas {
+            let name = meta.location.to_string();
+            let parsed = match RawBlobName::parse(&name) {
+                Ok(n) => n,
                 Err(e) => {
-                    // Due again at the next poll; probes keep finding new blobs meanwhile.
-                    tracing::warn!(event = "watch_list_failed", error = %e);
+                    // Every name a worker writes parses: anything else is poisoned visibly
+                    // with its reason, once, never silently passed over.
+                    self.poison_unparsable(&name, &meta, &e.to_string(), books)
+                        .await;
+                    continue;
                 }
+            };
+            if from_listing
+                && let Some(current) = &frontier.current
+                && hour_of(&parsed)
+                    .is_some_and(|h| current.covers(&parsed.topic, h, meta.last_modified))
+            {
+                self.stats.covered.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            let key = key_of(&meta);
+            if !books.knows(&key) {
+                books.enqueue(key, meta, from_listing);
             }
         }
-        let tails: Vec<Tail> = state.tails.drain().map(|(_, t)| t).collect();
-        let probed: Vec<(Tail, Vec<ObjectMeta>)> = futures::stream::iter(tails)
-            .map(|t| self.probe(t))
-            .buffer_unordered(PROBE_CONCURRENCY)
-            .collect()
-            .await;
-        let mut scan = Scan::default();
-        for (tail, metas) in probed {
-            state
-                .tails
-                .insert((tail.topic.clone(), tail.partition), tail);
-            scan.metas.extend(metas);
-        }
-        self.stats
-            .probed
-            .fetch_add(scan.metas.len() as u64, Ordering::Relaxed);
-        (state, scan)
     }
 
-    /// Lists the raw container and `_poison/`, and moves each partition's tail to its newest blob.
-    async fn full_listing(&self, state: &mut Discovery) -> Result<Scan, object_store::Error> {
-        let prefix = self.settings.prefix.as_deref().map(Path::from);
-        let mut metas: Vec<ObjectMeta> =
-            self.stores.raw.list(prefix.as_ref()).try_collect().await?;
-        // Oldest first, so a backlog drains in arrival order.
-        metas.sort_by(|a, b| (a.last_modified, &a.location).cmp(&(b.last_modified, &b.location)));
-        let poison_prefix = Path::from(ledger::POISON_PREFIX);
-        let poisoned: HashSet<String> = self
-            .stores
-            .standard
-            .list(Some(&poison_prefix))
-            .try_filter_map(|m| {
-                let raw = ledger::poisoned_raw_name(m.location.as_ref()).map(str::to_owned);
-                futures::future::ready(Ok(raw))
-            })
-            .try_collect()
-            .await?;
+    /// Writes the poison entry of a listed name that is not a raw name (once).
+    async fn poison_unparsable(&self, name: &str, meta: &ObjectMeta, why: &str, books: &mut Books) {
+        if books.poisoned.contains(name) || !books.ignored.insert(name.to_owned()) {
+            return;
+        }
+        let etag = meta.e_tag.clone().unwrap_or_default();
+        let standard = self.stores.standard.as_ref();
+        match ledger::write_poison(standard, name, &etag, 0, why, &self.owner).await {
+            Ok(()) => {
+                self.stats.poisoned.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(err) => {
+                books.ignored.remove(name);
+                self.stats.storage_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(event = "watch_storage_failed", blob = %name, error = %err);
+            }
+        }
+    }
 
-        // The newest blob of each partition in this listing, as a tail still without its next.
-        let mut newest: HashMap<(String, i32), Tail> = HashMap::new();
-        for meta in &metas {
-            let Ok(n) = RawBlobName::parse(meta.location.as_ref()) else {
-                continue;
-            };
-            let Some(hour) = hour_of(&n) else { continue };
-            let tail = Tail {
-                topic: n.topic.clone(),
-                partition: n.partition,
-                first: n.first_offset,
-                hour,
-                next: None,
-                unread: Some(meta.location.clone()),
-            };
-            let key = (n.topic, n.partition);
-            if newest.get(&key).is_none_or(|t| t.first < tail.first) {
-                newest.insert(key, tail);
+    /// The checkpoint in force at start; an unreadable one counts as none (a full listing).
+    async fn read_checkpoint(&self) -> Frontier {
+        let path = checkpoint::path(self.settings.prefix.as_deref());
+        let current = match checkpoint::read(self.stores.standard.as_ref(), &path).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(event = "watch_checkpoint_unreadable", error = %e);
+                None
             }
+        };
+        Frontier {
+            path,
+            current,
+            swept_before: None,
+            listed: BTreeMap::new(),
+            margin: self.clock_margin,
         }
-        for (key, tail) in newest {
-            // Moved, or still without a next offset (no metadata, or its HEAD failed): the next
-            // probe round reads its `last_offset`, which names the next blob.
-            if state
-                .tails
-                .get(&key)
-                .is_none_or(|t| t.first < tail.first || t.next.is_none())
-            {
-                state.tails.insert(key, tail);
+    }
+
+    /// Commits what was handed over (delta mode with this watcher's committer): after it, every
+    /// version booked done has its receipt.
+    async fn commit_round(&self) -> Result<(), CheckpointError> {
+        let Some((lakehouse, _)) = &self.lakehouse else {
+            return Ok(());
+        };
+        lakehouse.commit_staged().await.map(|_| ()).map_err(|e| {
+            telemetry::delta_round_failed(&e);
+            CheckpointError::Commit {
+                path: checkpoint::path(self.settings.prefix.as_deref()).to_string(),
+                why: e.to_string(),
             }
-        }
-        Ok(Scan {
-            metas,
-            full: true,
-            poisoned: Some(poisoned),
         })
     }
 
-    /// Follows `tail`: HEADs of its expected next name in the likely hours, and on a hit the
-    /// one after, up to [`PROBE_WALK`] blobs.
-    async fn probe(&self, mut tail: Tail) -> (Tail, Vec<ObjectMeta>) {
-        let mut found = Vec::new();
-        if tail.next.is_none()
-            && let Some(path) = tail.unread.take()
-        {
-            match self.head(&path).await {
-                // Gone, or without metadata: the next full listing moves this tail.
-                Ok(got) => tail.next = got.and_then(|(_, next)| next),
-                Err(e) => {
-                    tracing::debug!(event = "watch_probe_failed", blob = %path, error = %e);
-                    tail.unread = Some(path);
-                    return (tail, found);
-                }
-            }
-        }
-        'walk: while found.len() < PROBE_WALK {
-            let Some(next) = tail.next else { break };
-            for hour in probe_hours(tail.hour, Utc::now()) {
-                let name = raw_blob_name(
-                    &tail.topic,
-                    tail.partition,
-                    next,
-                    Some(hour.timestamp_millis()),
-                );
-                if self
-                    .settings
-                    .prefix
-                    .as_deref()
-                    .is_some_and(|p| !name.starts_with(p))
-                {
-                    continue;
-                }
-                match self.head(&Path::from(name.as_str())).await {
-                    Ok(Some((meta, after))) => {
-                        found.push(meta);
-                        tail.first = next;
-                        tail.hour = hour;
-                        tail.next = after;
-                        continue 'walk;
-                    }
-                    Ok(None) => {}
-                    Err(e) => {
-                        tracing::debug!(event = "watch_probe_failed", blob = name, error = %e);
-                        break 'walk;
-                    }
-                }
-            }
-            break;
-        }
-        (tail, found)
-    }
-
-    /// HEAD of a raw blob: its metadata and the first offset of the blob after it (from its
-    /// `last_offset` metadata); `None` when it does not exist.
-    async fn head(
+    /// Makes the books' done versions durable (a commit round), then writes `next`.
+    async fn write_checkpoint(
         &self,
         path: &Path,
-    ) -> Result<Option<(ObjectMeta, Option<i64>)>, object_store::Error> {
-        let opts = GetOptions {
-            head: true,
-            ..GetOptions::default()
-        };
-        match self.stores.raw.get_opts(path, opts).await {
-            Ok(got) => {
-                let next = got
-                    .attributes
-                    .get(&Attribute::Metadata(META_LAST_OFFSET.into()))
-                    .and_then(|v| v.parse::<i64>().ok())
-                    .and_then(|last| last.checked_add(1));
-                Ok(Some((got.meta, next)))
-            }
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
+        next: Checkpoint,
+    ) -> Result<Checkpoint, CheckpointError> {
+        self.commit_round().await?;
+        checkpoint::write(self.stores.standard.as_ref(), path, &next).await?;
+        self.stats.checkpoints.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(
+            event = "watch_checkpoint_written",
+            listed_before = %next.listed_before,
+            topics = next.settled.len(),
+        );
+        Ok(next)
+    }
+
+    /// The first listing's versions are all settled: how long that took and what it cost.
+    fn log_caught_up(&self, took: Duration) {
+        let s = &self.stats;
+        let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        tracing::info!(
+            event = "watch_caught_up",
+            elapsed_ms = took.as_millis() as u64,
+            full_listings = n(&s.full_listings),
+            hour_listings = n(&s.hour_listings),
+            list_calls = n(&s.list_calls),
+            listed_blobs = n(&s.listed_blobs),
+            covered = n(&s.covered),
+            receipt_checks = n(&s.receipt_checks),
+            processed = n(&s.processed),
+        );
     }
 
     async fn handle(&self, meta: &ObjectMeta, etag: &str, checks: Checks) -> Outcome {
@@ -618,10 +682,11 @@ impl Watcher {
         checks: Checks,
     ) -> Result<Outcome, LedgerError> {
         let standard = self.stores.standard.as_ref();
-        if checks.receipt_first
-            && ledger::receipt_etag(standard, name).await?.as_deref() == Some(etag)
-        {
-            return Ok(Outcome::AlreadyDone);
+        if checks.receipt_first {
+            self.stats.receipt_checks.fetch_add(1, Ordering::Relaxed);
+            if ledger::receipt_etag(standard, name).await?.as_deref() == Some(etag) {
+                return Ok(Outcome::AlreadyDone);
+            }
         }
         // Skipped for a name absent from the last `_poison/` listing that never failed here:
         // if another watcher poisoned it since, this blob fails here once and its retry reads
@@ -700,11 +765,16 @@ impl Watcher {
     async fn settle(
         &self,
         key: &Key,
+        meta: &ObjectMeta,
         outcome: Outcome,
-        done: &mut HashMap<String, String>,
-        failures: &mut HashMap<Key, Tries>,
+        books: &mut Books,
     ) -> Option<Duration> {
         let s = &self.stats;
+        let failures = &mut books.failures;
+        let finished = || Finished {
+            etag: key.1.clone(),
+            modified: meta.last_modified,
+        };
         match outcome {
             Outcome::Processed | Outcome::AlreadyDone | Outcome::Poisoned => {
                 let counter = match outcome {
@@ -714,7 +784,7 @@ impl Watcher {
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
                 failures.remove(key);
-                done.insert(key.0.clone(), key.1.clone());
+                books.done.insert(key.0.clone(), finished());
                 None
             }
             Outcome::Busy => {
@@ -744,7 +814,7 @@ impl Watcher {
                     Ok(()) => {
                         s.poisoned.fetch_add(1, Ordering::Relaxed);
                         failures.remove(key);
-                        done.insert(key.0.clone(), key.1.clone());
+                        books.done.insert(key.0.clone(), finished());
                         None
                     }
                     Err(e) => {
@@ -766,34 +836,9 @@ impl Watcher {
     }
 }
 
-/// The hour a raw name is dated by.
-fn hour_of(n: &RawBlobName) -> Option<DateTime<Utc>> {
-    let mut it = n.hour_path.split('/').map(str::parse::<u32>);
-    let (Some(Ok(y)), Some(Ok(m)), Some(Ok(d)), Some(Ok(h))) =
-        (it.next(), it.next(), it.next(), it.next())
-    else {
-        return None;
-    };
-    let date = NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, m, d)?;
-    Some(date.and_hms_opt(h, 0, 0)?.and_utc())
-}
-
-/// Hours a partition's next blob may be dated by, most likely first: its newest blob's hour,
-/// the hour after (once `now` is near or past it) and the current hour (after an idle spell).
-fn probe_hours(tail: DateTime<Utc>, now: DateTime<Utc>) -> Vec<DateTime<Utc>> {
-    let mut hours = vec![tail];
-    let after = tail + TimeDelta::hours(1);
-    if after <= now + NEXT_HOUR_EARLY {
-        hours.push(after);
-    }
-    if let Some(c) = now
-        .duration_trunc(TimeDelta::hours(1))
-        .ok()
-        .filter(|c| *c > after)
-    {
-        hours.push(c);
-    }
-    hours
+/// Whether a listing has run (the first one's versions are what `watch_caught_up` waits for).
+fn listed_any(stats: &WatchStats) -> bool {
+    stats.full_listings.load(Ordering::Relaxed) + stats.hour_listings.load(Ordering::Relaxed) > 0
 }
 
 fn key_of(meta: &ObjectMeta) -> Key {
@@ -817,41 +862,5 @@ pub async fn commit_every(lakehouse: Arc<Lakehouse>, every: Duration, stop: Canc
         if let Err(e) = lakehouse.commit_staged().await {
             telemetry::delta_round_failed(&e);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn at(s: &str) -> DateTime<Utc> {
-        s.parse().expect("RFC 3339")
-    }
-
-    #[test]
-    fn a_name_gives_its_hour() {
-        let n = RawBlobName::parse(
-            "lib.server.game/2024/01/14/18/lib.server.game+3+00000000000000000042.json.gz",
-        )
-        .expect("raw name");
-        assert_eq!(hour_of(&n), Some(at("2024-01-14T18:00:00Z")));
-    }
-
-    #[test]
-    fn probes_look_in_the_tail_hour_the_next_one_near_its_start_and_the_current_one() {
-        let tail = at("2024-01-14T18:00:00Z");
-        assert_eq!(probe_hours(tail, at("2024-01-14T18:20:00Z")), vec![tail]);
-        assert_eq!(
-            probe_hours(tail, at("2024-01-14T18:50:00Z")),
-            vec![tail, at("2024-01-14T19:00:00Z")]
-        );
-        assert_eq!(
-            probe_hours(tail, at("2024-01-14T19:10:00Z")),
-            vec![tail, at("2024-01-14T19:00:00Z")]
-        );
-        assert_eq!(
-            probe_hours(tail, at("2024-01-15T02:10:00Z")),
-            vec![tail, at("2024-01-14T19:00:00Z"), at("2024-01-15T02:00:00Z")]
-        );
     }
 }
