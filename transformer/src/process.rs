@@ -222,8 +222,8 @@ pub async fn process_blob_to(
     }
     let result = run(stores, raw_name, opts, delivery, handoff, started).await;
     match &result {
-        Ok(p) => telemetry::blob_transformed(trigger, p),
-        Err(e) => telemetry::blob_failed(trigger, raw_name, e),
+        Ok(p) => telemetry::blob_transformed(trigger, &p.blob, &p.etl_id, &p.counts, p.duration),
+        Err(e) => telemetry::blob_failed(trigger, raw_name, e.kind(), e),
     }
     result
 }

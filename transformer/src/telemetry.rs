@@ -28,7 +28,8 @@
 //! - `transformer_delta_quarantined_total`: blobs whose files delta-rs refused, set aside in
 //!   `_delta_quarantine/` so that they cannot stall the committer.
 
-use crate::process::{ProcessError, Processed};
+// Plain values only from `process` and `ledger` (which log through here): no import loop.
+use crate::transform::Counts;
 
 /// Blobs processed.
 pub const BLOBS: &str = "transformer_blobs_total";
@@ -237,19 +238,25 @@ pub fn delta_manifest_unreadable(path: &str) {
     metrics::counter!(DELTA_MANIFESTS_UNREADABLE).increment(1);
 }
 
-/// A blob was transformed and its outputs written.
-pub fn blob_transformed(trigger: &'static str, p: &Processed) {
-    let c = &p.counts;
+/// A blob was transformed and its outputs written (`etl_id`, `c`, `duration`: what
+/// `process::Processed` says of it).
+pub fn blob_transformed(
+    trigger: &'static str,
+    blob: &str,
+    etl_id: &str,
+    c: &Counts,
+    duration: std::time::Duration,
+) {
     let rows: u64 = c.rows.values().sum();
     tracing::info!(
         event = "blob_transformed",
         trigger,
-        blob = %p.blob,
-        etl_id = %p.etl_id,
+        blob = %blob,
+        etl_id = %etl_id,
         records = c.records,
         rows,
         dead = c.dead_letters(),
-        duration_ms = p.duration.as_millis() as u64,
+        duration_ms = duration.as_millis() as u64,
     );
     metrics::counter!(BLOBS, "trigger" => trigger, "outcome" => "ok").increment(1);
     metrics::counter!(RECORDS, "class" => "good").increment(c.good);
@@ -261,15 +268,20 @@ pub fn blob_transformed(trigger: &'static str, p: &Processed) {
     for (reason, n) in &c.dead_by_reason {
         metrics::counter!(DEAD_LETTERS, "reason" => *reason).increment(*n);
     }
-    metrics::histogram!(TRANSFORM_SECONDS, "trigger" => trigger).record(p.duration.as_secs_f64());
+    metrics::histogram!(TRANSFORM_SECONDS, "trigger" => trigger).record(duration.as_secs_f64());
     metrics::counter!(BYTES_IN, "kind" => "compressed").increment(c.blob_bytes);
     metrics::counter!(BYTES_IN, "kind" => "raw_json").increment(c.raw_json_bytes);
 }
 
-/// A blob failed as a whole.
-pub fn blob_failed(trigger: &'static str, blob: &str, err: &ProcessError) {
-    tracing::warn!(event = "blob_failed", trigger, blob, kind = err.kind(), error = %err);
-    metrics::counter!(BLOBS, "trigger" => trigger, "outcome" => err.kind()).increment(1);
+/// A blob failed as a whole; `kind` is the error's `process::ProcessError::kind`.
+pub fn blob_failed(
+    trigger: &'static str,
+    blob: &str,
+    kind: &'static str,
+    err: &dyn std::fmt::Display,
+) {
+    tracing::warn!(event = "blob_failed", trigger, blob, kind, error = %err);
+    metrics::counter!(BLOBS, "trigger" => trigger, "outcome" => kind).increment(1);
 }
 
 /// The watcher gave up on a blob version.
@@ -298,7 +310,7 @@ pub fn lease_lost(blob: &str, owner: &str) {
 }
 
 /// A renewal failed on I/O; it is tried again at the next tick.
-pub fn lease_renew_failed(blob: &str, err: &crate::ledger::LedgerError) {
+pub fn lease_renew_failed(blob: &str, err: &dyn std::fmt::Display) {
     tracing::warn!(event = "lease_renew_failed", blob, error = %err);
     metrics::counter!(LEASES, "outcome" => "renew_failed").increment(1);
 }

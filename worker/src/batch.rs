@@ -269,8 +269,8 @@ pub fn cleaning_task(value: &[u8]) -> Option<CleaningTask> {
     match envelope.task::<CleaningTask>(CLEANING_GAME_RECORDS) {
         Ok(task) => Some(task),
         Err(e) => {
-            tracing::warn!(event = "cleanup_task_unreadable", error = %e);
-            metrics::counter!(crate::metrics::ERRORS, "kind" => "cleanup_task").increment(1);
+            // Rate-limited: it can repeat for every record of a producer gone wrong.
+            crate::telemetry::cleanup_task_unreadable(&e);
             None
         }
     }

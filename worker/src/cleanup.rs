@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::CleanupSettings;
 use crate::frontier::Ownership;
-use crate::metrics as m;
+use crate::telemetry;
 
 /// Queued clean-ups at which the pipeline pauses fetching until ¾ of it is left (a game
 /// produces 2-3; this is hours of games at the simulator's rate, and ~150 bytes each: ~15 MB).
@@ -128,7 +128,7 @@ impl Cleaner {
         // Counted before sending so the task's decrement can never come first.
         self.queued.fetch_add(1, Ordering::AcqRel);
         if self.tx.send(job).is_ok() {
-            metrics::gauge!(m::CLEANUP_QUEUE).increment(1.0);
+            telemetry::cleanup_queued();
         } else {
             // The task is gone (stopped at shutdown): the record stays uncommitted.
             self.queued.fetch_sub(1, Ordering::AcqRel);
@@ -220,7 +220,7 @@ impl Task {
                     None => return,
                 },
             };
-            metrics::gauge!(m::CLEANUP_QUEUE).decrement(1.0);
+            telemetry::cleanup_dequeued();
             let done = tokio::select! {
                 // An attempt in flight (up to the connection timeout) does not delay shutdown.
                 _ = stop.cancelled() => false,
@@ -248,13 +248,7 @@ impl Task {
             match result {
                 Ok(host) => {
                     let scope = if host { "game" } else { "user" };
-                    metrics::counter!(m::CLEANUPS, "scope" => scope).increment(1);
-                    tracing::debug!(
-                        event = "game_cleaned",
-                        game = job.game,
-                        user = job.user,
-                        scope
-                    );
+                    telemetry::game_cleaned(&job.game, &job.user, scope);
                     // Now the record's offset may be committed.
                     self.ownership
                         .cleaned(&job.topic, job.partition, job.epoch, job.offset);
@@ -262,15 +256,9 @@ impl Task {
                 }
                 Err(e) if e.rejected() => {
                     // Bad data (a game key of the wrong type): retrying cannot help, and the
-                    // hold would stop this partition's commits for good. Count it and go on.
-                    metrics::counter!(m::ERRORS, "kind" => "cleanup_rejected").increment(1);
-                    tracing::warn!(
-                        event = "cleanup_rejected",
-                        error = %e,
-                        topic = %job.topic,
-                        partition = job.partition,
-                        offset = job.offset,
-                    );
+                    // hold would stop this partition's commits for good. Count it and go on
+                    // (the line is rate-limited: bad data can reject every record).
+                    telemetry::cleanup_rejected(&e, &job.topic, job.partition, job.offset);
                     self.ownership
                         .cleaned(&job.topic, job.partition, job.epoch, job.offset);
                     return;
@@ -278,15 +266,13 @@ impl Task {
                 Err(e) => {
                     // A broken connection is re-made on the next attempt.
                     *conn = None;
-                    metrics::counter!(m::CLEANUP_ERRORS).increment(1);
-                    tracing::warn!(
-                        event = "cleanup_failed",
-                        error = %e,
+                    telemetry::cleanup_failed(
+                        &e,
                         attempt,
-                        retry_in_ms = backoff.as_millis() as u64,
-                        topic = %job.topic,
-                        partition = job.partition,
-                        offset = job.offset,
+                        backoff,
+                        &job.topic,
+                        job.partition,
+                        job.offset,
                     );
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(MAX_BACKOFF);

@@ -25,9 +25,9 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{CommitMode, Consumer as _};
 
-use crate::consumer::{STATISTICS_INTERVAL, WorkerConsumer, offsets_list, record_commit};
+use crate::consumer::{STATISTICS_INTERVAL, WorkerConsumer, offsets_list};
 use crate::frontier::Ownership;
-use crate::metrics as m;
+use crate::telemetry;
 
 /// Least time between two commits sent after batches; also the period of the timer that sends
 /// what moved in between.
@@ -82,15 +82,8 @@ impl Committer {
             return;
         };
         if let Some(held_by) = f.held_by {
-            metrics::counter!(m::COMMITS_HELD).increment(1);
-            tracing::info!(
-                event = "commit_held_for_cleanup",
-                topic = %topic,
-                partition,
-                durable = f.durable,
-                committed = f.commit,
-                pending_offset = held_by,
-                pending = f.pending,
+            telemetry::commit_held_for_cleanup(
+                topic, partition, f.durable, f.commit, held_by, f.pending,
             );
         }
         if self.last_sent.is_some_and(|t| t.elapsed() < COMMIT_GAP) {
@@ -138,7 +131,7 @@ impl Committer {
             self.consumer
                 .commit(&offsets_list(&offsets), CommitMode::Sync)
         };
-        record_commit(&result, "shutdown");
+        telemetry::commit(&result, "shutdown");
         (offsets, result.err().map(|e| e.to_string()))
     }
 
@@ -188,10 +181,7 @@ impl Committer {
         let result = self
             .consumer
             .commit(&offsets_list(offsets), CommitMode::Async);
-        record_commit(&result, what);
-        if let Err(e) = result {
-            tracing::warn!(event = "commit_failed", what, offsets = ?offsets, error = %e);
-        }
+        telemetry::async_commit(&result, what, offsets);
     }
 }
 

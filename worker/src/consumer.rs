@@ -24,7 +24,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use crate::config::KafkaSettings;
 use crate::frontier::Ownership;
-use crate::metrics as m;
+use crate::telemetry;
 
 /// Why the consumer could not be created.
 #[derive(Debug, thiserror::Error)]
@@ -118,46 +118,19 @@ pub const STATISTICS_INTERVAL: std::time::Duration = std::time::Duration::from_s
 
 impl ClientContext for WorkerContext {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
-        if fac == "COMMITFAIL" {
-            // The broker refused one of our async commits (e.g. Tansu during a rebalance:
-            // "generation id is not valid"). librdkafka does not retry it; the committer sends
-            // the frontier again when statistics do not confirm it (`commit`).
-            metrics::counter!(m::ERRORS, "kind" => "commit_refused").increment(1);
-        }
-        match level {
-            RDKafkaLogLevel::Emerg
-            | RDKafkaLogLevel::Alert
-            | RDKafkaLogLevel::Critical
-            | RDKafkaLogLevel::Error => {
-                tracing::error!(event = "kafka_log", facility = fac, message = log_message)
-            }
-            RDKafkaLogLevel::Warning => {
-                tracing::warn!(event = "kafka_log", facility = fac, message = log_message)
-            }
-            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
-                tracing::info!(event = "kafka_log", facility = fac, message = log_message)
-            }
-            RDKafkaLogLevel::Debug => {
-                tracing::debug!(event = "kafka_log", facility = fac, message = log_message)
-            }
-        }
+        // Counts COMMITFAIL: the broker refused one of our async commits (see there).
+        telemetry::kafka_log(level, fac, log_message);
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        metrics::counter!(m::ERRORS, "kind" => "kafka").increment(1);
         if error.rdkafka_error_code() == Some(RDKafkaErrorCode::InconsistentGroupProtocol) {
             // Measured on Tansu: the JoinGroup is refused every ~3 s while the group's members
             // use the other protocol; they keep every partition, nothing is lost, and this
             // worker joins once the last of them has left.
-            tracing::warn!(
-                event = "group_protocol_mismatch",
-                error = %error,
-                reason,
-                hint = "the group's current members use another KAFKA_ASSIGNMENT_STRATEGY (eager and cooperative-sticky cannot share a group): this worker joins once they have left; set the same value on every worker of the group",
-            );
+            telemetry::group_protocol_mismatch(&error, reason);
             return;
         }
-        tracing::warn!(event = "kafka_error", error = %error, reason);
+        telemetry::kafka_error(&error, reason);
     }
 
     fn stats(&self, statistics: Statistics) {
@@ -177,7 +150,11 @@ impl ClientContext for WorkerContext {
                 }
                 self.confirm(topic, *partition, p.committed_offset);
                 if p.hi_offset >= 0 {
-                    set_lag(topic, *partition, lag(p.hi_offset, p.committed_offset));
+                    telemetry::consumer_lag(
+                        topic,
+                        *partition,
+                        lag(p.hi_offset, p.committed_offset),
+                    );
                 }
             }
         }
@@ -196,32 +173,26 @@ impl ConsumerContext for WorkerContext {
                 let durable = self.ownership.revoke(tpl);
                 for e in tpl.elements() {
                     // The next owner reports it from its own statistics.
-                    set_lag(e.topic(), e.partition(), 0);
+                    telemetry::consumer_lag(e.topic(), e.partition(), 0);
                     self.confirmed_map()
                         .remove(&(e.topic().to_owned(), e.partition()));
                 }
-                metrics::counter!(m::REBALANCES, "kind" => "revoke").increment(1);
                 let result = if durable.is_empty() {
                     Ok(())
                 } else {
                     consumer.commit(&offsets_list(&durable), CommitMode::Sync)
                 };
-                record_commit(&result, "revoke");
-                tracing::info!(
-                    event = "partitions_revoked",
-                    partitions = %describe(tpl),
-                    protocol = protocol(consumer),
-                    lost = consumer.assignment_lost(),
-                    owned = %describe_owned(&self.ownership),
-                    committed = ?durable,
-                    commit_error = result.err().map(|e| e.to_string()),
+                telemetry::partitions_revoked(
+                    &describe(tpl),
+                    protocol(consumer),
+                    consumer.assignment_lost(),
+                    &describe_owned(&self.ownership),
+                    &durable,
+                    &result,
                 );
             }
             Rebalance::Assign(_) => {}
-            Rebalance::Error(e) => {
-                metrics::counter!(m::REBALANCES, "kind" => "error").increment(1);
-                tracing::warn!(event = "rebalance_error", error = %e);
-            }
+            Rebalance::Error(e) => telemetry::rebalance_error(e),
         }
     }
 
@@ -230,12 +201,10 @@ impl ConsumerContext for WorkerContext {
             // Eager: the whole assignment (everything was revoked before). Cooperative: only
             // the partitions added; the ones kept are not listed and keep their epoch.
             self.ownership.assign(tpl);
-            metrics::counter!(m::REBALANCES, "kind" => "assign").increment(1);
-            tracing::info!(
-                event = "partitions_assigned",
-                partitions = %describe(tpl),
-                protocol = protocol(consumer),
-                owned = %describe_owned(&self.ownership),
+            telemetry::partitions_assigned(
+                &describe(tpl),
+                protocol(consumer),
+                &describe_owned(&self.ownership),
             );
         }
     }
@@ -244,7 +213,7 @@ impl ConsumerContext for WorkerContext {
         // librdkafka reports here only commits it made itself: the result of an explicit
         // `commit` (all of ours) is logged as COMMITFAIL instead (see `log`).
         if let Err(e) = result {
-            tracing::warn!(event = "commit_failed", error = %e, offsets = %describe(offsets));
+            telemetry::commit_callback_failed(&e, &describe(offsets));
         }
     }
 }
@@ -253,11 +222,6 @@ impl ConsumerContext for WorkerContext {
 /// `-1` when the committed offset is above the high watermark.
 fn lag(hi_offset: i64, committed_offset: i64) -> i64 {
     (hi_offset - committed_offset).max(0)
-}
-
-fn set_lag(topic: &str, partition: i32, lag: i64) {
-    metrics::gauge!(m::CONSUMER_LAG, "topic" => topic.to_owned(), "partition" => partition.to_string())
-        .set(lag as f64);
 }
 
 /// The group's rebalance protocol as librdkafka negotiated it.
@@ -278,12 +242,6 @@ fn describe_owned(ownership: &Ownership) -> String {
         .map(|o| format!("{}/{}#{}", o.topic, o.partition, o.epoch))
         .collect::<Vec<_>>()
         .join(",")
-}
-
-/// Counts a commit result.
-pub fn record_commit(result: &KafkaResult<()>, what: &'static str) {
-    let outcome = if result.is_ok() { "ok" } else { "error" };
-    metrics::counter!(m::COMMITS, "result" => outcome, "what" => what).increment(1);
 }
 
 fn describe(tpl: &TopicPartitionList) -> String {

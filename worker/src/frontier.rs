@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rdkafka::TopicPartitionList;
 
-use crate::metrics as m;
+use crate::telemetry;
 
 /// What may be committed for one partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,7 +182,7 @@ impl Ownership {
             o.pending_count += 1;
         });
         if held.is_some() {
-            metrics::gauge!(m::CLEANUP_PENDING).increment(1.0);
+            telemetry::cleanups_held(1);
         }
     }
 
@@ -201,7 +201,7 @@ impl Ownership {
             true
         });
         if released == Some(true) {
-            metrics::gauge!(m::CLEANUP_PENDING).decrement(1.0);
+            telemetry::cleanups_released(1);
         }
     }
 
@@ -292,7 +292,7 @@ fn forget_pending(old: Option<&Owned>) {
     if let Some(o) = old
         && o.pending_count > 0
     {
-        metrics::gauge!(m::CLEANUP_PENDING).decrement(o.pending_count as f64);
+        telemetry::cleanups_released(o.pending_count);
     }
 }
 

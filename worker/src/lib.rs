@@ -27,7 +27,8 @@
 //! - [`cleanup`]: the Redis clean-up task; its queue never drops a request.
 //! - [`headers`]: record headers as bytes, names whole (librdkafka's C API, audited).
 //! - [`health`]: `/readyz` probes.
-//! - [`metrics`]: metric names.
+//! - [`telemetry`]: metric names and named events (each bumps its metric and logs its line),
+//!   per-record lines rate-limited.
 //! - [`pass`]: a single pass (`--once`): its end condition, tally and JSON summary.
 
 pub mod batch;
@@ -41,10 +42,10 @@ pub mod frontier;
 pub mod gzip;
 pub mod headers;
 pub mod health;
-pub mod metrics;
 pub mod pass;
 pub mod pipeline;
 pub mod sink;
+pub mod telemetry;
 pub mod upload;
 
 use std::net::SocketAddr;
@@ -119,7 +120,7 @@ pub async fn start(
     metrics: PrometheusHandle,
     shutdown: CancellationToken,
 ) -> Result<Running, WorkerError> {
-    crate::metrics::describe();
+    telemetry::describe();
     let store = service::storage::open("RAW_URL", &settings.raw_url)?;
     let sink = Arc::new(sink::Sink::new(store.clone(), settings.gzip_level));
     // With clean-up on, commits wait for clean-ups (see `frontier`).

@@ -39,6 +39,7 @@ use rdkafka::message::{BorrowedMessage, Timestamp};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::batch::{FlushReason, Limits, PartitionBuffer, Record, Sealed, ValueKind};
 use crate::buffers::BufferPool;
@@ -46,9 +47,9 @@ use crate::cleanup::{Cleaner, Job};
 use crate::commit::{COMMIT_GAP, Committer};
 use crate::consumer::WorkerConsumer;
 use crate::frontier::Ownership;
-use crate::metrics as m;
 use crate::pass::{Pass, PassSummary};
 use crate::sink::{Sink, SinkError};
+use crate::telemetry;
 use crate::upload::{Outcome, UploadDone, upload};
 use model::raw::{RecordPosition, TimestampType};
 
@@ -238,7 +239,7 @@ impl Pipeline {
                             Some(None) | None => break,
                         }
                     }
-                    metrics::counter!(m::CONSUMED).increment(self.report.consumed - before);
+                    telemetry::consumed(self.report.consumed - before);
                 }
             }
             self.check_rebalance();
@@ -284,10 +285,8 @@ impl Pipeline {
     fn on_recv(&mut self, msg: Result<BorrowedMessage<'_>, KafkaError>, now: Instant) {
         match msg {
             Ok(m) => self.on_message(&m, now),
-            Err(e) => {
-                metrics::counter!(m::ERRORS, "kind" => "kafka").increment(1);
-                tracing::warn!(event = "consume_error", error = %e);
-            }
+            // Rate-limited: a broken partition can return one per record.
+            Err(e) => telemetry::consume_error(&e),
         }
     }
 
@@ -307,7 +306,7 @@ impl Pipeline {
         }
         let limits = self.settings.limits;
         let Some(part) = self.part(topic, partition) else {
-            metrics::counter!(m::ERRORS, "kind" => "stale_message").increment(1);
+            telemetry::stale_message();
             return;
         };
         if part.failed {
@@ -320,7 +319,7 @@ impl Pipeline {
             // Already durable (found in storage by an earlier upload): skip, but its clean-up
             // may not have run before the crash that left it uncommitted: queue it again (it is
             // idempotent), holding the commit until it is applied.
-            metrics::counter!(m::SKIPPED_RECORDS, "topic" => topic.to_owned()).increment(1);
+            telemetry::records_skipped(topic, 1);
             self.report.skipped += 1;
             if let (Some(cleaner), Some(task)) = (
                 &self.cleaner,
@@ -411,13 +410,11 @@ impl Pipeline {
     }
 
     fn enqueue(&mut self, topic: &Arc<str>, partition: i32, sealed: Sealed) {
-        metrics::counter!(m::BATCHES, "topic" => topic.to_string(), "reason" => sealed.reason.as_str()).increment(1);
-        for kind in ValueKind::ALL {
-            let n = sealed.kinds[kind as usize];
-            if n > 0 {
-                metrics::counter!(m::RECORDS, "topic" => topic.to_string(), "kind" => kind.as_str()).increment(n);
-            }
-        }
+        telemetry::batch_cut(
+            topic,
+            sealed.reason.as_str(),
+            ValueKind::ALL.map(|kind| (kind.as_str(), sealed.kinds[kind as usize])),
+        );
         self.deadline_dirty = true;
         let Some(part) = self
             .parts
@@ -467,11 +464,12 @@ impl Pipeline {
                 }
                 // Not landed, not committed: the next owner reads these records again.
                 let open = part.buffer.take(FlushReason::Revoke).into_iter();
+                let mut batches = 0;
                 for s in open.chain(part.waiting.drain(..)) {
                     freed += s.original_bytes;
-                    metrics::counter!(m::BATCHES, "topic" => part.topic.to_string(), "reason" => "revoke").increment(1);
+                    batches += 1;
                 }
-                tracing::info!(event = "partition_dropped", topic = %part.topic, partition = *p, epoch = part.epoch);
+                telemetry::partition_dropped(&part.topic, *p, part.epoch, batches);
                 false
             });
         }
@@ -524,14 +522,18 @@ impl Pipeline {
             part.uploading = true;
             self.in_flight += 1;
             let frontier = part.frontier.or(batch.first_offset()).unwrap_or(0);
-            self.uploads.spawn(upload(
-                self.sink.clone(),
-                self.ownership.clone(),
-                batch,
-                frontier,
-                part.epoch,
-                self.abort.clone(),
-            ));
+            let span = telemetry::batch_span(&topic, partition, batch.first_offset(), part.epoch);
+            self.uploads.spawn(
+                upload(
+                    self.sink.clone(),
+                    self.ownership.clone(),
+                    batch,
+                    frontier,
+                    part.epoch,
+                    self.abort.clone(),
+                )
+                .instrument(span),
+            );
         }
     }
 
@@ -541,11 +543,13 @@ impl Pipeline {
             Ok(d) => d,
             Err(e) => {
                 // A panicked upload task: its partition stays "uploading" and stops, visibly.
-                metrics::counter!(m::ERRORS, "kind" => "upload_task").increment(1);
-                tracing::error!(event = "upload_task_failed", error = %e);
+                telemetry::upload_task_failed(&e);
                 return;
             }
         };
+        // What follows (clean-ups queued, the commit) belongs to the batch.
+        let span = done.span.clone();
+        let _batch = span.enter();
         self.buffered -= done.bytes;
         let current = self
             .ownership

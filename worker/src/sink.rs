@@ -27,11 +27,12 @@ use model::naming::{META_FIRST_FINGERPRINT, META_LAST_OFFSET, raw_blob_metadata,
 use model::raw::{RawLine, RawLineError};
 use object_store::path::Path;
 use object_store::{Attribute, Attributes, GetOptions, ObjectStore, PutMode, PutOptions};
+use tracing::Instrument as _;
 
 use crate::batch::Sealed;
 use crate::buffers::BufferPool;
 use crate::fingerprint::{Fingerprint, Verdict};
-use crate::metrics as m;
+use crate::telemetry;
 
 /// Content type of raw blobs (the body is gzip; the name says `.json.gz`, so no Content-Encoding).
 pub const CONTENT_TYPE: &str = "application/x-ndjson";
@@ -159,6 +160,20 @@ pub struct Written {
     pub stored_bytes: usize,
 }
 
+impl Written {
+    /// What [`telemetry::batch_landed`] reports of it.
+    pub fn event(&self) -> telemetry::BlobWritten<'_> {
+        telemetry::BlobWritten {
+            blob: &self.blob,
+            first_offset: self.first_offset,
+            last_offset: self.last_offset,
+            records: self.records,
+            bytes: self.bytes,
+            stored_bytes: self.stored_bytes,
+        }
+    }
+}
+
 /// What [`Sink::land`] did.
 #[derive(Debug, Clone)]
 pub struct Landed {
@@ -227,9 +242,14 @@ impl Sink {
                 offset: first,
                 source,
             })?;
+            let span = telemetry::blob_span(&blob, first);
             // Create-only upload first: a blob under this name exists only after a crash or a
             // race, and then the conflict says so, so the common case costs one round trip.
-            match self.put_create(&path, &blob, batch, fetched).await? {
+            match self
+                .put_create(&path, &blob, batch, fetched)
+                .instrument(span.clone())
+                .await?
+            {
                 Some(written) => {
                     landed.frontier = written.last_offset + 1;
                     landed.positions.push(landed.frontier);
@@ -238,8 +258,8 @@ impl Sink {
                 }
                 None => {
                     let started = Instant::now();
-                    let existing = self.existing(&path, &blob).await;
-                    metrics::histogram!(m::HEAD_SECONDS).record(started.elapsed().as_secs_f64());
+                    let existing = self.existing(&path, &blob).instrument(span).await;
+                    telemetry::blob_head(started.elapsed());
                     let existing = existing?.ok_or_else(|| SinkError::Unreadable {
                         blob: blob.clone(),
                         why: "the upload said it exists, then it was not found".to_owned(),
@@ -267,19 +287,15 @@ impl Sink {
     }
 
     fn reconciled(&self, batch: &Sealed, blob: &str, first: i64, last: i64, verdict: Verdict) {
-        let how = "conflict";
-        tracing::info!(
-            event = "blob_already_landed",
-            topic = %batch.topic,
-            partition = batch.partition,
-            first_offset = first,
-            last_offset = last,
+        telemetry::blob_already_landed(
+            &batch.topic,
+            batch.partition,
+            first,
+            last,
             blob,
-            how,
-            fingerprint = verdict.as_str(),
+            "conflict",
+            verdict.as_str(),
         );
-        metrics::counter!(m::RECONCILIATIONS, "topic" => batch.topic.to_string(), "how" => how)
-            .increment(1);
     }
 
     /// What the blob at `path` says about itself, `None` if there is none. Reads the
@@ -402,7 +418,7 @@ impl Sink {
             };
             match self.store.put_opts(path, gz.clone().into(), opts).await {
                 Ok(_) => {
-                    metrics::histogram!(m::UPLOAD_SECONDS).record(started.elapsed().as_secs_f64());
+                    telemetry::blob_uploaded(started.elapsed());
                     return Ok(Some(Written {
                         blob: blob.to_owned(),
                         first_offset: first,
@@ -422,7 +438,7 @@ impl Sink {
                     if self.metadata.load(Ordering::Relaxed) =>
                 {
                     // A local folder stores no attributes: land without them (readers fall back).
-                    tracing::warn!(event = "blob_metadata_unsupported", blob);
+                    telemetry::blob_metadata_unsupported(blob);
                     self.metadata.store(false, Ordering::Relaxed);
                 }
                 Err(source) => {

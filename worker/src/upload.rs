@@ -10,8 +10,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::batch::{CleanupRequest, Sealed};
 use crate::frontier::Ownership;
-use crate::metrics as m;
 use crate::sink::{Landed, Sink, SinkError};
+use crate::telemetry;
 
 /// Longest wait between retries of a failing upload.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
@@ -43,10 +43,14 @@ pub struct UploadDone {
     pub cleanups: Vec<CleanupRequest>,
     /// How it ended.
     pub outcome: Outcome,
+    /// The batch's span (topic, partition, first offset): the pipeline enters it for what
+    /// follows the upload (the commit).
+    pub span: tracing::Span,
 }
 
 /// Lands one batch, retrying with backoff until it succeeds, the partition moves away, or
-/// shutdown gives up.
+/// shutdown gives up. Run inside the batch's span ([`telemetry::batch_span`]), which
+/// [`UploadDone::span`] hands back.
 pub async fn upload(
     sink: Arc<Sink>,
     ownership: Arc<Ownership>,
@@ -59,6 +63,7 @@ pub async fn upload(
     let partition = batch.partition;
     let bytes = batch.original_bytes;
     let cleanups = std::mem::take(&mut batch.cleanups);
+    let span = tracing::Span::current();
     let done = |outcome| UploadDone {
         topic: topic.clone(),
         partition,
@@ -66,12 +71,13 @@ pub async fn upload(
         bytes,
         cleanups: cleanups.clone(),
         outcome,
+        span: span.clone(),
     };
     let started = std::time::Instant::now();
     let mut backoff = Duration::from_millis(100);
     loop {
         if !ownership.is_current(&topic, partition, epoch) {
-            tracing::info!(event = "upload_abandoned", topic = %topic, partition, reason = "revoked");
+            telemetry::upload_abandoned(&topic, partition);
             return done(Outcome::Abandoned);
         }
         let result = tokio::select! {
@@ -81,50 +87,30 @@ pub async fn upload(
         match result {
             Ok(landed) => {
                 ownership.advance(&topic, partition, epoch, &landed.positions);
-                let duration_ms = started.elapsed().as_millis() as u64;
-                metrics::histogram!(m::BATCH_LATENCY_SECONDS)
-                    .record(started.elapsed().as_secs_f64());
-                if landed.skipped > 0 {
-                    metrics::counter!(m::SKIPPED_RECORDS, "topic" => topic.to_string())
-                        .increment(landed.skipped as u64);
-                }
+                let latency = started.elapsed();
+                let reason = batch.reason.as_str();
                 match &landed.written {
-                    Some(w) => {
-                        metrics::counter!(m::LANDED_RECORDS, "topic" => topic.to_string())
-                            .increment(w.records as u64);
-                        metrics::counter!(m::LANDED_BYTES, "topic" => topic.to_string())
-                            .increment(w.bytes as u64);
-                        metrics::counter!(m::STORED_BYTES, "topic" => topic.to_string())
-                            .increment(w.stored_bytes as u64);
-                        tracing::info!(
-                            event = "batch_landed",
-                            topic = %topic,
-                            partition,
-                            first_offset = w.first_offset,
-                            last_offset = w.last_offset,
-                            records = w.records,
-                            bytes = w.bytes,
-                            stored_bytes = w.stored_bytes,
-                            blob = w.blob,
-                            reason = batch.reason.as_str(),
-                            skipped = landed.skipped,
-                            duration_ms,
-                        );
-                    }
-                    None => tracing::info!(
-                        event = "batch_already_landed",
-                        topic = %topic,
+                    Some(w) => telemetry::batch_landed(
+                        &topic,
                         partition,
-                        skipped = landed.skipped,
-                        frontier = landed.frontier,
-                        reason = batch.reason.as_str(),
-                        duration_ms,
+                        w.event(),
+                        reason,
+                        landed.skipped,
+                        latency,
+                    ),
+                    None => telemetry::batch_already_landed(
+                        &topic,
+                        partition,
+                        landed.skipped,
+                        landed.frontier,
+                        reason,
+                        latency,
                     ),
                 }
                 return done(Outcome::Landed(landed));
             }
             Err(e) if e.is_fatal() => {
-                metrics::counter!(m::ERRORS, "kind" => "incarnation_mismatch").increment(1);
+                // `is_fatal` is exactly this variant.
                 if let SinkError::Incarnation {
                     blob,
                     offset,
@@ -133,28 +119,14 @@ pub async fn upload(
                     ..
                 } = &e
                 {
-                    tracing::error!(
-                        event = "incarnation_mismatch",
-                        topic = %topic,
-                        partition,
-                        offset,
-                        blob,
-                        stored_fingerprint = %stored,
-                        fetched_fingerprint = %fetched,
-                        error = %e,
+                    telemetry::incarnation_mismatch(
+                        &topic, partition, *offset, blob, stored, fetched, &e,
                     );
                 }
                 return done(Outcome::Failed(Arc::new(e)));
             }
             Err(e) => {
-                metrics::counter!(m::ERRORS, "kind" => "upload").increment(1);
-                tracing::warn!(
-                    event = "upload_failed",
-                    topic = %topic,
-                    partition,
-                    error = %e,
-                    retry_in_ms = backoff.as_millis() as u64,
-                );
+                telemetry::upload_failed(&topic, partition, &e, backoff);
                 tokio::select! {
                     _ = abort.cancelled() => return done(Outcome::Abandoned),
                     _ = tokio::time::sleep(backoff) => {}

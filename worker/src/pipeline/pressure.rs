@@ -23,7 +23,7 @@ use rdkafka::consumer::Consumer as _;
 use super::Pipeline;
 use crate::batch::FlushReason;
 use crate::cleanup::{Cleaner, QUEUE_CAPACITY};
-use crate::metrics as m;
+use crate::telemetry;
 
 /// How long the loop may stop polling the consumer before it pauses the assignment instead
 /// (far below `max.poll.interval.ms`; a rebalance waits at most this long plus one commit tick).
@@ -35,7 +35,7 @@ impl Pipeline {
     /// at ¾ of both.
     pub(super) fn relieve_pressure(&mut self) {
         let max = self.settings.buffer_max_bytes;
-        metrics::gauge!(m::BUFFERED_BYTES).set(self.buffered as f64);
+        telemetry::buffered_bytes(self.buffered);
         let backlog = self.cleaner.as_ref().map_or(0, Cleaner::backlog);
         if backlog >= QUEUE_CAPACITY && !self.paused {
             // Redis has been down long enough: stop taking records whose clean-ups would queue
@@ -71,7 +71,7 @@ impl Pipeline {
                 match self.holding {
                     None => {
                         self.holding = Some(Instant::now());
-                        metrics::counter!(m::HOLDS).increment(1);
+                        telemetry::fetch_held();
                     }
                     Some(since) if since.elapsed() >= HOLD_MAX => {
                         self.holding = None;
@@ -92,7 +92,7 @@ impl Pipeline {
         let assignment = match self.consumer.assignment() {
             Ok(a) => a,
             Err(e) => {
-                tracing::warn!(event = "assignment_unknown", error = %e);
+                telemetry::assignment_unknown(&e);
                 return;
             }
         };
@@ -102,23 +102,16 @@ impl Pipeline {
             self.consumer.resume(&assignment)
         };
         if let Err(e) = result {
-            metrics::counter!(m::ERRORS, "kind" => "pause").increment(1);
-            tracing::warn!(event = "pause_failed", pause, error = %e);
+            telemetry::pause_failed(pause, &e);
             return;
         }
         self.paused = pause;
-        metrics::gauge!(m::PAUSED).set(if pause { 1.0 } else { 0.0 });
-        if !again {
-            tracing::info!(
-                event = if pause {
-                    "fetch_paused"
-                } else {
-                    "fetch_resumed"
-                },
-                buffered_bytes = self.buffered,
-                buffer_max_bytes = self.settings.buffer_max_bytes,
-                cleanup_backlog = self.cleaner.as_ref().map_or(0, Cleaner::backlog),
-            );
-        }
+        telemetry::fetch_pause(
+            pause,
+            again,
+            self.buffered,
+            self.settings.buffer_max_bytes,
+            self.cleaner.as_ref().map_or(0, Cleaner::backlog),
+        );
     }
 }
