@@ -2,6 +2,8 @@
 //!
 //! # Layout
 //! - [`alloc`]: keep glibc from holding freed multi-MiB buffers resident.
+//! - [`appinsights`]: push the Prometheus metrics to Application Insights (Azure Monitor), with
+//!   an Entra ID token from the managed identity, where nothing scrapes `/metrics`.
 //! - [`config`]: typed configuration, one clap struct per service (flags over environment
 //!   variables over defaults), with errors that name the variable and the fix, and the variable
 //!   names a config accepts.
@@ -13,6 +15,7 @@
 //! - [`storage`]: an `ObjectStore` from a URL (`az://`, `file://`, `memory://`).
 
 pub mod alloc;
+pub mod appinsights;
 pub mod config;
 pub mod ops;
 pub mod secret;

@@ -109,6 +109,9 @@ pub struct Config {
     /// Log format: json or text.
     #[arg(long, env, global = true, default_value = "json")]
     pub log_format: LogFormat,
+    /// Metrics pushed to Application Insights (on Azure, where nothing scrapes `/metrics`).
+    #[command(flatten)]
+    pub metrics_export: service::appinsights::ExportArgs,
 }
 
 /// `DELTA_COMMIT_INTERVAL_MS` default: a row is visible at most this long after its blob was
@@ -210,6 +213,8 @@ pub struct Settings {
     pub metrics_addr: SocketAddr,
     /// `/runs` limits and token.
     pub runs: RunSettings,
+    /// Application Insights export, when `APPLICATIONINSIGHTS_CONNECTION_STRING` is set.
+    pub metrics_export: Option<service::appinsights::ExportSettings>,
     /// Drain time.
     pub shutdown_grace: Duration,
     /// Log format.
@@ -306,6 +311,7 @@ impl Config {
         }
         let maintenance = validate_maintenance(&c)?;
         let runs = validate_runs(&c)?;
+        let metrics_export = c.metrics_export.validate("transformer")?;
         let metrics_addr = c.metrics_addr.parse::<SocketAddr>().map_err(|e| {
             ConfigError::invalid(
                 "METRICS_ADDR",
@@ -337,6 +343,7 @@ impl Config {
             port: c.functions_customhandler_port,
             metrics_addr,
             runs,
+            metrics_export,
             shutdown_grace: Duration::from_millis(c.shutdown_grace_ms),
             log_format: c.log_format,
         })

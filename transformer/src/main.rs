@@ -102,6 +102,7 @@ async fn main() -> anyhow::Result<()> {
     let settings = cli.config.validate()?;
     service::telemetry::init_logs(settings.log_format);
     let metrics = service::telemetry::init_metrics();
+    let metrics_handle = metrics.clone();
     let stores = app::stores(&settings)?;
     let shutdown = service::shutdown::on_signals();
     let owner = app::owner_id();
@@ -116,161 +117,177 @@ async fn main() -> anyhow::Result<()> {
     let ops = app::ops_router(metrics, &stores)
         .merge(RunRegistry::new(ctx.clone(), settings.runs.clone(), shutdown.clone()).router());
 
-    match cli.command {
-        Command::Serve => {
-            let handler = Handler {
-                stores,
-                transform: settings.transform,
-                owner,
-            };
-            let addr = SocketAddr::from(([127, 0, 0, 1], settings.port));
-            let mut options = ServeOptions::new(&settings.raw_url, settings.watch.concurrency);
-            if let Some((lakehouse, _)) = &lakehouse {
-                options = options
-                    .with_lakehouse(lakehouse.clone())
-                    .with_maintenance(settings.maintenance.clone());
-            }
-            let (bound, server) = service::ops::bind(
-                addr,
-                ops.merge(handler.router_with(options)),
-                shutdown.clone(),
-            )
-            .await?;
-            tracing::info!(event = "serve_started", addr = %bound);
-            server.await?;
-        }
-        Command::Watch { once } => {
-            let (bound, server) =
-                service::ops::bind(settings.metrics_addr, ops, shutdown.clone()).await?;
-            tracing::info!(event = "ops_listening", addr = %bound);
-            if settings.runs.token.is_none() && !bound.ip().is_loopback() {
-                transformer::telemetry::runs_unauthenticated(bound);
-            }
-            let server = tokio::spawn(server);
-            let mut watcher = Watcher::new(stores, settings.watch.clone(), settings.transform);
-            watcher.owner = owner;
-            watcher.once = once;
-            if let Some((lakehouse, every)) = lakehouse {
-                watcher = watcher
-                    .with_lakehouse(lakehouse, every)
-                    .with_maintenance(settings.maintenance.clone());
-            }
-            let stats = watcher.stats.clone();
-            let mut run = tokio::spawn(watcher.run(shutdown.clone()));
-            if once {
-                // The pass ends by itself (or on a signal, then as the daemon drains).
-                let finished = tokio::select! {
-                    _ = shutdown.cancelled() => false,
-                    _ = &mut run => true,
+    let export = settings.metrics_export.clone().map(|e| {
+        tokio::spawn(service::appinsights::run(
+            e,
+            metrics_handle.clone(),
+            shutdown.clone(),
+        ))
+    });
+    // Every command's outcome, then the exporter's last flush.
+    let result: anyhow::Result<()> = async {
+        match cli.command {
+            Command::Serve => {
+                let handler = Handler {
+                    stores,
+                    transform: settings.transform,
+                    owner,
                 };
-                if !finished {
-                    app::drain(run, settings.shutdown_grace).await;
+                let addr = SocketAddr::from(([127, 0, 0, 1], settings.port));
+                let mut options = ServeOptions::new(&settings.raw_url, settings.watch.concurrency);
+                if let Some((lakehouse, _)) = &lakehouse {
+                    options = options
+                        .with_lakehouse(lakehouse.clone())
+                        .with_maintenance(settings.maintenance.clone());
                 }
-                shutdown.cancel();
-                server.await??;
-                let summary = stats.summary();
-                println!("{}", serde_json::to_string_pretty(&summary)?);
-                if summary.poisoned > 0 {
-                    anyhow::bail!(
-                        "{} raw blob(s) were poisoned: see _poison/ in STANDARD_URL",
-                        summary.poisoned
-                    );
-                }
-                return Ok(());
+                let (bound, server) = service::ops::bind(
+                    addr,
+                    ops.merge(handler.router_with(options)),
+                    shutdown.clone(),
+                )
+                .await?;
+                tracing::info!(event = "serve_started", addr = %bound);
+                server.await?;
             }
-            shutdown.cancelled().await;
-            app::drain(run, settings.shutdown_grace).await;
-            server.await??;
-        }
-        Command::Backfill {
-            from,
-            to,
-            topic,
-            prefix,
-        } => {
-            let req = RunRequest {
+            Command::Watch { once } => {
+                let (bound, server) =
+                    service::ops::bind(settings.metrics_addr, ops, shutdown.clone()).await?;
+                tracing::info!(event = "ops_listening", addr = %bound);
+                if settings.runs.token.is_none() && !bound.ip().is_loopback() {
+                    transformer::telemetry::runs_unauthenticated(bound);
+                }
+                let server = tokio::spawn(server);
+                let mut watcher = Watcher::new(stores, settings.watch.clone(), settings.transform);
+                watcher.owner = owner;
+                watcher.once = once;
+                if let Some((lakehouse, every)) = lakehouse {
+                    watcher = watcher
+                        .with_lakehouse(lakehouse, every)
+                        .with_maintenance(settings.maintenance.clone());
+                }
+                let stats = watcher.stats.clone();
+                let mut run = tokio::spawn(watcher.run(shutdown.clone()));
+                if once {
+                    // The pass ends by itself (or on a signal, then as the daemon drains).
+                    let finished = tokio::select! {
+                        _ = shutdown.cancelled() => false,
+                        _ = &mut run => true,
+                    };
+                    if !finished {
+                        app::drain(run, settings.shutdown_grace).await;
+                    }
+                    shutdown.cancel();
+                    server.await??;
+                    let summary = stats.summary();
+                    println!("{}", serde_json::to_string_pretty(&summary)?);
+                    if summary.poisoned > 0 {
+                        anyhow::bail!(
+                            "{} raw blob(s) were poisoned: see _poison/ in STANDARD_URL",
+                            summary.poisoned
+                        );
+                    }
+                    return Ok(());
+                }
+                shutdown.cancelled().await;
+                app::drain(run, settings.shutdown_grace).await;
+                server.await??;
+            }
+            Command::Backfill {
                 from,
                 to,
                 topic,
                 prefix,
-            };
-            req.validate()?;
-            let (_, server) =
-                service::ops::bind(settings.metrics_addr, ops, shutdown.clone()).await?;
-            tokio::spawn(server);
-            let status = transformer::backfill::run(&ctx, req, &shutdown).await;
-            shutdown.cancel();
-            println!("{}", serde_json::to_string_pretty(&status)?);
-            transformer::backfill::print_summary(&status);
-            if status.state != RunState::Succeeded {
-                anyhow::bail!("backfill finished with {} error(s)", status.errors.len());
+            } => {
+                let req = RunRequest {
+                    from,
+                    to,
+                    topic,
+                    prefix,
+                };
+                req.validate()?;
+                let (_, server) =
+                    service::ops::bind(settings.metrics_addr, ops, shutdown.clone()).await?;
+                tokio::spawn(server);
+                let status = transformer::backfill::run(&ctx, req, &shutdown).await;
+                shutdown.cancel();
+                println!("{}", serde_json::to_string_pretty(&status)?);
+                transformer::backfill::print_summary(&status);
+                if status.state != RunState::Succeeded {
+                    anyhow::bail!("backfill finished with {} error(s)", status.errors.len());
+                }
+            }
+            Command::Commit => {
+                let Some((lakehouse, _)) = lakehouse else {
+                    anyhow::bail!(
+                        "STANDARD_FORMAT is parquet: nothing is staged; set STANDARD_FORMAT=delta"
+                    );
+                };
+                let round = lakehouse.commit_staged().await?;
+                println!("{}", serde_json::to_string_pretty(&round)?);
+            }
+            Command::Compact {
+                table,
+                partition,
+                older_than,
+            } => {
+                let Some((lakehouse, _)) = lakehouse else {
+                    anyhow::bail!("STANDARD_FORMAT is parquet: there are no Delta tables to compact");
+                };
+                let mut opts = settings
+                    .maintenance
+                    .compact_all(settings.transform.compression);
+                if let Some(name) = table {
+                    let t = transformer::delta::schema::Table::from_name(&name)
+                        .with_context(|| format!("--table {name}: no such table"))?;
+                    opts.table = Some(t);
+                }
+                if let Some(p) = &partition {
+                    chrono::NaiveDate::parse_from_str(p, "%Y-%m-%d")
+                        .with_context(|| format!("--partition {p}: not a date (yyyy-mm-dd)"))?;
+                }
+                opts.partition = partition;
+                if let Some(age) = older_than {
+                    opts.min_age = age;
+                }
+                let done = transformer::maintenance::compact_once(&lakehouse, &opts).await?;
+                println!("{}", serde_json::to_string_pretty(&done)?);
+            }
+            Command::Vacuum {
+                retention_hours,
+                force,
+                dry_run,
+            } => {
+                let Some((lakehouse, _)) = lakehouse else {
+                    anyhow::bail!("STANDARD_FORMAT is parquet: there are no Delta tables to vacuum");
+                };
+                let retention = std::time::Duration::from_secs(retention_hours.saturating_mul(3600));
+                let done = lakehouse.vacuum(retention, force, dry_run).await?;
+                println!("{}", serde_json::to_string_pretty(&done)?);
+            }
+            Command::Transform { name } => {
+                let p = process_blob_as(
+                    &stores,
+                    &name,
+                    settings.transform,
+                    "transform",
+                    Delivery::Replay,
+                )
+                .await
+                .with_context(|| format!("transforming {name}"))?;
+                if let Some((lakehouse, _)) = lakehouse {
+                    lakehouse.commit_staged().await?;
+                }
+                let summary = serde_json::json!({"blob": p.blob, "etl_id": p.etl_id, "etag": p.etag,
+                    "counts": p.counts, "outputs": p.outputs, "duration_ms": p.duration.as_millis() as u64});
+                println!("{}", serde_json::to_string_pretty(&summary)?);
             }
         }
-        Command::Commit => {
-            let Some((lakehouse, _)) = lakehouse else {
-                anyhow::bail!(
-                    "STANDARD_FORMAT is parquet: nothing is staged; set STANDARD_FORMAT=delta"
-                );
-            };
-            let round = lakehouse.commit_staged().await?;
-            println!("{}", serde_json::to_string_pretty(&round)?);
-        }
-        Command::Compact {
-            table,
-            partition,
-            older_than,
-        } => {
-            let Some((lakehouse, _)) = lakehouse else {
-                anyhow::bail!("STANDARD_FORMAT is parquet: there are no Delta tables to compact");
-            };
-            let mut opts = settings
-                .maintenance
-                .compact_all(settings.transform.compression);
-            if let Some(name) = table {
-                let t = transformer::delta::schema::Table::from_name(&name)
-                    .with_context(|| format!("--table {name}: no such table"))?;
-                opts.table = Some(t);
-            }
-            if let Some(p) = &partition {
-                chrono::NaiveDate::parse_from_str(p, "%Y-%m-%d")
-                    .with_context(|| format!("--partition {p}: not a date (yyyy-mm-dd)"))?;
-            }
-            opts.partition = partition;
-            if let Some(age) = older_than {
-                opts.min_age = age;
-            }
-            let done = transformer::maintenance::compact_once(&lakehouse, &opts).await?;
-            println!("{}", serde_json::to_string_pretty(&done)?);
-        }
-        Command::Vacuum {
-            retention_hours,
-            force,
-            dry_run,
-        } => {
-            let Some((lakehouse, _)) = lakehouse else {
-                anyhow::bail!("STANDARD_FORMAT is parquet: there are no Delta tables to vacuum");
-            };
-            let retention = std::time::Duration::from_secs(retention_hours.saturating_mul(3600));
-            let done = lakehouse.vacuum(retention, force, dry_run).await?;
-            println!("{}", serde_json::to_string_pretty(&done)?);
-        }
-        Command::Transform { name } => {
-            let p = process_blob_as(
-                &stores,
-                &name,
-                settings.transform,
-                "transform",
-                Delivery::Replay,
-            )
-            .await
-            .with_context(|| format!("transforming {name}"))?;
-            if let Some((lakehouse, _)) = lakehouse {
-                lakehouse.commit_staged().await?;
-            }
-            let summary = serde_json::json!({"blob": p.blob, "etl_id": p.etl_id, "etag": p.etag,
-                "counts": p.counts, "outputs": p.outputs, "duration_ms": p.duration.as_millis() as u64});
-            println!("{}", serde_json::to_string_pretty(&summary)?);
-        }
+        Ok(())
     }
-    Ok(())
+    .await;
+    shutdown.cancel();
+    if let Some(export) = export {
+        let _ = export.await;
+    }
+    result
 }

@@ -107,11 +107,15 @@ pub struct Config {
     /// Partition assignment: cooperative-sticky (incremental: only moved partitions stop) or range, roundrobin, range,roundrobin (eager: every membership change stops every partition); the same kind on every worker of a group.
     #[arg(long, env, default_value = "cooperative-sticky")]
     pub kafka_assignment_strategy: String,
+    /// Metrics pushed to Application Insights (on Azure, where nothing scrapes `/metrics`).
+    #[command(flatten)]
+    pub metrics_export: service::appinsights::ExportArgs,
 }
 
 impl Config {
     /// Checks every knob once and returns settings that can only be valid.
     pub fn validate(self) -> Result<Settings, ConfigError> {
+        let metrics_export = self.metrics_export.validate("worker")?;
         let brokers = self.kafka_brokers.filter(|b| !b.trim().is_empty());
         let brokers = brokers.ok_or_else(|| ConfigError::Missing {
             var: "KAFKA_BROKERS".to_owned(),
@@ -277,6 +281,7 @@ impl Config {
             raw_url: self.raw_url,
             cleanup,
             metrics_addr,
+            metrics_export,
             shutdown_grace: Duration::from_millis(self.shutdown_grace_ms),
             log_format: self.log_format,
         })
@@ -427,6 +432,8 @@ pub struct Settings {
     pub cleanup: Option<CleanupSettings>,
     /// Ops listen address (port 0 picks one).
     pub metrics_addr: SocketAddr,
+    /// Application Insights export, when `APPLICATIONINSIGHTS_CONNECTION_STRING` is set.
+    pub metrics_export: Option<service::appinsights::ExportSettings>,
     /// Drain time after a shutdown request.
     pub shutdown_grace: Duration,
     /// Log format.

@@ -11,11 +11,26 @@ async fn main() -> anyhow::Result<()> {
     let metrics = service::telemetry::init_metrics();
     let shutdown = service::shutdown::on_signals();
     let once = settings.pass.is_some();
-    let running = worker::start(settings, metrics, shutdown)
+    let export = settings.metrics_export.clone().map(|e| {
+        tokio::spawn(service::appinsights::run(
+            e,
+            metrics.clone(),
+            shutdown.clone(),
+        ))
+    });
+    let running = worker::start(settings, metrics, shutdown.clone())
         .await
         .context("worker failed")?;
+    // The exporter's last flush, once the work is over.
+    let flush = async move {
+        shutdown.cancel();
+        if let Some(export) = export {
+            let _ = export.await;
+        }
+    };
     if once {
         let report = running.report().await.context("worker failed")?;
+        flush.await;
         let summary = report.pass.context("a pass always ends with a summary")?;
         println!("{}", serde_json::to_string_pretty(&summary)?);
         if let Some(error) = &summary.error {
@@ -23,7 +38,9 @@ async fn main() -> anyhow::Result<()> {
         }
         std::process::exit(summary.exit_code());
     }
-    let report = running.wait().await.context("worker failed")?;
+    let report = running.wait().await;
+    flush.await;
+    let report = report.context("worker failed")?;
     tracing::info!(
         event = "worker_stopped",
         consumed = report.consumed,
