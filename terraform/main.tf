@@ -39,6 +39,13 @@ module "monitoring" {
   daily_quota_gb               = var.log_daily_quota_gb
   tags                         = module.naming.tags
 
+  # Alerts (modules/monitoring/README.md). The dead-letter alert exists once the system topic
+  # does; the object wrapper keeps that decision known at plan time.
+  alert_emails               = var.alert_emails
+  consumer_lag_threshold     = var.consumer_lag_threshold
+  function_failure_threshold = var.function_failure_threshold
+  eventgrid_system_topic     = var.enable_blob_trigger_subscription ? { id = module.events[0].system_topic_id } : null
+
   # Keys are static so for_each is known at plan time; ids may be unknown until apply.
   diagnostic_targets = merge(
     module.storage.diagnostic_targets,
@@ -98,6 +105,7 @@ module "function" {
   application_insights_connection_string = module.monitoring.application_insights_connection_string
   parquet_compression                    = var.parquet_compression
   standard_format                        = var.standard_format
+  vacuum_retention_hours                 = var.vacuum_retention_hours
   log_format                             = var.log_format
   rust_log                               = var.rust_log
   blob_webhook_enabled                   = var.enable_blob_trigger_subscription
@@ -182,6 +190,14 @@ module "worker_app" {
   redis_url                      = var.redis_url
   secret_version                 = var.worker_secret_version
   tags                           = module.naming.tags
+
+  # The worker pushes its metrics to Application Insights itself, with Entra ID (the identity
+  # module grants the worker identity Monitoring Metrics Publisher). An object, so whether the
+  # export is on is known at plan time although both values are known only after apply.
+  application_insights = {
+    connection_string = module.monitoring.application_insights_connection_string
+    client_id         = module.identity.worker_client_id
+  }
 }
 
 check "worker_app_inputs" {

@@ -67,7 +67,7 @@ variable "grant_deployer_data_access" {
 
 variable "function_instance_memory_in_mb" {
   type        = number
-  description = "Flex Consumption instance memory: 2048 or 4096 (blob-trigger concurrency cap 4 or 9; 512 is refused, see README \"Concurrency and memory\")."
+  description = "Flex Consumption instance memory: 2048 or 4096 (at most 5 or 11 transforms at once per instance, WATCH_CONCURRENCY; 512 is refused, see README \"Concurrency and memory\")."
   default     = 2048
 }
 
@@ -100,9 +100,20 @@ variable "standard_format" {
   }
 }
 
+variable "vacuum_retention_hours" {
+  type        = number
+  description = "VACUUM_RETENTION_HOURS: the timer function `vacuum` deletes data files removed from the Delta log more than this many hours ago (a whole number >= 168, a week, as the transformer requires: readers of older snapshots and time travel need the files until then)."
+  default     = 168
+
+  validation {
+    condition     = var.vacuum_retention_hours >= 168 && floor(var.vacuum_retention_hours) == var.vacuum_retention_hours
+    error_message = "vacuum_retention_hours must be a whole number of hours, at least 168 (the transformer refuses to start with less: readers of older snapshots and time travel need the files for a week)."
+  }
+}
+
 variable "enable_blob_trigger_subscription" {
   type        = bool
-  description = "Create the Event Grid subscription to the function's blobs webhook. Leave false on the first apply; set true after the function package is deployed (README, step 6)."
+  description = "Create the Event Grid subscription that delivers BlobCreated events to the `transform` function (an Event Grid trigger). Leave false on the first apply; set true after the function package is deployed (README, step 6)."
   default     = false
 }
 
@@ -130,6 +141,24 @@ variable "log_daily_quota_gb" {
   type        = number
   description = "Daily Log Analytics ingestion cap in GB; -1 for none."
   default     = 1
+}
+
+variable "alert_emails" {
+  type        = list(string)
+  description = "Email addresses notified by every alert (modules/monitoring); empty creates no action group, the alerts then only show in the portal."
+  default     = []
+}
+
+variable "consumer_lag_threshold" {
+  type        = number
+  description = "Alert when the worker group's Kafka lag (sum of worker_consumer_lag, in records) stays above this for 15 minutes."
+  default     = 100000
+}
+
+variable "function_failure_threshold" {
+  type        = number
+  description = "Alert when one function has more failed invocations than this in 15 minutes (0: any failure)."
+  default     = 0
 }
 
 variable "log_format" {

@@ -154,6 +154,6 @@ variable "env_credential" {
 
 variable "enable_blob_trigger_subscription" {
   type        = bool
-  description = "Create the Event Grid subscription to the function's blobs webhook; true only after the function package is deployed (README.md)."
+  description = "Create the Event Grid subscription that delivers BlobCreated events to the `transform` function; true only after the function package is deployed (README.md)."
   default     = false
 }

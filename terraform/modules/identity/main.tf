@@ -1,6 +1,7 @@
 # Least privilege, no keys: each identity gets data-plane roles on the narrowest scope that works.
 #
 #   worker       Storage Blob Data Contributor   raw filesystem
+#                Monitoring Metrics Publisher    Application Insights      (local auth is off)
 #   transformer  Storage Blob Data Reader        raw filesystem            (var.transformer_raw_role)
 #                Storage Blob Data Contributor   standard filesystem
 #                Storage Queue Data Contributor  blob-trigger poison queue (data account)
@@ -32,6 +33,16 @@ resource "azurerm_role_assignment" "worker_raw_write" {
   principal_id         = azurerm_user_assigned_identity.worker.principal_id
   principal_type       = "ServicePrincipal"
   description          = "Worker lands gzipped JSON batches in raw."
+}
+
+# The worker pushes its Prometheus metrics to Application Insights itself (service/src/appinsights.rs)
+# with this identity's token: ingestion is Entra-only, so without the role every export is refused.
+resource "azurerm_role_assignment" "worker_telemetry" {
+  scope                = var.application_insights_id
+  role_definition_name = "Monitoring Metrics Publisher"
+  principal_id         = azurerm_user_assigned_identity.worker.principal_id
+  principal_type       = "ServicePrincipal"
+  description          = "Worker metrics export into Application Insights with Entra ID (local authentication disabled)."
 }
 
 resource "azurerm_role_assignment" "transformer_raw_read" {

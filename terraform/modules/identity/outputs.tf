@@ -43,5 +43,8 @@ output "transformer_role_assignment_ids" {
 
 output "worker_role_assignment_ids" {
   description = "Ids of the worker's role assignments."
-  value       = [azurerm_role_assignment.worker_raw_write.id]
+  value = [
+    azurerm_role_assignment.worker_raw_write.id,
+    azurerm_role_assignment.worker_telemetry.id,
+  ]
 }

@@ -40,7 +40,7 @@ variable "runtime_account_id" {
 
 variable "application_insights_id" {
   type        = string
-  description = "Resource id of Application Insights; the transformer publishes telemetry with Entra ID (local auth is off)."
+  description = "Resource id of Application Insights; the worker and the transformer publish telemetry there with Entra ID (local auth is off)."
 }
 
 variable "transformer_raw_role" {

@@ -24,13 +24,31 @@ locals {
     var.redis_enabled ? { redis_url = "redis-url" } : {},
   )
 
+  # Metrics export to Application Insights (service/src/appinsights.rs), in both modes. Known at
+  # plan time even while the connection string and the client id are not (the object is), and
+  # not sensitive although the connection string is: only whether the export is on.
+  #
+  # The connection string goes in as a Container Apps secret (secret_name), not as plain env.
+  # With local auth off it is no credential (ingestion takes the identity's Entra ID token), but
+  # Terraform marks it sensitive and a secret keeps it out of the revision template, i.e. out of
+  # `az containerapp show` and the portal; it needs no Key Vault (nothing to rotate or protect).
+  # A changed secret value reaches the app's running replicas only when they restart (the job's
+  # next execution has it); the value changes only if Application Insights is recreated.
+  # The authentication string names an identity and nothing more: plain env.
+  telemetry_enabled = nonsensitive(var.application_insights != null)
+  telemetry_secret  = "appinsights-connection-string"
+  telemetry_env = local.telemetry_enabled ? {
+    APPLICATIONINSIGHTS_AUTHENTICATION_STRING = "ClientId=${var.application_insights.client_id};Authorization=AAD"
+  } : {}
+  app_env = merge(var.env, local.telemetry_env)
+
   # Scheduled mode: one pass of the worker per execution (docs/DESIGN.md, "Single pass"). Merged
   # last over var.env, so nothing there can turn the job back into a daemon.
   pass_env = {
     BATCH_CONTINUOUS = "false"
   }
   pass_limits = var.pass_max_seconds == null ? {} : { PASS_MAX_SECONDS = tostring(var.pass_max_seconds) }
-  job_env     = merge(var.env, local.pass_limits, local.pass_env)
+  job_env     = merge(var.env, local.telemetry_env, local.pass_limits, local.pass_env)
   job_name    = coalesce(var.job_name, var.container_app_name)
 }
 
@@ -173,6 +191,14 @@ resource "azurerm_container_app" "worker" {
     }
   }
 
+  dynamic "secret" {
+    for_each = local.telemetry_enabled ? [local.telemetry_secret] : []
+    content {
+      name  = secret.value
+      value = var.application_insights.connection_string
+    }
+  }
+
   template {
     min_replicas = var.min_replicas
     max_replicas = var.max_replicas
@@ -184,7 +210,7 @@ resource "azurerm_container_app" "worker" {
       memory = var.memory
 
       dynamic "env" {
-        for_each = var.env
+        for_each = local.app_env
         content {
           name  = env.key
           value = env.value
@@ -199,6 +225,14 @@ resource "azurerm_container_app" "worker" {
       env {
         name        = "KAFKA_SASL_PASSWORD"
         secret_name = local.secret_names.kafka_sasl_password
+      }
+
+      dynamic "env" {
+        for_each = local.telemetry_enabled ? [local.telemetry_secret] : []
+        content {
+          name        = "APPLICATIONINSIGHTS_CONNECTION_STRING"
+          secret_name = env.value
+        }
       }
 
       dynamic "env" {
@@ -295,6 +329,14 @@ resource "azurerm_container_app_job" "worker" {
     }
   }
 
+  dynamic "secret" {
+    for_each = local.telemetry_enabled ? [local.telemetry_secret] : []
+    content {
+      name  = secret.value
+      value = var.application_insights.connection_string
+    }
+  }
+
   template {
     container {
       name   = "worker"
@@ -318,6 +360,14 @@ resource "azurerm_container_app_job" "worker" {
       env {
         name        = "KAFKA_SASL_PASSWORD"
         secret_name = local.secret_names.kafka_sasl_password
+      }
+
+      dynamic "env" {
+        for_each = local.telemetry_enabled ? [local.telemetry_secret] : []
+        content {
+          name        = "APPLICATIONINSIGHTS_CONNECTION_STRING"
+          secret_name = env.value
+        }
       }
 
       dynamic "env" {

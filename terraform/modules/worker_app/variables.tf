@@ -179,11 +179,31 @@ variable "metrics_port" {
 
 variable "env" {
   type        = map(string)
-  description = "Plain (non-secret) environment of the worker, in both modes: RAW_URL, AZURE_STORAGE_ACCOUNT_NAME, AZURE_CLIENT_ID, KAFKA_*, BATCH_*, LOG_FORMAT, RUST_LOG, METRICS_ADDR ... (not BATCH_CONTINUOUS or PASS_MAX_SECONDS: mode and pass_max_seconds set them)."
+  description = "Plain (non-secret) environment of the worker, in both modes: RAW_URL, AZURE_STORAGE_ACCOUNT_NAME, AZURE_CLIENT_ID, KAFKA_*, BATCH_*, LOG_FORMAT, RUST_LOG, METRICS_ADDR ... (not BATCH_CONTINUOUS or PASS_MAX_SECONDS: mode and pass_max_seconds set them; nor APPLICATIONINSIGHTS_*: application_insights sets them)."
 
   validation {
     condition     = length(setintersection(keys(var.env), ["BATCH_CONTINUOUS", "PASS_MAX_SECONDS"])) == 0
     error_message = "env must not set BATCH_CONTINUOUS or PASS_MAX_SECONDS: choose mode = \"scheduled\" and pass_max_seconds instead."
+  }
+
+  validation {
+    condition     = length(setintersection(keys(var.env), ["APPLICATIONINSIGHTS_CONNECTION_STRING", "APPLICATIONINSIGHTS_AUTHENTICATION_STRING"])) == 0
+    error_message = "env must not set APPLICATIONINSIGHTS_CONNECTION_STRING or APPLICATIONINSIGHTS_AUTHENTICATION_STRING: set application_insights instead."
+  }
+}
+
+variable "application_insights" {
+  type = object({
+    connection_string = string
+    client_id         = string
+  })
+  description = "Metrics export to Application Insights, in both modes: its connection string (APPLICATIONINSIGHTS_CONNECTION_STRING, passed as a Container Apps secret) and the worker identity's client id (APPLICATIONINSIGHTS_AUTHENTICATION_STRING = ClientId=<client_id>;Authorization=AAD). Ingestion is Entra-only: the identity needs Monitoring Metrics Publisher on the resource. An object so that whether the export is on is known at plan time while both values are not yet; null sets neither variable (no export)."
+  default     = null
+  nullable    = true
+
+  validation {
+    condition     = var.application_insights == null || try(var.application_insights.connection_string != "" && var.application_insights.client_id != "", false)
+    error_message = "application_insights needs a non-empty connection_string and client_id; use null for no export."
   }
 }
 
