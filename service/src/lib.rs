@@ -7,6 +7,7 @@
 //! - [`config`]: typed configuration, one clap struct per service (flags over environment
 //!   variables over defaults), with errors that name the variable and the fix, and the variable
 //!   names a config accepts.
+//! - [`retry`]: the doubling, capped backoff of every retry loop.
 //! - [`secret`]: a string that never prints, URL redaction, the credential a URL carries (so
 //!   flags can refuse it) and constant-time comparison of tokens.
 //! - [`telemetry`]: JSON or text logs (tracing) and the Prometheus recorder.
@@ -18,6 +19,7 @@ pub mod alloc;
 pub mod appinsights;
 pub mod config;
 pub mod ops;
+pub mod retry;
 pub mod secret;
 pub mod shutdown;
 pub mod storage;

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use redis::AsyncConnectionConfig;
 use redis::aio::MultiplexedConnection;
+use service::retry::Backoff;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -235,7 +236,7 @@ impl Task {
 
     /// Applies one clean-up, retrying until it succeeds; the caller drops it at shutdown.
     async fn apply(&self, conn: &mut Option<MultiplexedConnection>, job: &Job) {
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = Backoff::new(Duration::from_millis(100), MAX_BACKOFF);
         let mut attempt = 1u32;
         loop {
             let result = match conn.as_mut() {
@@ -266,16 +267,16 @@ impl Task {
                 Err(e) => {
                     // A broken connection is re-made on the next attempt.
                     *conn = None;
+                    let delay = backoff.delay();
                     telemetry::cleanup_failed(
                         &e,
                         attempt,
-                        backoff,
+                        delay,
                         &job.topic,
                         job.partition,
                         job.offset,
                     );
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    tokio::time::sleep(delay).await;
                     attempt += 1;
                 }
             }

@@ -26,7 +26,8 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{CommitMode, Consumer as _};
 
 use crate::consumer::{STATISTICS_INTERVAL, WorkerConsumer, offsets_list};
-use crate::frontier::Ownership;
+use crate::frontier::{CommitFrontier, Ownership};
+use crate::partition::PartitionId;
 use crate::telemetry;
 
 /// Least time between two commits sent after batches; also the period of the timer that sends
@@ -39,18 +40,25 @@ pub const CONFIRM_WITHIN: Duration = Duration::from_secs(STATISTICS_INTERVAL.as_
 
 /// Sends commit frontiers that moved.
 pub struct Committer {
+    /// Where commits are sent (and librdkafka's confirmed offsets read).
     consumer: Arc<WorkerConsumer>,
+    /// What may be committed (read only: the committer writes no position).
     ownership: Arc<Ownership>,
-    /// Last offset sent per partition, with the epoch it was sent under and when.
-    sent: HashMap<(Arc<str>, i32), Sent>,
+    /// Last offset sent per partition, with the epoch it was sent under and when; written only
+    /// here, by each commit decision.
+    sent: HashMap<PartitionId, Sent>,
     /// When the last async commit went out.
     last_sent: Option<Instant>,
 }
 
+/// The last commit sent for one partition.
 #[derive(Debug, Clone, Copy)]
 struct Sent {
+    /// The ownership epoch it was sent under (a new epoch sends again whatever the offset).
     epoch: u64,
+    /// The offset sent.
     offset: i64,
+    /// When it was sent (or last sent again).
     at: Instant,
 }
 
@@ -90,7 +98,12 @@ impl Committer {
             return;
         }
         if let Some(commit) = f.commit
-            && self.moved(topic, partition, epoch, commit, Instant::now())
+            && self.moved(
+                &PartitionId::new(topic.clone(), partition),
+                epoch,
+                commit,
+                Instant::now(),
+            )
         {
             self.send(&[(topic.to_string(), partition, commit)], "batch");
         }
@@ -110,13 +123,12 @@ impl Committer {
     fn due(&mut self, now: Instant) -> (Vec<(String, i32, i64)>, bool) {
         let mut out = Vec::new();
         let mut retry = false;
-        for (topic, partition, epoch, commit) in self.ownership.commit_frontiers() {
-            let topic: Arc<str> = Arc::from(topic);
-            if self.moved(&topic, partition, epoch, commit, now) {
-                out.push((topic.to_string(), partition, commit));
-            } else if self.unconfirmed(&topic, partition, commit, now) {
+        for CommitFrontier { id, epoch, commit } in self.ownership.commit_frontiers() {
+            if self.moved(&id, epoch, commit, now) {
+                out.push((id.topic.to_string(), id.partition, commit));
+            } else if self.unconfirmed(&id, commit, now) {
                 retry = true;
-                out.push((topic.to_string(), partition, commit));
+                out.push((id.topic.to_string(), id.partition, commit));
             }
         }
         (out, retry)
@@ -135,15 +147,8 @@ impl Committer {
         (offsets, result.err().map(|e| e.to_string()))
     }
 
-    fn moved(
-        &mut self,
-        topic: &Arc<str>,
-        partition: i32,
-        epoch: u64,
-        commit: i64,
-        now: Instant,
-    ) -> bool {
-        let slot = self.sent.entry((topic.clone(), partition)).or_insert(Sent {
+    fn moved(&mut self, id: &PartitionId, epoch: u64, commit: i64, now: Instant) -> bool {
+        let slot = self.sent.entry(id.clone()).or_insert(Sent {
             epoch: 0,
             offset: i64::MIN,
             at: now,
@@ -161,14 +166,14 @@ impl Committer {
 
     /// True (and the send time reset) when `commit`, sent long enough ago for librdkafka's
     /// statistics to have seen its response, is still not the committed offset they report.
-    fn unconfirmed(&mut self, topic: &Arc<str>, partition: i32, commit: i64, now: Instant) -> bool {
-        let Some(slot) = self.sent.get_mut(&(topic.clone(), partition)) else {
+    fn unconfirmed(&mut self, id: &PartitionId, commit: i64, now: Instant) -> bool {
+        let Some(slot) = self.sent.get_mut(id) else {
             return false;
         };
         if now.saturating_duration_since(slot.at) < CONFIRM_WITHIN {
             return false;
         }
-        let confirmed = self.consumer.context().confirmed(topic, partition);
+        let confirmed = self.consumer.context().confirmed(&id.topic, id.partition);
         if confirmed.is_some_and(|c| c >= commit) {
             return false;
         }

@@ -24,6 +24,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use crate::config::KafkaSettings;
 use crate::frontier::Ownership;
+use crate::partition::PartitionId;
 use crate::telemetry;
 
 /// Why the consumer could not be created.
@@ -77,8 +78,9 @@ pub struct WorkerContext {
     pub ownership: std::sync::Arc<Ownership>,
     /// The committed offset of each owned partition as librdkafka last reported it in its
     /// statistics (moved by commit responses that succeeded, and by the offset fetch at
-    /// assignment): what [`crate::commit::Committer`] checks its commits against.
-    confirmed: Mutex<HashMap<(String, i32), i64>>,
+    /// assignment): what [`crate::commit::Committer`] checks its commits against. Written by
+    /// the statistics callback, an entry removed when its partition is revoked.
+    confirmed: Mutex<HashMap<PartitionId, i64>>,
 }
 
 impl WorkerContext {
@@ -94,17 +96,17 @@ impl WorkerContext {
     /// [`STATISTICS_INTERVAL`]); `None` before the first.
     pub fn confirmed(&self, topic: &str, partition: i32) -> Option<i64> {
         self.confirmed_map()
-            .get(&(topic.to_owned(), partition))
+            .get(&PartitionId::new(topic, partition))
             .copied()
     }
 
     /// Records the committed offset librdkafka's statistics report for an owned partition.
     pub(crate) fn confirm(&self, topic: &str, partition: i32, committed: i64) {
         self.confirmed_map()
-            .insert((topic.to_owned(), partition), committed);
+            .insert(PartitionId::new(topic, partition), committed);
     }
 
-    fn confirmed_map(&self) -> std::sync::MutexGuard<'_, HashMap<(String, i32), i64>> {
+    fn confirmed_map(&self) -> std::sync::MutexGuard<'_, HashMap<PartitionId, i64>> {
         // Each change is one entry: a poisoned lock is still consistent.
         self.confirmed
             .lock()
@@ -175,7 +177,7 @@ impl ConsumerContext for WorkerContext {
                     // The next owner reports it from its own statistics.
                     telemetry::consumer_lag(e.topic(), e.partition(), 0);
                     self.confirmed_map()
-                        .remove(&(e.topic().to_owned(), e.partition()));
+                        .remove(&PartitionId::new(e.topic(), e.partition()));
                 }
                 let result = if durable.is_empty() {
                     Ok(())
@@ -236,10 +238,10 @@ fn protocol(consumer: &BaseConsumer<WorkerContext>) -> &'static str {
 /// Every partition the worker owns, with its epoch (`topic/partition#epoch`).
 fn describe_owned(ownership: &Ownership) -> String {
     let mut owned = ownership.owned();
-    owned.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+    owned.sort_by_key(|o| o.id.clone());
     owned
         .iter()
-        .map(|o| format!("{}/{}#{}", o.topic, o.partition, o.epoch))
+        .map(|o| format!("{}#{}", o.id, o.epoch))
         .collect::<Vec<_>>()
         .join(",")
 }

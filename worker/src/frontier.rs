@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rdkafka::TopicPartitionList;
 
+use crate::partition::PartitionId;
 use crate::telemetry;
 
 /// What may be committed for one partition.
@@ -45,23 +46,46 @@ pub struct Frontier {
 /// A partition this process owns, under which epoch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OwnedPartition {
-    /// Topic.
-    pub topic: String,
-    /// Partition.
-    pub partition: i32,
+    /// The partition.
+    pub id: PartitionId,
     /// Ownership epoch (new at every assignment).
     pub epoch: u64,
 }
 
+/// An owned partition's commit frontier under its current epoch (see
+/// [`Ownership::commit_frontiers`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitFrontier {
+    /// The partition.
+    pub id: PartitionId,
+    /// Its current ownership epoch.
+    pub epoch: u64,
+    /// The offset that may be committed ([`Frontier::commit`]).
+    pub commit: i64,
+}
+
+/// The commit side's state of one owned partition, for one epoch: replaced at every assign,
+/// removed at revoke (rebalance callbacks, [`Ownership::assign`] / [`Ownership::revoke`]).
 #[derive(Debug, Clone, Default)]
 struct Owned {
+    /// The epoch this state belongs to; writes carrying another epoch are ignored.
     epoch: u64,
+    /// Every offset below it is durable; written by the upload tasks as soon as a landing
+    /// returns ([`Ownership::advance`]), so that a revoke commits it even before the pipeline
+    /// has taken the upload's result (the pipeline keeps its own copy for routing, see
+    /// [`crate::pipeline`]). `None` until the first landing of the epoch.
     durable: Option<i64>,
-    /// Chain positions reached in this epoch, from the last commit frontier on.
+    /// Chain positions reached in this epoch, from the last commit frontier on; written with
+    /// `durable`.
     positions: BTreeSet<i64>,
+    /// Every record below it has been routed (its clean-up is held); published by the pipeline
+    /// once per wake-up ([`Ownership::saw`]).
     seen: Option<i64>,
-    /// Offset → how many clean-ups of it are pending (1 unless Kafka delivered it twice).
+    /// Offset → how many clean-ups of it are pending (1 unless Kafka delivered it twice); added
+    /// by the pipeline ([`Ownership::hold`]), removed by the clean-up task
+    /// ([`Ownership::cleaned`]).
     pending: BTreeMap<i64, u32>,
+    /// The sum of `pending`'s counts.
     pending_count: usize,
 }
 
@@ -93,8 +117,12 @@ impl Owned {
 /// Which partitions this process owns, under which epoch, and how far each may be committed.
 #[derive(Debug, Default)]
 pub struct Ownership {
-    parts: Mutex<HashMap<(String, i32), Owned>>,
+    /// Each owned partition's state; entries made by [`Ownership::assign`], removed by
+    /// [`Ownership::revoke`] (both in rebalance callbacks).
+    parts: Mutex<HashMap<PartitionId, Owned>>,
+    /// The last epoch handed out; bumped for each partition [`Ownership::assign`] lists.
     next_epoch: AtomicU64,
+    /// How many assigns and revokes happened ([`Ownership::changes`]).
     changes: AtomicU64,
     /// `CLEANUP_ENABLED`: commits wait for clean-ups.
     hold_for_cleanup: bool,
@@ -109,7 +137,7 @@ impl Ownership {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, i32), Owned>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PartitionId, Owned>> {
         // A panic while holding this lock cannot leave the map inconsistent (each change is one
         // field or one entry), so a poisoned lock is still usable.
         self.parts
@@ -124,7 +152,7 @@ impl Ownership {
         epoch: u64,
         f: impl FnOnce(&mut Owned) -> T,
     ) -> Option<T> {
-        match self.lock().get_mut(&(topic.to_owned(), partition)) {
+        match self.lock().get_mut(&PartitionId::new(topic, partition)) {
             Some(o) if o.epoch == epoch => Some(f(o)),
             _ => None,
         }
@@ -138,7 +166,7 @@ impl Ownership {
     /// The current epoch of a partition, `None` if this process does not own it.
     pub fn epoch(&self, topic: &str, partition: i32) -> Option<u64> {
         self.lock()
-            .get(&(topic.to_owned(), partition))
+            .get(&PartitionId::new(topic, partition))
             .map(|o| o.epoch)
     }
 
@@ -217,16 +245,28 @@ impl Ownership {
         let hold = self.hold_for_cleanup;
         self.lock()
             .iter()
-            .filter_map(|((t, p), o)| Some((t.clone(), *p, o.frontier(hold)?.commit?)))
+            .filter_map(|(id, o)| {
+                Some((
+                    id.topic.to_string(),
+                    id.partition,
+                    o.frontier(hold)?.commit?,
+                ))
+            })
             .collect()
     }
 
-    /// Every owned partition's epoch and commit frontier.
-    pub fn commit_frontiers(&self) -> Vec<(String, i32, u64, i64)> {
+    /// Every owned partition's epoch and commit frontier (partitions without one left out).
+    pub fn commit_frontiers(&self) -> Vec<CommitFrontier> {
         let hold = self.hold_for_cleanup;
         self.lock()
             .iter()
-            .filter_map(|((t, p), o)| Some((t.clone(), *p, o.epoch, o.frontier(hold)?.commit?)))
+            .filter_map(|(id, o)| {
+                Some(CommitFrontier {
+                    id: id.clone(),
+                    epoch: o.epoch,
+                    commit: o.frontier(hold)?.commit?,
+                })
+            })
             .collect()
     }
 
@@ -234,9 +274,8 @@ impl Ownership {
     pub fn owned(&self) -> Vec<OwnedPartition> {
         self.lock()
             .iter()
-            .map(|((topic, partition), o)| OwnedPartition {
-                topic: topic.clone(),
-                partition: *partition,
+            .map(|(id, o)| OwnedPartition {
+                id: id.clone(),
                 epoch: o.epoch,
             })
             .collect()
@@ -255,7 +294,7 @@ impl Ownership {
         for e in tpl.elements() {
             let epoch = self.next_epoch.fetch_add(1, Ordering::AcqRel) + 1;
             let old = parts.insert(
-                (e.topic().to_owned(), e.partition()),
+                PartitionId::new(e.topic(), e.partition()),
                 Owned {
                     epoch,
                     ..Owned::default()
@@ -274,11 +313,10 @@ impl Ownership {
         let mut parts = self.lock();
         let mut out = Vec::new();
         for e in tpl.elements() {
-            let key = (e.topic().to_owned(), e.partition());
-            let old = parts.remove(&key);
+            let old = parts.remove(&PartitionId::new(e.topic(), e.partition()));
             forget_pending(old.as_ref());
             if let Some(commit) = old.and_then(|o| o.frontier(hold)?.commit) {
-                out.push((key.0, key.1, commit));
+                out.push((e.topic().to_owned(), e.partition(), commit));
             }
         }
         drop(parts);

@@ -23,6 +23,7 @@
 //! - [`upload`]: one upload task with retries and the ownership (epoch) check.
 //! - [`frontier`]: partition ownership (epochs) and commit frontiers: durable, seen, and no
 //!   pending clean-up below.
+//! - [`partition`]: [`partition::PartitionId`], the key of per-partition state.
 //! - [`commit`]: sends commit frontiers that moved (after batches, on a timer, at shutdown).
 //! - [`cleanup`]: the Redis clean-up task; its queue never drops a request.
 //! - [`headers`]: record headers as bytes, names whole (librdkafka's C API, audited).
@@ -42,6 +43,7 @@ pub mod frontier;
 pub mod gzip;
 pub mod headers;
 pub mod health;
+pub mod partition;
 pub mod pass;
 pub mod pipeline;
 pub mod sink;

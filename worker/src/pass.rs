@@ -28,6 +28,7 @@ use tokio::time::Instant;
 
 use crate::consumer::WorkerConsumer;
 use crate::frontier::{OwnedPartition, Ownership};
+use crate::partition::PartitionId;
 
 /// Bounds of one pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,30 +126,47 @@ impl PassSummary {
     }
 }
 
+/// One assigned partition's end and tally ([`PartitionSummary`] once the pass is over).
 #[derive(Debug, Clone)]
 struct Target {
+    /// The ownership epoch it was assigned under: landings of another epoch are not booked.
     epoch: u64,
+    /// The committed offset at assignment (see [`PartitionSummary::from`]).
     from: i64,
+    /// The high watermark at assignment (see [`PartitionSummary::to`]).
     to: i64,
     /// When everything below `to` had been routed; finished `catch_up` later.
     reached_at: Option<Instant>,
+    /// Caught up: later records are left for the next pass (set by [`Pass::ended`]).
     finished: bool,
+    /// The offset after the last record routed (moved by [`Pass::wants`]).
     end: i64,
+    /// Records landed in blobs this pass created (booked by [`Pass::landed`], like the three
+    /// below).
     records: u64,
+    /// Records found already landed.
     skipped: u64,
+    /// Blobs created.
     blobs: u64,
+    /// Stored bytes of those blobs.
     bytes: u64,
 }
 
 /// The end condition and the tally of a pass; the pipeline drives it.
 #[derive(Debug)]
 pub struct Pass {
+    /// Its bounds.
     limits: PassLimits,
+    /// When it started (for `--max-seconds`, the assignment timeout and the summary).
     started: Instant,
-    targets: HashMap<(String, i32), Target>,
+    /// Each owned partition whose end is known, with its end and tally; entries made and dropped
+    /// by [`Pass::on_rebalance`].
+    targets: HashMap<PartitionId, Target>,
     /// Partitions owned whose end is not known yet (the watermark query failed: retried).
     unknown: usize,
+    /// Some partition was assigned (and its end read) at some point.
     assigned_once: bool,
+    /// Why it ended, once it has (set by [`Pass::ended`]).
     ended: Option<EndReason>,
 }
 
@@ -175,31 +193,25 @@ impl Pass {
     /// pass sees once or twice.
     pub fn on_rebalance(&mut self, consumer: &WorkerConsumer, ownership: &Ownership) {
         let owned = ownership.owned();
-        self.targets.retain(|(t, p), target| {
-            owned
-                .iter()
-                .any(|o| o.topic == *t && o.partition == *p && o.epoch == target.epoch)
-        });
+        self.targets
+            .retain(|id, target| owned.iter().any(|o| o.id == *id && o.epoch == target.epoch));
         self.unknown = 0;
         let new: Vec<&OwnedPartition> = owned
             .iter()
-            .filter(|o| !self.targets.contains_key(&(o.topic.clone(), o.partition)))
+            .filter(|o| !self.targets.contains_key(&o.id))
             .collect();
         if new.is_empty() {
             return;
         }
         let mut tpl = TopicPartitionList::new();
         for o in &new {
-            tpl.add_partition(&o.topic, o.partition);
+            tpl.add_partition(&o.id.topic, o.id.partition);
         }
         let committed = consumer.committed_offsets(tpl, QUERY_TIMEOUT);
-        for OwnedPartition {
-            topic,
-            partition,
-            epoch,
-        } in new
-        {
-            let watermarks = consumer.fetch_watermarks(topic, *partition, QUERY_TIMEOUT);
+        for OwnedPartition { id, epoch } in new {
+            let topic: &str = &id.topic;
+            let partition = id.partition;
+            let watermarks = consumer.fetch_watermarks(topic, partition, QUERY_TIMEOUT);
             let (low, high) = match watermarks {
                 Ok(w) => w,
                 Err(e) => {
@@ -211,7 +223,7 @@ impl Pass {
             let from = committed
                 .as_ref()
                 .ok()
-                .and_then(|c| c.find_partition(topic, *partition))
+                .and_then(|c| c.find_partition(topic, partition))
                 .and_then(|e| match e.offset() {
                     Offset::Offset(o) => Some(o),
                     _ => None,
@@ -220,7 +232,7 @@ impl Pass {
                 .max(low);
             tracing::info!(event = "pass_partition", topic, partition, from, to = high);
             self.targets.insert(
-                (topic.clone(), *partition),
+                id.clone(),
                 Target {
                     epoch: *epoch,
                     from,
@@ -246,7 +258,7 @@ impl Pass {
     /// Whether a record belongs to this pass: anything until its partition is finished; later
     /// records are left for the next pass.
     pub fn wants(&mut self, topic: &str, partition: i32, offset: i64) -> bool {
-        match self.targets.get_mut(&(topic.to_owned(), partition)) {
+        match self.targets.get_mut(&PartitionId::new(topic, partition)) {
             Some(t) if t.finished => false,
             Some(t) => {
                 t.end = t.end.max(offset + 1);
@@ -271,7 +283,7 @@ impl Pass {
         skipped: u64,
         stored: Option<u64>,
     ) {
-        if let Some(t) = self.targets.get_mut(&(topic.to_owned(), partition))
+        if let Some(t) = self.targets.get_mut(&PartitionId::new(topic, partition))
             && t.epoch == epoch
         {
             t.records += records;
@@ -310,16 +322,18 @@ impl Pass {
                 .any(|t| t.reached_at.is_none())
                 .then(|| consumer.position().ok())
                 .flatten();
-            for ((topic, partition), t) in &mut self.targets {
+            for (id, t) in &mut self.targets {
                 if let Some(at) = t.reached_at {
                     t.finished = t.finished || now.duration_since(at) >= self.limits.catch_up;
                     continue;
                 }
-                let routed = seen(topic, *partition).is_some_and(|s| s >= t.to);
+                let topic: &str = &id.topic;
+                let partition = id.partition;
+                let routed = seen(topic, partition).is_some_and(|s| s >= t.to);
                 // The position also passes offsets with no record (transaction markers).
                 let position = positions
                     .as_ref()
-                    .and_then(|tpl| tpl.find_partition(topic, *partition))
+                    .and_then(|tpl| tpl.find_partition(topic, partition))
                     .and_then(|e| match e.offset() {
                         Offset::Offset(o) => Some(o),
                         _ => None,
@@ -355,9 +369,9 @@ impl Pass {
         let mut partitions: Vec<PartitionSummary> = self
             .targets
             .iter()
-            .map(|((topic, partition), t)| PartitionSummary {
-                topic: topic.clone(),
-                partition: *partition,
+            .map(|(id, t)| PartitionSummary {
+                topic: id.topic.to_string(),
+                partition: id.partition,
                 from: t.from,
                 to: t.to,
                 end: t.end,
@@ -431,7 +445,7 @@ mod tests {
             catch_up: Duration::from_secs(1),
         });
         pass.targets.insert(
-            ("t".into(), 0),
+            PartitionId::new("t", 0),
             Target {
                 epoch: 1,
                 from: 3,
@@ -448,7 +462,7 @@ mod tests {
         assert!(pass.wants("t", 0, 9));
         assert!(pass.wants("t", 0, 10), "still catching up");
         pass.targets
-            .get_mut(&("t".to_owned(), 0))
+            .get_mut(&PartitionId::new("t", 0))
             .expect("target")
             .finished = true;
         assert!(!pass.wants("t", 0, 11), "finished: the next pass's");

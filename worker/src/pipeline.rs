@@ -24,6 +24,20 @@
 //! batches are dropped, its records ignored, nothing past its durable frontier is committed.
 //! The loop then shuts down as on SIGTERM (the other partitions land and commit what they
 //! hold) and the [`Report`] carries the error, which the binary turns into a non-zero exit.
+//!
+//! Two positions of each partition are kept both here (in its `Part`) and in [`Ownership`], on
+//! purpose:
+//! - *durable* (`Part::frontier`): the upload task records the chain positions it reached in
+//!   [`Ownership`] ([`Ownership::advance`]) as soon as the landing returns, under the epoch
+//!   check; the loop copies the new frontier into its `Part` when it takes the upload's result.
+//!   Commits read the first: the revoke commit runs in a rebalance callback while the loop polls
+//!   the consumer, possibly after an upload finished and before the loop took its result, and
+//!   still commits what it landed. Routing reads the second, per record and without a lock
+//!   (records below it are skipped; the next upload starts there), and it moves only together
+//!   with the partition's `uploading` flag. Once the loop took a result of the current epoch,
+//!   both hold the same value.
+//! - *seen* (`Part::seen`): the loop moves its own per record and publishes it to [`Ownership`]
+//!   once per wake-up ([`Ownership::saw`]), so the lock is taken per drain, not per record.
 
 mod pressure;
 mod shutdown;
@@ -47,6 +61,7 @@ use crate::cleanup::{Cleaner, Job};
 use crate::commit::{COMMIT_GAP, Committer};
 use crate::consumer::WorkerConsumer;
 use crate::frontier::Ownership;
+use crate::partition::PartitionId;
 use crate::pass::{Pass, PassSummary};
 use crate::sink::{Sink, SinkError};
 use crate::telemetry;
@@ -94,49 +109,90 @@ pub struct LoopSettings {
     pub cleanup_grace: Duration,
 }
 
+/// The loop's state of one partition under one ownership epoch: made by `Pipeline::part` on
+/// the epoch's first record, dropped by `Pipeline::check_rebalance` once the epoch is no longer
+/// current. Only the loop reads or writes it.
 #[derive(Debug)]
 struct Part {
+    /// Topic name, shared with the partition's batches, uploads and clean-up jobs.
     topic: Arc<str>,
+    /// The ownership epoch this state belongs to (read from [`Ownership`] when it was made).
     epoch: u64,
+    /// The open batch and the cut rules; `on_message` encodes routed records into it.
     buffer: PartitionBuffer,
+    /// Sealed batches waiting for their upload, oldest first: pushed by `enqueue`, popped by
+    /// `schedule`.
     waiting: VecDeque<Sealed>,
+    /// An upload of this partition runs (at most one does): set by `schedule`, cleared by
+    /// `on_upload`.
     uploading: bool,
-    /// Every offset below it is durable; `None` until the first upload of this epoch.
+    /// Every offset below it is durable; `None` until the first upload of this epoch. Written
+    /// by `on_upload` from the upload's landed frontier; the loop's copy of what the upload task
+    /// recorded in [`Ownership`] (see the module doc).
     frontier: Option<i64>,
-    /// The offset after the last record routed.
+    /// The offset after the last record routed; written by `on_message`.
     seen: Option<i64>,
-    /// `seen` as last published to [`Ownership`].
+    /// `seen` as last published to [`Ownership`] (by `publish_seen`).
     published: Option<i64>,
-    /// Landing failed for good: nothing more is buffered, landed or committed.
+    /// Landing failed for good: nothing more is buffered, landed or committed. Set by
+    /// `on_upload`.
     failed: bool,
 }
 
-/// The consume loop's state.
+/// The consume loop's state. Only the loop's task touches it; what other tasks share with it is
+/// behind `consumer`, `ownership`, `sink` and `cleaner`.
 pub struct Pipeline {
+    /// The knobs; fixed.
     settings: LoopSettings,
+    /// The Kafka consumer: polled as a stream by `run`, paused and resumed by
+    /// [`pressure`]; its rebalance callbacks write `ownership`.
     consumer: Arc<WorkerConsumer>,
+    /// Epochs and commit frontiers (see [`crate::frontier`]), shared with the rebalance
+    /// callbacks, the upload tasks and the clean-up task; the loop writes clean-up holds and
+    /// how far it routed.
     ownership: Arc<Ownership>,
+    /// The raw container; each upload task gets a clone.
     sink: Arc<Sink>,
+    /// The clean-up queue; `None` with clean-up off.
     cleaner: Option<Cleaner>,
+    /// Sends the commit frontiers `ownership` allows (after batches, on the tick, at shutdown).
     committer: Committer,
+    /// Each partition's state under its current epoch, by topic then partition (so a record's
+    /// `&str` topic finds it without allocating); see `Part` for who writes what.
     parts: HashMap<String, HashMap<i32, Part>>,
     /// Batch buffers, reused once their upload is done.
     buffers: Arc<BufferPool>,
-    ready: VecDeque<(Arc<str>, i32)>,
+    /// Partitions with a sealed batch waiting and no upload running, in the order they became
+    /// ready: pushed by `enqueue` and `on_upload`, popped by `schedule` (which skips an entry
+    /// whose partition is gone, uploading or has nothing waiting).
+    ready: VecDeque<PartitionId>,
+    /// The running upload tasks: spawned by `schedule`, joined by `run` and `drain`.
     uploads: JoinSet<UploadDone>,
+    /// How many upload tasks run (at most `UPLOAD_CONCURRENCY`): counted up by `schedule`,
+    /// down by `on_upload`.
     in_flight: usize,
+    /// Bytes of records held in batches (open, waiting or uploading): counted up as records
+    /// are encoded, down when a batch's upload ends or its partition's batches are dropped;
+    /// [`pressure`] compares it with `BUFFER_MAX_BYTES`.
     buffered: usize,
+    /// Whether the assignment is paused (`Consumer::pause`); written by `set_paused`.
     paused: bool,
     /// Since when records are not taken from the consumer (buffers full, see [`pressure`]).
     holding: Option<Instant>,
+    /// [`Ownership::changes`] as of the last rebalance `check_rebalance` handled.
     seen_changes: u64,
+    /// The earliest `BATCH_MAX_WAIT_MS` deadline of the open batches (the timer `run` sleeps
+    /// until): lowered by `on_message`, recomputed by `run` when `deadline_dirty`.
     next_deadline: Option<Instant>,
+    /// `next_deadline` may be stale (a batch was cut or dropped): `run` recomputes it.
     deadline_dirty: bool,
+    /// Cancelled by `drain` when the shutdown grace runs out: running uploads give up.
     abort: CancellationToken,
     /// Cancelled when a partition failed for good: the loop stops as on shutdown.
     halt: CancellationToken,
     /// The end condition of a single pass; `None` for the daemon.
     pass: Option<Pass>,
+    /// What the run did so far; `run` returns it.
     report: Report,
 }
 
@@ -429,7 +485,8 @@ impl Pipeline {
         }
         part.waiting.push_back(sealed);
         if !part.uploading && part.waiting.len() == 1 {
-            self.ready.push_back((topic.clone(), partition));
+            self.ready
+                .push_back(PartitionId::new(topic.clone(), partition));
         }
     }
 
@@ -503,7 +560,7 @@ impl Pipeline {
     /// Starts uploads for ready partitions while slots are free.
     fn schedule(&mut self) {
         while self.in_flight < self.settings.upload_concurrency {
-            let Some((topic, partition)) = self.ready.pop_front() else {
+            let Some(PartitionId { topic, partition }) = self.ready.pop_front() else {
                 return;
             };
             let Some(part) = self
@@ -619,7 +676,8 @@ impl Pipeline {
         part.uploading = false;
         part.frontier = Some(landed.frontier);
         if !part.waiting.is_empty() {
-            self.ready.push_back((done.topic.clone(), done.partition));
+            self.ready
+                .push_back(PartitionId::new(done.topic.clone(), done.partition));
         }
         if current {
             self.committer

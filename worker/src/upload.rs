@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use service::retry::Backoff;
 use tokio_util::sync::CancellationToken;
 
 use crate::batch::{CleanupRequest, Sealed};
@@ -74,7 +75,7 @@ pub async fn upload(
         span: span.clone(),
     };
     let started = std::time::Instant::now();
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = Backoff::new(Duration::from_millis(100), MAX_BACKOFF);
     loop {
         if !ownership.is_current(&topic, partition, epoch) {
             telemetry::upload_abandoned(&topic, partition);
@@ -86,6 +87,8 @@ pub async fn upload(
         };
         match result {
             Ok(landed) => {
+                // Recorded here, not when the pipeline takes the result: a revoke in between
+                // commits it (the pipeline's own copy is for routing, see `crate::pipeline`).
                 ownership.advance(&topic, partition, epoch, &landed.positions);
                 let latency = started.elapsed();
                 let reason = batch.reason.as_str();
@@ -126,12 +129,12 @@ pub async fn upload(
                 return done(Outcome::Failed(Arc::new(e)));
             }
             Err(e) => {
-                telemetry::upload_failed(&topic, partition, &e, backoff);
+                let delay = backoff.delay();
+                telemetry::upload_failed(&topic, partition, &e, delay);
                 tokio::select! {
                     _ = abort.cancelled() => return done(Outcome::Abandoned),
-                    _ = tokio::time::sleep(backoff) => {}
+                    _ = tokio::time::sleep(delay) => {}
                 }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
     }

@@ -295,19 +295,7 @@ async fn run(args: &Args, bin: &FsPath, raw_c: &str, std_c: &str) -> anyhow::Res
     if args.startup {
         return startup(args, bin, raw_c, std_c, &log_path).await;
     }
-    let log = std::fs::File::create(&log_path)?;
-    let mut watcher = tokio::process::Command::new(bin)
-        .arg("watch")
-        .env("RAW_URL", format!("az://{raw_c}"))
-        .env("STANDARD_URL", format!("az://{std_c}"))
-        .env("METRICS_ADDR", "127.0.0.1:0")
-        .env("LOG_FORMAT", "json")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("starting {}", bin.display()))?;
+    let mut watcher = spawn_watcher(bin, raw_c, std_c, &log_path)?;
     let watcher_pid = watcher.id().context("watcher pid")?;
     println!(
         "watcher {} (pid {watcher_pid}), logs in {}",
@@ -441,6 +429,29 @@ async fn run(args: &Args, bin: &FsPath, raw_c: &str, std_c: &str) -> anyhow::Res
     Ok(())
 }
 
+/// `transformer watch` on the two containers, logging to `log_path` (every other variable, e.g.
+/// `WATCH_*`, is inherited).
+fn spawn_watcher(
+    bin: &FsPath,
+    raw_c: &str,
+    std_c: &str,
+    log_path: &FsPath,
+) -> anyhow::Result<tokio::process::Child> {
+    let log = std::fs::File::create(log_path)?;
+    tokio::process::Command::new(bin)
+        .arg("watch")
+        .env("RAW_URL", format!("az://{raw_c}"))
+        .env("STANDARD_URL", format!("az://{std_c}"))
+        .env("METRICS_ADDR", "127.0.0.1:0")
+        .env("LOG_FORMAT", "json")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {}", bin.display()))
+}
+
 /// What one start-up cost, from the watcher's `watch_caught_up` line.
 #[derive(Debug)]
 struct Startup {
@@ -462,19 +473,7 @@ async fn startup(
 ) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     for run in ["first start (no checkpoint)", "restart (its checkpoint)"] {
-        let log = std::fs::File::create(log_path)?;
-        let mut watcher = tokio::process::Command::new(bin)
-            .arg("watch")
-            .env("RAW_URL", format!("az://{raw_c}"))
-            .env("STANDARD_URL", format!("az://{std_c}"))
-            .env("METRICS_ADDR", "127.0.0.1:0")
-            .env("LOG_FORMAT", "json")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
+        let mut watcher = spawn_watcher(bin, raw_c, std_c, log_path)?;
         let pid = watcher.id().context("watcher pid")?;
         let deadline = Instant::now() + Duration::from_secs(args.drain);
         let line = loop {

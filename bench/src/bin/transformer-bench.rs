@@ -1,8 +1,8 @@
 //! `transformer-bench`: throughput and memory of the transform on generated raw blobs.
 //!
 //! ```text
-//! cargo run --release -p transformer --bin transformer-bench -- --sizes 1000,10000,100000
-//! cargo run --release -p transformer --bin transformer-bench -- --azurite   # RAW_URL/STANDARD_URL
+//! cargo run --release -p bench --bin transformer-bench -- --sizes 1000,10000,100000
+//! cargo run --release -p bench --bin transformer-bench -- --azurite   # RAW_URL/STANDARD_URL
 //! ```
 //! Blobs mix the simulator's reference shapes (lobby: `Starting Match` with 2–3 heroes,
 //! `Cleaning Game Records`, `Game Timed Out`; game: `Attack Completed` in both TIMESTAMP formats,

@@ -50,6 +50,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use model::naming::RawBlobName;
 use object_store::ObjectMeta;
 use object_store::path::Path;
+use service::retry::Backoff;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -828,11 +829,7 @@ impl Watcher {
     }
 
     fn backoff(&self, failures: u32) -> Duration {
-        let factor = 2u32.saturating_pow(failures.saturating_sub(1).min(16));
-        self.settings
-            .backoff
-            .saturating_mul(factor)
-            .min(Duration::from_secs(60))
+        Backoff::after(self.settings.backoff, failures, Duration::from_secs(60))
     }
 }
 
