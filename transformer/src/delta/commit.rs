@@ -174,11 +174,12 @@ pub struct TableFiles {
 }
 
 /// Commits after which the committer reads a table afresh instead of following its log: each
-/// incremental update keeps the new commits' file actions as batches of their own (a few KB
-/// each, ~720 commits an hour per table at the default interval), so a long-running committer
-/// would grow without bound; a fresh load reads the last checkpoint and at most its interval of
-/// commits after it.
-const RELOAD_AFTER: i64 = 100;
+/// incremental update keeps the new commits' actions as Arrow batches of their own (~720
+/// commits an hour per table at the default interval), so a long-running committer would grow
+/// without bound; a fresh load reads the last checkpoint and at most its interval of commits
+/// after it. 100 let a watcher grow ~7 MB/min for 8 minutes between reloads (BENCHMARKS, soak);
+/// 25 cuts that sawtooth to a quarter for a fresh load every ~2 minutes per table.
+const RELOAD_AFTER: i64 = 25;
 
 /// A table the committer holds open, and the version it was last read afresh at.
 #[derive(Debug)]
