@@ -973,6 +973,34 @@ pub fn envelopes(
         .collect()
 }
 
+/// A binary's exporter task: started beside the work, finished (one last flush) after it.
+#[derive(Debug)]
+pub struct Export {
+    task: Option<tokio::task::JoinHandle<()>>,
+    stop: CancellationToken,
+}
+
+impl Export {
+    /// Starts [`run`] when `settings` is `Some`; it stops on `shutdown` or at [`Export::finish`].
+    pub fn start(
+        settings: Option<ExportSettings>,
+        handle: &PrometheusHandle,
+        shutdown: &CancellationToken,
+    ) -> Self {
+        let stop = shutdown.child_token();
+        let task = settings.map(|s| tokio::spawn(run(s, handle.clone(), stop.clone())));
+        Export { task, stop }
+    }
+
+    /// Stops the exporter after its last flush (bounded by [`FINAL_FLUSH_TIMEOUT`]).
+    pub async fn finish(self) {
+        self.stop.cancel();
+        if let Some(task) = self.task {
+            let _ = task.await;
+        }
+    }
+}
+
 /// Exports `handle`'s metrics every `settings.interval` until `shutdown` is cancelled, then
 /// once more (bounded by [`FINAL_FLUSH_TIMEOUT`]). Failures are logged and counted, never
 /// returned: spawn it next to the service's tasks.

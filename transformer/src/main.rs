@@ -102,7 +102,6 @@ async fn main() -> anyhow::Result<()> {
     let settings = cli.config.validate()?;
     service::telemetry::init_logs(settings.log_format);
     let metrics = service::telemetry::init_metrics();
-    let metrics_handle = metrics.clone();
     let stores = app::stores(&settings)?;
     let shutdown = service::shutdown::on_signals();
     let owner = app::owner_id();
@@ -114,16 +113,11 @@ async fn main() -> anyhow::Result<()> {
         owner: owner.clone(),
         lakehouse: lakehouse.clone(),
     };
+    let export =
+        service::appinsights::Export::start(settings.metrics_export.clone(), &metrics, &shutdown);
     let ops = app::ops_router(metrics, &stores)
         .merge(RunRegistry::new(ctx.clone(), settings.runs.clone(), shutdown.clone()).router());
 
-    let export = settings.metrics_export.clone().map(|e| {
-        tokio::spawn(service::appinsights::run(
-            e,
-            metrics_handle.clone(),
-            shutdown.clone(),
-        ))
-    });
     // Every command's outcome, then the exporter's last flush.
     let result: anyhow::Result<()> = async {
         match cli.command {
@@ -285,9 +279,6 @@ async fn main() -> anyhow::Result<()> {
         Ok(())
     }
     .await;
-    shutdown.cancel();
-    if let Some(export) = export {
-        let _ = export.await;
-    }
+    export.finish().await;
     result
 }

@@ -11,26 +11,14 @@ async fn main() -> anyhow::Result<()> {
     let metrics = service::telemetry::init_metrics();
     let shutdown = service::shutdown::on_signals();
     let once = settings.pass.is_some();
-    let export = settings.metrics_export.clone().map(|e| {
-        tokio::spawn(service::appinsights::run(
-            e,
-            metrics.clone(),
-            shutdown.clone(),
-        ))
-    });
-    let running = worker::start(settings, metrics, shutdown.clone())
+    let export =
+        service::appinsights::Export::start(settings.metrics_export.clone(), &metrics, &shutdown);
+    let running = worker::start(settings, metrics, shutdown)
         .await
         .context("worker failed")?;
-    // The exporter's last flush, once the work is over.
-    let flush = async move {
-        shutdown.cancel();
-        if let Some(export) = export {
-            let _ = export.await;
-        }
-    };
     if once {
         let report = running.report().await.context("worker failed")?;
-        flush.await;
+        export.finish().await;
         let summary = report.pass.context("a pass always ends with a summary")?;
         println!("{}", serde_json::to_string_pretty(&summary)?);
         if let Some(error) = &summary.error {
@@ -39,7 +27,7 @@ async fn main() -> anyhow::Result<()> {
         std::process::exit(summary.exit_code());
     }
     let report = running.wait().await;
-    flush.await;
+    export.finish().await;
     let report = report.context("worker failed")?;
     tracing::info!(
         event = "worker_stopped",

@@ -87,13 +87,8 @@ pub enum CheckpointError {
         source: serde_json::Error,
     },
     /// A delta round before the write failed, so the handed-over blobs are not durable yet.
-    #[error("the commit round before writing {path} failed: {why}")]
-    Commit {
-        /// The checkpoint's path.
-        path: String,
-        /// The round's error.
-        why: String,
-    },
+    #[error("the commit round before writing the watch checkpoint failed: {0}")]
+    Commit(#[source] crate::delta::commit::CommitError),
 }
 
 /// `_watch/checkpoint.json`, or `_watch/{prefix}/checkpoint.json`.

@@ -259,7 +259,7 @@ impl Watcher {
                     .collect()
             }
         };
-        let current = now.duration_trunc(TimeDelta::hours(1)).unwrap_or(now);
+        let current = hour_start(now);
         let mut folders: Vec<String> = Vec::new();
         for topic in &topics {
             let hours = settled
@@ -410,12 +410,9 @@ fn probe_hours(tail: DateTime<Utc>, now: DateTime<Utc>) -> Vec<DateTime<Utc>> {
     if after <= now + NEXT_HOUR_EARLY {
         hours.push(after);
     }
-    if let Some(c) = now
-        .duration_trunc(TimeDelta::hours(1))
-        .ok()
-        .filter(|c| *c > after)
-    {
-        hours.push(c);
+    let current = hour_start(now);
+    if current > after {
+        hours.push(current);
     }
     hours
 }

@@ -626,10 +626,7 @@ impl Watcher {
         };
         lakehouse.commit_staged().await.map(|_| ()).map_err(|e| {
             telemetry::delta_round_failed(&e);
-            CheckpointError::Commit {
-                path: checkpoint::path(self.settings.prefix.as_deref()).to_string(),
-                why: e.to_string(),
-            }
+            CheckpointError::Commit(e)
         })
     }
 
