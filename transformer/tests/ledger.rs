@@ -80,22 +80,26 @@ async fn a_renewed_lease_is_not_taken_over_while_its_owner_works() {
         .await
         .expect("io")
         .expect("first claim wins");
-    // A slow transform: 3 TTLs of work while a second watcher keeps trying to claim.
+    // A slow transform: 3 TTLs of work (and at least 5 answered claims) while a second
+    // watcher keeps trying to claim.
     let slow_work = async {
         let until = Instant::now() + 3 * TTL;
         let mut tries = 0u32;
-        while Instant::now() < until {
-            let other = claim(s, "r.json.gz", "\"0x1\"", "other", TTL)
-                .await
-                .expect("io");
-            assert!(other.is_none(), "taken over from a live owner");
-            tries += 1;
+        while Instant::now() < until || tries < 5 {
+            // A claim that fails on the store (the emulator now and then answers a request
+            // only after the client's 30 s timeout) is what a watcher retries later: not a
+            // take-over, and not counted as a try.
+            match claim(s, "r.json.gz", "\"0x1\"", "other", TTL).await {
+                Ok(other) => {
+                    assert!(other.is_none(), "taken over from a live owner");
+                    tries += 1;
+                }
+                Err(e) => eprintln!("a contending claim failed on the store: {e}"),
+            }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        tries
     };
-    let tries = owner.hold_while(slow_work).await;
-    assert!(tries >= 5, "only {tries} claims tried");
+    owner.hold_while(slow_work).await;
     assert!(!owner.is_lost());
 
     // The owner now stops renewing (as if killed): the lease is taken over within a TTL.
