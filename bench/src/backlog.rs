@@ -10,10 +10,12 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::children::{self, ChildError};
+use crate::config::BacklogConfig;
 use crate::cpu::{self, Snapshot};
 use crate::stats::{WINDOW_FROM, WINDOW_TO, window_rate};
 
@@ -183,6 +185,24 @@ async fn counters(client: &reqwest::Client, url: &str) -> Option<(u64, u64, f64,
         metric_sum(&text, STORED_BYTES_METRIC),
         metric_sum(&text, BATCHES_METRIC),
     ))
+}
+
+/// `bench backlog`: runs the worker behind the backlog, prints the result as one JSON line on
+/// stdout and appends it to `BENCH_RESULTS`.
+pub async fn command(config: BacklogConfig) -> anyhow::Result<()> {
+    let results = config.results.bench_results.clone();
+    let plan = config.validate()?;
+    let result = run(&plan, service::shutdown::on_signals()).await?;
+    println!(
+        "{}",
+        serde_json::to_string(&result).context("encoding the result")?
+    );
+    crate::results::append(&results, &result)?;
+    eprintln!(
+        "bench backlog: {} records of lag landed in {:.1} s ({:.0} records/s after the group join); worker peak RSS {:.0} MB",
+        result.landed, result.total_seconds, result.records_per_s, result.peak_rss_mb
+    );
+    Ok(())
 }
 
 /// Runs the worker until it has landed the backlog.

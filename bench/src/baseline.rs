@@ -8,12 +8,14 @@
 
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
+use crate::config::BaselineConfig;
 use crate::cpu::{self, Snapshot};
 use crate::stats::{WINDOW_FROM, WINDOW_TO};
 
@@ -108,6 +110,24 @@ pub struct BaselineResult {
     /// Share of the machine's cores busy over the same window, percent.
     #[serde(default)]
     pub machine_busy_pct: Option<f64>,
+}
+
+/// `bench baseline`: reads the backlog and drops it, prints the rate as one JSON line on stdout
+/// and appends it to `BENCH_RESULTS`.
+pub async fn command(config: BaselineConfig) -> anyhow::Result<()> {
+    let results = config.results.bench_results.clone();
+    let plan = config.validate()?;
+    let result = run(&plan, &service::shutdown::on_signals()).await?;
+    println!(
+        "{}",
+        serde_json::to_string(&result).context("encoding the result")?
+    );
+    crate::results::append(&results, &result)?;
+    eprintln!(
+        "bench baseline: {} records in {:.2} s: {:.0} records/s, {:.1} MB/s",
+        result.records, result.seconds, result.records_per_s, result.mb_per_s
+    );
+    Ok(())
 }
 
 /// Reads `expected` records from `topics` with a fresh group and drops them.

@@ -1,11 +1,49 @@
 //! The pipeline under test as child processes: `worker` and `transformer watch`, started from
-//! the bin folder with their whole configuration passed in `Command::envs` (never by mutating
-//! our own environment), logs to files, killed when the bench ends or drops them.
+//! the bin folder ([`resolve_bin_dir`]) with their whole configuration passed in `Command::envs`
+//! (never by mutating our own environment), logs to files, killed when the bench ends or drops
+//! them.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
+use service::config::ConfigError;
 use tokio::process::{Child, Command};
+
+/// The binaries the latency bench starts.
+pub const CHILD_BINARIES: [&str; 2] = ["worker", "transformer"];
+
+/// `DATAFLOW_BIN_DIR` if set (it must hold both binaries), else `target/release` when it holds
+/// both, else `target/debug`.
+pub fn resolve_bin_dir(configured: Option<&Path>, root: &Path) -> Result<PathBuf, ConfigError> {
+    let holds_all = |dir: &Path| CHILD_BINARIES.iter().all(|b| dir.join(b).is_file());
+    if let Some(dir) = configured {
+        let dir = if dir.is_absolute() {
+            dir.to_path_buf()
+        } else {
+            root.join(dir)
+        };
+        if !holds_all(&dir) {
+            return Err(ConfigError::invalid(
+                "DATAFLOW_BIN_DIR",
+                format!(
+                    "{} does not hold both `worker` and `transformer`: build them (cargo build --workspace --bins) or point at another folder",
+                    dir.display()
+                ),
+            ));
+        }
+        return Ok(dir);
+    }
+    ["release", "debug"]
+        .iter()
+        .map(|p| root.join("target").join(p))
+        .find(|d| holds_all(d))
+        .ok_or_else(|| {
+            ConfigError::invalid(
+                "DATAFLOW_BIN_DIR",
+                "unset, and neither target/release nor target/debug holds `worker` and `transformer`: run cargo build --workspace --bins",
+            )
+        })
+}
 
 /// Errors of the children.
 #[derive(Debug, thiserror::Error)]
@@ -188,5 +226,24 @@ mod tests {
         child.check_alive().expect("still running");
         child.kill().await.expect("killed");
         std::fs::remove_dir_all(&dir).expect("clean up");
+    }
+
+    #[test]
+    fn a_bin_dir_without_the_binaries_is_rejected_naming_dataflow_bin_dir() {
+        let empty = std::env::temp_dir().join(testkit::unique("bench-empty-bin"));
+        std::fs::create_dir_all(&empty).expect("temp dir");
+        let err = resolve_bin_dir(Some(&empty), Path::new("/")).expect_err("no binaries");
+        assert!(
+            err.to_string().starts_with("DATAFLOW_BIN_DIR is invalid:"),
+            "{err}"
+        );
+        for b in CHILD_BINARIES {
+            std::fs::write(empty.join(b), b"").expect("fake binary");
+        }
+        assert_eq!(
+            resolve_bin_dir(Some(&empty), Path::new("/")).expect("both present"),
+            empty
+        );
+        std::fs::remove_dir_all(&empty).expect("clean up");
     }
 }

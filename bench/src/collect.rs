@@ -3,11 +3,43 @@
 //! normalized header (`MB/s/core` → `mb_s_core`). Every line gets the run id and, when it has
 //! none, the bench name, so the report can tell runs and tools apart.
 
+use std::io::Read;
+
+use anyhow::Context;
 use serde_json::{Map, Value};
+
+use crate::config::CollectConfig;
+
+/// `bench collect`: reads a tool's stdout on stdin and appends its result lines to
+/// `BENCH_RESULTS`; fails when there are none.
+pub fn command(config: CollectConfig) -> anyhow::Result<()> {
+    let mut output = String::new();
+    std::io::stdin()
+        .read_to_string(&mut output)
+        .context("reading the tool's output on stdin")?;
+    let lines = collect(&output, &config.bench_name, &config.bench_run);
+    let results = &config.results.bench_results;
+    for line in &lines {
+        crate::results::append(results, line)?;
+    }
+    eprintln!(
+        "bench collect: {} {} result lines → {}",
+        lines.len(),
+        config.bench_name,
+        results.display()
+    );
+    if lines.is_empty() {
+        anyhow::bail!(
+            "no result lines (JSON objects or Markdown table rows) in the {} output",
+            config.bench_name
+        );
+    }
+    Ok(())
+}
 
 /// Result lines found in `output`, tagged with `run` and (when missing) `bench`.
 pub fn collect(output: &str, bench: &str, run: &str) -> Vec<Map<String, Value>> {
-    let json = crate::results::parse(output);
+    let json = crate::results::objects(output);
     let lines = if json.is_empty() {
         tables(output)
     } else {

@@ -1,15 +1,23 @@
-//! The knobs of the bench binaries: one clap struct per binary (each knob declared once, flag
-//! over environment variable over default; see `service::config`), validated once into a plan
-//! that can only be valid.
+//! The knobs of the `bench` binary: one clap struct per subcommand (each knob declared once, flag
+//! over environment variable over default; see `service::config`), the knobs several subcommands
+//! share declared once in a struct they flatten, validated once into a plan that can only be
+//! valid.
 //!
 //! [`load`] puts env/local.env (through [`testkit::env`]) under the process environment, and the
-//! flags over both. So `bench-latency` runs as-is against the local stack.
+//! flags over both. So `bench latency` runs as-is against the local stack.
 
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, CommandFactory, FromArgMatches, Parser};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use service::config::ConfigError;
+
+use crate::backlog::BacklogPlan;
+use crate::baseline::BaselinePlan;
+use crate::children::resolve_bin_dir;
+use crate::latency::LatencyPlan;
 
 /// Default of `BENCH_RESULTS`: the JSON-line results file `bench/run` collects.
 pub const DEFAULT_RESULTS: &str = "bench/results.jsonl";
@@ -19,24 +27,169 @@ pub const DEFAULT_SVG: &str = "docs/bench/throughput-vs-batch-size.svg";
 pub const DEFAULT_MARKDOWN: &str = "docs/BENCHMARKS.md";
 /// Default of `BENCH_TEMPLATE`: the hand-written report template, read when the report is made.
 pub const DEFAULT_TEMPLATE: &str = "bench/BENCHMARKS.template.md";
-/// Default of `BENCH_LOG_DIR`.
-const DEFAULT_LOG_DIR: &str = "bench/out/logs";
 
-/// Reads `T` from the flags, the process environment and env/local.env (in that order of
-/// precedence), as a bench binary starts.
-pub fn load<T: CommandFactory + FromArgMatches>() -> Result<T, ConfigError> {
-    service::config::parse_over(testkit::env())
+/// The benchmark harness of the superhero dataflow; `bench/run` drives it.
+///
+/// Every option of a subcommand overrides the environment variable named in brackets, which
+/// overrides env/local.env (an empty variable counts as unset).
+#[derive(Debug, Parser)]
+#[command(name = "bench", version)]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands, each with its own knobs.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// End-to-end latency: produce → worker → raw → transformer watch → Parquet visible.
+    Latency(LatencyConfig),
+    /// The worker binary behind a backlog: landing rate, peak RSS, CPU per record.
+    Backlog(BacklogConfig),
+    /// Consume-and-discard with the worker's consumer settings.
+    Baseline(BaselineConfig),
+    /// A tool's output on stdin → result lines tagged with the run id.
+    Collect(CollectConfig),
+    /// The throughput plot (SVG) from the results file.
+    Plot(ReportConfig),
+    /// docs/BENCHMARKS.md from its template and the results file.
+    Report(ReportConfig),
+    /// Creates a topic (idempotent) and waits until the broker knows it.
+    Topic(TopicConfig),
+    /// By hand: does `transformer watch` keep up with a stream of raw blobs? (flags only)
+    Watch(crate::watch::WatchArgs),
+    /// Throughput and memory of the transform on generated raw blobs (flags only).
+    Transformer(crate::transform::TransformArgs),
+}
+
+/// Reads the subcommand and its knobs from the command line, the process environment and
+/// env/local.env (in that order of precedence), as `bench` starts.
+pub fn load() -> Result<Command, ConfigError> {
+    load_from(std::env::args_os(), testkit::env())
+}
+
+/// [`load`] with the given arguments (the first is the binary's name) over `base`.
+pub fn load_from<A: Into<OsString>>(
+    args: impl IntoIterator<Item = A>,
+    base: &BTreeMap<String, String>,
+) -> Result<Command, ConfigError> {
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let name = args.get(1).and_then(|a| a.to_str()).unwrap_or_default();
+    Ok(match name {
+        "latency" => Command::Latency(subcommand(&args, base)?),
+        "backlog" => Command::Backlog(subcommand(&args, base)?),
+        "baseline" => Command::Baseline(subcommand(&args, base)?),
+        "collect" => Command::Collect(subcommand(&args, base)?),
+        "plot" => Command::Plot(subcommand(&args, base)?),
+        "report" => Command::Report(subcommand(&args, base)?),
+        "topic" => Command::Topic(subcommand(&args, base)?),
+        "watch" => Command::Watch(subcommand(&args, base)?),
+        "transformer" => Command::Transformer(subcommand(&args, base)?),
+        // No subcommand, an unknown one, `help …`, `--help`, `--version`: clap's own answer.
+        _ => Cli::parse_from(&args).command,
+    })
+}
+
+/// `bench NAME FLAGS…` read as NAME's own command, so that `service::config`'s rules (env/local.env
+/// underneath, an empty variable unset, errors naming the variable) hold for its knobs.
+fn subcommand<T: CommandFactory + FromArgMatches>(
+    args: &[OsString],
+    base: &BTreeMap<String, String>,
+) -> Result<T, ConfigError> {
+    let name = args.get(1).map(|n| n.to_string_lossy().into_owned());
+    let bin = OsString::from(format!("bench {}", name.unwrap_or_default()));
+    let rest = args.iter().skip(2).cloned();
+    service::config::parse_from_over(std::iter::once(bin).chain(rest), base)
+}
+
+/// The broker, for the subcommands that talk to Kafka.
+#[derive(Debug, Clone, Args)]
+pub struct Kafka {
+    /// Kafka bootstrap servers (env/local.env sets 127.0.0.1:9092).
+    #[arg(long, env, value_name = "HOSTS")]
+    pub kafka_brokers: String,
+}
+
+/// The results file: the measurements append to it, the plot and the report read it.
+#[derive(Debug, Clone, Args)]
+pub struct ResultsFile {
+    /// JSON-lines results file (a measurement appends its result; plot and report read it).
+    #[arg(long, env, value_name = "PATH", default_value = DEFAULT_RESULTS)]
+    pub bench_results: PathBuf,
+}
+
+/// The worker batch size a measurement runs the worker with (or, for `baseline`, is paired with
+/// in the report).
+#[derive(Debug, Clone, Args)]
+pub struct Batch {
+    /// Worker records per batch.
+    #[arg(long, env, value_name = "N", default_value_t = 1000)]
+    pub batch_size: usize,
+}
+
+/// The child processes of `latency` and `backlog`.
+#[derive(Debug, Clone, Args)]
+pub struct Children {
+    /// Worker max wait in ms after a batch's first record (the last partial batches wait it).
+    #[arg(long, env, value_name = "MS", default_value_t = 1000)]
+    pub batch_max_wait_ms: u64,
+    /// Folder with the worker and transformer binaries; unset: target/release, else target/debug.
+    #[arg(long, env, value_name = "DIR")]
+    pub dataflow_bin_dir: Option<PathBuf>,
+    /// Folder for the children's stdout/stderr.
+    #[arg(long, env, value_name = "DIR", default_value = "bench/out/logs")]
+    pub bench_log_dir: PathBuf,
+}
+
+/// The backlog `backlog` and `baseline` read: topics that already hold the records.
+#[derive(Debug, Clone, Args)]
+pub struct Backlog {
+    /// Comma-separated topics holding the backlog.
+    #[arg(long, env, value_name = "TOPICS")]
+    pub bench_topics: String,
+    /// Records in those topics (the run ends when all are read, or landed).
+    #[arg(long, env, value_name = "N")]
+    pub bench_records: u64,
+    /// Seconds before giving up.
+    #[arg(long, env, value_name = "SECONDS", default_value_t = 900)]
+    pub bench_timeout_s: u64,
+    /// The broker's pid, to read its CPU per record; unset: not measured.
+    #[arg(long, env, value_name = "PID")]
+    pub bench_broker_pid: Option<u32>,
+}
+
+impl Backlog {
+    /// The topics, checked with the record count; errors name the variable.
+    fn topics(&self) -> Result<Vec<String>, ConfigError> {
+        let topics = service::config::comma_list(&self.bench_topics);
+        if topics.is_empty() {
+            let problem = "name at least one topic";
+            return Err(ConfigError::invalid("BENCH_TOPICS", problem));
+        }
+        at_least_one("BENCH_RECORDS", self.bench_records, "record")?;
+        Ok(topics)
+    }
 }
 
 /// End-to-end latency at a fixed rate: produce → worker → raw → transformer watch → Parquet
 /// visible in `standard/buffer_meta/`. Every flag overrides the environment variable in
 /// brackets; env/local.env supplies the local stack's addresses.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "bench-latency", version)]
+#[command(name = "latency", version)]
 pub struct LatencyConfig {
-    /// Kafka bootstrap servers (env/local.env sets 127.0.0.1:9092).
-    #[arg(long, env, value_name = "HOSTS")]
-    pub kafka_brokers: String,
+    /// The broker.
+    #[command(flatten)]
+    pub kafka: Kafka,
+    /// The worker's batch size.
+    #[command(flatten)]
+    pub batch: Batch,
+    /// The children.
+    #[command(flatten)]
+    pub children: Children,
+    /// Where the result goes.
+    #[command(flatten)]
+    pub results: ResultsFile,
     /// Records per second during the measurement.
     #[arg(long, env, value_name = "PER_SECOND", default_value_t = 200)]
     pub bench_rate: u32,
@@ -49,12 +202,6 @@ pub struct LatencyConfig {
     /// Partitions of the game-shaped topic.
     #[arg(long, env, value_name = "N", default_value_t = 4)]
     pub bench_game_partitions: i32,
-    /// Worker records per batch.
-    #[arg(long, env, value_name = "N", default_value_t = 1000)]
-    pub batch_size: usize,
-    /// Worker max wait in ms after a batch's first record.
-    #[arg(long, env, value_name = "MS", default_value_t = 1000)]
-    pub batch_max_wait_ms: u64,
     /// Transformer watch poll interval in ms.
     #[arg(long, env, value_name = "MS", default_value_t = 500)]
     pub watch_poll_ms: u64,
@@ -64,174 +211,79 @@ pub struct LatencyConfig {
     /// Seconds to wait after sending for the last records to show.
     #[arg(long, env, value_name = "SECONDS", default_value_t = 120)]
     pub bench_drain_timeout_s: u64,
-    /// Folder with the worker and transformer binaries; unset: target/release, else target/debug.
-    #[arg(long, env, value_name = "DIR")]
-    pub dataflow_bin_dir: Option<PathBuf>,
-    /// JSON-lines file the result is appended to.
-    #[arg(long, env, value_name = "PATH", default_value = DEFAULT_RESULTS)]
-    pub bench_results: PathBuf,
-    /// Folder for the children's stdout/stderr.
-    #[arg(long, env, value_name = "DIR", default_value = DEFAULT_LOG_DIR)]
-    pub bench_log_dir: PathBuf,
-}
-
-/// A validated latency run.
-#[derive(Debug, Clone)]
-pub struct LatencyPlan {
-    /// Kafka bootstrap servers.
-    pub brokers: String,
-    /// Records per second.
-    pub rate: u32,
-    /// Sending time.
-    pub duration: Duration,
-    /// Lobby-shaped and game-shaped topic partitions.
-    pub partitions: [i32; 2],
-    /// Worker `BATCH_SIZE`.
-    pub batch_size: usize,
-    /// Worker `BATCH_MAX_WAIT_MS`.
-    pub batch_max_wait: Duration,
-    /// Transformer `WATCH_POLL_MS`.
-    pub watch_poll: Duration,
-    /// The bench's own listing interval.
-    pub poll: Duration,
-    /// Drain timeout.
-    pub drain_timeout: Duration,
-    /// Folder holding `worker` and `transformer`.
-    pub bin_dir: PathBuf,
-    /// Results file.
-    pub results: PathBuf,
-    /// Children's log folder.
-    pub log_dir: PathBuf,
 }
 
 impl LatencyConfig {
     /// Checks the values once; errors name the variable.
     pub fn validate(self) -> Result<LatencyPlan, ConfigError> {
-        if self.bench_rate == 0 {
-            return Err(ConfigError::invalid(
-                "BENCH_RATE",
-                "must be at least 1 record per second",
-            ));
-        }
-        if self.bench_duration_s == 0 {
-            return Err(ConfigError::invalid(
-                "BENCH_DURATION_S",
-                "must be at least 1 second",
-            ));
-        }
-        for (var, n) in [
-            ("BENCH_LOBBY_PARTITIONS", self.bench_lobby_partitions),
-            ("BENCH_GAME_PARTITIONS", self.bench_game_partitions),
-        ] {
-            if !(1..=64).contains(&n) {
-                return Err(ConfigError::invalid(
-                    var,
-                    format!("{n} partitions: use 1 to 64"),
-                ));
-            }
-        }
-        if self.bench_poll_ms == 0 {
-            return Err(ConfigError::invalid(
-                "BENCH_POLL_MS",
-                "must be at least 1 ms",
-            ));
-        }
-        let bin_dir = resolve_bin_dir(self.dataflow_bin_dir.as_deref(), &testkit::root())?;
+        at_least_one("BENCH_RATE", self.bench_rate.into(), "record per second")?;
+        at_least_one("BENCH_DURATION_S", self.bench_duration_s, "second")?;
+        partitions("BENCH_LOBBY_PARTITIONS", self.bench_lobby_partitions)?;
+        partitions("BENCH_GAME_PARTITIONS", self.bench_game_partitions)?;
+        at_least_one("BENCH_POLL_MS", self.bench_poll_ms, "ms")?;
+        let children = self.children;
         Ok(LatencyPlan {
-            brokers: self.kafka_brokers,
+            bin_dir: resolve_bin_dir(children.dataflow_bin_dir.as_deref(), &testkit::root())?,
+            brokers: self.kafka.kafka_brokers,
             rate: self.bench_rate,
             duration: Duration::from_secs(self.bench_duration_s),
             partitions: [self.bench_lobby_partitions, self.bench_game_partitions],
-            batch_size: self.batch_size,
-            batch_max_wait: Duration::from_millis(self.batch_max_wait_ms),
+            batch_size: self.batch.batch_size,
+            batch_max_wait: Duration::from_millis(children.batch_max_wait_ms),
             watch_poll: Duration::from_millis(self.watch_poll_ms),
             poll: Duration::from_millis(self.bench_poll_ms),
             drain_timeout: Duration::from_secs(self.bench_drain_timeout_s),
-            bin_dir,
-            results: self.bench_results,
-            log_dir: self.bench_log_dir,
+            results: self.results.bench_results,
+            log_dir: children.bench_log_dir,
         })
     }
 }
 
-/// The binaries the latency bench starts.
-pub const CHILD_BINARIES: [&str; 2] = ["worker", "transformer"];
-
-/// `DATAFLOW_BIN_DIR` if set (it must hold both binaries), else `target/release` when it holds
-/// both, else `target/debug`.
-pub fn resolve_bin_dir(configured: Option<&Path>, root: &Path) -> Result<PathBuf, ConfigError> {
-    let holds_all = |dir: &Path| CHILD_BINARIES.iter().all(|b| dir.join(b).is_file());
-    if let Some(dir) = configured {
-        let dir = if dir.is_absolute() {
-            dir.to_path_buf()
-        } else {
-            root.join(dir)
-        };
-        if !holds_all(&dir) {
-            return Err(ConfigError::invalid(
-                "DATAFLOW_BIN_DIR",
-                format!(
-                    "{} does not hold both `worker` and `transformer`: build them (cargo build --workspace --bins) or point at another folder",
-                    dir.display()
-                ),
-            ));
-        }
-        return Ok(dir);
+/// At least 1 `unit`; the error names `var`.
+fn at_least_one(var: &str, n: u64, unit: &str) -> Result<(), ConfigError> {
+    let problem = format!("must be at least 1 {unit}");
+    if n == 0 {
+        return Err(ConfigError::invalid(var, problem));
     }
-    ["release", "debug"]
-        .iter()
-        .map(|p| root.join("target").join(p))
-        .find(|d| holds_all(d))
-        .ok_or_else(|| {
-            ConfigError::invalid(
-                "DATAFLOW_BIN_DIR",
-                "unset, and neither target/release nor target/debug holds `worker` and `transformer`: run cargo build --workspace --bins",
-            )
-        })
+    Ok(())
+}
+
+/// 1 to 64 partitions; the error names `var`.
+fn partitions(var: &str, n: i32) -> Result<(), ConfigError> {
+    let problem = format!("{n} partitions: use 1 to 64");
+    if !(1..=64).contains(&n) {
+        return Err(ConfigError::invalid(var, problem));
+    }
+    Ok(())
 }
 
 /// The worker binary behind a backlog: a fresh group on topics that already hold
 /// BENCH_RECORDS records; reports the worker's peak RSS and landing rate. Every flag overrides
 /// the environment variable in brackets.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "bench-backlog", version)]
+#[command(name = "backlog", version)]
 pub struct BacklogConfig {
-    /// Kafka bootstrap servers (env/local.env sets 127.0.0.1:9092).
-    #[arg(long, env, value_name = "HOSTS")]
-    pub kafka_brokers: String,
-    /// Comma-separated topics holding the backlog.
-    #[arg(long, env, value_name = "TOPICS")]
-    pub bench_topics: String,
-    /// Records in those topics (the run ends when all are landed).
-    #[arg(long, env, value_name = "N")]
-    pub bench_records: u64,
-    /// Worker records per batch.
-    #[arg(long, env, value_name = "N", default_value_t = 1000)]
-    pub batch_size: usize,
-    /// Worker max wait in ms after a batch's first record (the last partial batches wait it).
-    #[arg(long, env, value_name = "MS", default_value_t = 1000)]
-    pub batch_max_wait_ms: u64,
+    /// The broker.
+    #[command(flatten)]
+    pub kafka: Kafka,
+    /// The backlog.
+    #[command(flatten)]
+    pub backlog: Backlog,
+    /// The worker's batch size.
+    #[command(flatten)]
+    pub batch: Batch,
+    /// The worker child.
+    #[command(flatten)]
+    pub children: Children,
+    /// Where the result goes.
+    #[command(flatten)]
+    pub results: ResultsFile,
     /// Worker gzip level 0-9; unset: the worker's own default.
     #[arg(long, env, value_name = "LEVEL")]
     pub gzip_level: Option<u32>,
     /// The result's `bench` field (bench/run uses worker_gzip for the gzip sweep).
     #[arg(long, env, value_name = "NAME", default_value = "worker_lag")]
     pub bench_label: String,
-    /// Seconds before giving up.
-    #[arg(long, env, value_name = "SECONDS", default_value_t = 900)]
-    pub bench_timeout_s: u64,
-    /// Folder with the worker binary; unset: target/release, else target/debug.
-    #[arg(long, env, value_name = "DIR")]
-    pub dataflow_bin_dir: Option<PathBuf>,
-    /// JSON-lines file the result is appended to.
-    #[arg(long, env, value_name = "PATH", default_value = DEFAULT_RESULTS)]
-    pub bench_results: PathBuf,
-    /// Folder for the worker's stdout/stderr.
-    #[arg(long, env, value_name = "DIR", default_value = DEFAULT_LOG_DIR)]
-    pub bench_log_dir: PathBuf,
-    /// The broker's pid, to read its CPU per landed record; unset: not measured.
-    #[arg(long, env, value_name = "PID")]
-    pub bench_broker_pid: Option<u32>,
     /// The storage emulator's pid, to read its CPU per landed record; unset: not measured.
     #[arg(long, env, value_name = "PID")]
     pub bench_storage_pid: Option<u32>,
@@ -239,32 +291,19 @@ pub struct BacklogConfig {
 
 impl BacklogConfig {
     /// Checks the values once; errors name the variable.
-    pub fn validate(self) -> Result<crate::backlog::BacklogPlan, ConfigError> {
-        let topics = service::config::comma_list(&self.bench_topics);
-        if topics.is_empty() {
-            return Err(ConfigError::invalid(
-                "BENCH_TOPICS",
-                "name at least one topic",
-            ));
-        }
-        if self.bench_records == 0 {
-            return Err(ConfigError::invalid(
-                "BENCH_RECORDS",
-                "must be at least 1 record",
-            ));
-        }
-        Ok(crate::backlog::BacklogPlan {
-            brokers: self.kafka_brokers,
-            topics,
-            records: self.bench_records,
-            batch_size: self.batch_size,
-            batch_max_wait_ms: self.batch_max_wait_ms,
+    pub fn validate(self) -> Result<BacklogPlan, ConfigError> {
+        Ok(BacklogPlan {
+            topics: self.backlog.topics()?,
+            brokers: self.kafka.kafka_brokers,
+            records: self.backlog.bench_records,
+            batch_size: self.batch.batch_size,
+            batch_max_wait_ms: self.children.batch_max_wait_ms,
             gzip_level: self.gzip_level,
             label: self.bench_label,
-            bin_dir: resolve_bin_dir(self.dataflow_bin_dir.as_deref(), &testkit::root())?,
-            log_dir: self.bench_log_dir,
-            timeout: Duration::from_secs(self.bench_timeout_s),
-            broker_pid: self.bench_broker_pid,
+            bin_dir: resolve_bin_dir(self.children.dataflow_bin_dir.as_deref(), &testkit::root())?,
+            log_dir: self.children.bench_log_dir,
+            timeout: Duration::from_secs(self.backlog.bench_timeout_s),
+            broker_pid: self.backlog.bench_broker_pid,
             storage_pid: self.bench_storage_pid,
         })
     }
@@ -273,42 +312,48 @@ impl BacklogConfig {
 /// Consume-and-discard baseline: the worker's consumer settings with a fresh group, reading
 /// BENCH_RECORDS records and dropping them. Every flag overrides the variable in brackets.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "bench-baseline", version)]
+#[command(name = "baseline", version)]
 pub struct BaselineConfig {
-    /// Kafka bootstrap servers (env/local.env sets 127.0.0.1:9092).
-    #[arg(long, env, value_name = "HOSTS")]
-    pub kafka_brokers: String,
-    /// Comma-separated topics to read.
-    #[arg(long, env, value_name = "TOPICS")]
-    pub bench_topics: String,
-    /// Records in those topics (the run ends when all are read).
-    #[arg(long, env, value_name = "N")]
-    pub bench_records: u64,
-    /// Worker batch size this baseline is paired with in the report.
-    #[arg(long, env, value_name = "N", default_value_t = 1000)]
-    pub batch_size: usize,
-    /// Seconds before giving up.
-    #[arg(long, env, value_name = "SECONDS", default_value_t = 900)]
-    pub bench_timeout_s: u64,
-    /// JSON-lines file the result is appended to.
-    #[arg(long, env, value_name = "PATH", default_value = DEFAULT_RESULTS)]
-    pub bench_results: PathBuf,
+    /// The broker.
+    #[command(flatten)]
+    pub kafka: Kafka,
+    /// The backlog.
+    #[command(flatten)]
+    pub backlog: Backlog,
+    /// The worker batch size this baseline is paired with in the report.
+    #[command(flatten)]
+    pub batch: Batch,
+    /// Where the result goes.
+    #[command(flatten)]
+    pub results: ResultsFile,
     /// The result's `bench` field (bench/run uses worker_baseline_after for the run after the worker).
     #[arg(long, env, value_name = "NAME", default_value = "worker_baseline")]
     pub bench_label: String,
-    /// The broker's pid, to read its CPU per record; unset: not measured.
-    #[arg(long, env, value_name = "PID")]
-    pub bench_broker_pid: Option<u32>,
+}
+
+impl BaselineConfig {
+    /// Checks the values once; errors name the variable.
+    pub fn validate(self) -> Result<BaselinePlan, ConfigError> {
+        Ok(BaselinePlan {
+            topics: self.backlog.topics()?,
+            brokers: self.kafka.kafka_brokers,
+            records: self.backlog.bench_records,
+            batch_size: self.batch.batch_size,
+            timeout: Duration::from_secs(self.backlog.bench_timeout_s),
+            label: self.bench_label,
+            broker_pid: self.backlog.bench_broker_pid,
+        })
+    }
 }
 
 /// Creates a topic (idempotent) and waits until the broker knows it; `bench/run` uses it for the
 /// flood topic that kcat and the worker bench read. Every flag overrides the variable in brackets.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "bench-topic", version)]
+#[command(name = "topic", version)]
 pub struct TopicConfig {
-    /// Kafka bootstrap servers (env/local.env sets 127.0.0.1:9092).
-    #[arg(long, env, value_name = "HOSTS")]
-    pub kafka_brokers: String,
+    /// The broker.
+    #[command(flatten)]
+    pub kafka: Kafka,
     /// Topic to create.
     #[arg(long, env, value_name = "NAME")]
     pub bench_topic: String,
@@ -320,12 +365,7 @@ pub struct TopicConfig {
 impl TopicConfig {
     /// Checks the partition count; the error names `BENCH_PARTITIONS`.
     pub fn validate(self) -> Result<Self, ConfigError> {
-        if !(1..=64).contains(&self.bench_partitions) {
-            return Err(ConfigError::invalid(
-                "BENCH_PARTITIONS",
-                format!("{} partitions: use 1 to 64", self.bench_partitions),
-            ));
-        }
+        partitions("BENCH_PARTITIONS", self.bench_partitions)?;
         Ok(self)
     }
 }
@@ -333,7 +373,7 @@ impl TopicConfig {
 /// Appends a bench tool's results (stdin) to the results file: its JSON lines, or, when it prints
 /// none, one object per Markdown table row. Every flag overrides the variable in brackets.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "bench-collect", version)]
+#[command(name = "collect", version)]
 pub struct CollectConfig {
     /// `bench` field for lines without one, e.g. transformer.
     #[arg(long, env, value_name = "NAME")]
@@ -341,18 +381,19 @@ pub struct CollectConfig {
     /// Run id every line is tagged with (bench/run uses the UTC start time).
     #[arg(long, env, value_name = "ID")]
     pub bench_run: String,
-    /// JSON-lines file appended to.
-    #[arg(long, env, value_name = "PATH", default_value = DEFAULT_RESULTS)]
-    pub bench_results: PathBuf,
+    /// Where the lines go.
+    #[command(flatten)]
+    pub results: ResultsFile,
 }
 
-/// The files of `bench-plot` and `bench-report` (both read all four); every flag overrides the
+/// The files of `bench plot` and `bench report` (both read all four); every flag overrides the
 /// variable in brackets.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Parser)]
+#[command(name = "report", version)]
 pub struct ReportConfig {
-    /// JSON-lines results to read.
-    #[arg(long, env, value_name = "PATH", default_value = DEFAULT_RESULTS)]
-    pub bench_results: PathBuf,
+    /// The results read.
+    #[command(flatten)]
+    pub results: ResultsFile,
     /// SVG plot of throughput against batch size.
     #[arg(long, env, value_name = "PATH", default_value = DEFAULT_SVG)]
     pub bench_svg: PathBuf,
@@ -364,33 +405,15 @@ pub struct ReportConfig {
     pub bench_template: PathBuf,
 }
 
-/// Throughput plot from the results file (records/s of the consume-and-discard baseline and
-/// the worker against batch size, log x axis).
-#[derive(Debug, Parser)]
-#[command(name = "bench-plot", version)]
-pub struct PlotCli {
-    /// The files.
-    #[command(flatten)]
-    pub files: ReportConfig,
-}
-
-/// Regenerates docs/BENCHMARKS.md from the results file.
-#[derive(Debug, Parser)]
-#[command(name = "bench-report", version)]
-pub struct ReportCli {
-    /// The files.
-    #[command(flatten)]
-    pub files: ReportConfig,
-}
-
 #[cfg(test)]
 mod tests {
     use std::ffi::OsStr;
 
-    use service::config::{arg_env_keys, from_vars};
+    use service::config::from_vars;
 
     use super::*;
 
+    /// The subcommands that read variables, as they parse (`plot` reads `report`'s files).
     fn commands() -> Vec<clap::Command> {
         vec![
             LatencyConfig::command(),
@@ -398,16 +421,16 @@ mod tests {
             BaselineConfig::command(),
             TopicConfig::command(),
             CollectConfig::command(),
-            PlotCli::command(),
-            ReportCli::command(),
+            ReportConfig::command().name("plot"),
+            ReportConfig::command(),
         ]
     }
 
-    /// Problems with the row of `cmd`'s binary in the bench table of docs/DESIGN.md: its last
-    /// cell names each variable the binary reads and no other, and a default in parentheses
+    /// Problems with the row of `cmd`'s subcommand in the bench table of docs/DESIGN.md: its last
+    /// cell names each variable the subcommand reads and no other, and a default in parentheses
     /// right after a variable (up to a comma) is clap's, where clap has one.
     fn design_row_problems(design: &str, cmd: &clap::Command) -> Vec<String> {
-        let name = cmd.get_name();
+        let name = format!("bench {}", cmd.get_name());
         let Some(row) = design
             .lines()
             .find(|l| l.starts_with(&format!("| `{name}` |")))
@@ -469,8 +492,8 @@ mod tests {
         assert_eq!(
             design_row_problems(&wrong, &LatencyConfig::command()),
             [
-                "bench-latency: BENCH_RATE: the table says 20, --help says 200",
-                "bench-latency: the table names BENCH_RAT, which it does not read",
+                "bench latency: BENCH_RATE: the table says 20, --help says 200",
+                "bench latency: the table names BENCH_RAT, which it does not read",
             ]
         );
     }
@@ -478,7 +501,7 @@ mod tests {
     #[test]
     fn every_flag_is_a_variable_and_every_variable_has_a_flag() {
         for cmd in commands() {
-            // As the binaries show it (`service::config::command`): no variable's value.
+            // As `bench` shows it (`service::config::command`): no variable's value.
             let mut shown = cmd.clone().mut_args(|a| a.hide_env_values(true));
             let help = shown.render_long_help().to_string();
             for a in cmd.get_arguments() {
@@ -494,107 +517,81 @@ mod tests {
                 );
             }
         }
-        assert_eq!(arg_env_keys::<PlotCli>(), arg_env_keys::<ReportCli>());
     }
 
     #[test]
-    fn required_variables_are_named_when_missing() {
-        let err =
-            from_vars::<LatencyConfig, _, _, _>([("BENCH_RATE", "7")]).expect_err("no broker");
-        assert!(
-            err.to_string().starts_with("KAFKA_BROKERS is not set"),
-            "{err}"
-        );
-        let err =
-            from_vars::<BacklogConfig, _, _, _>([("KAFKA_BROKERS", "b"), ("BENCH_TOPICS", "t")])
-                .expect_err("no record count");
-        assert!(
-            err.to_string().starts_with("BENCH_RECORDS is not set"),
-            "{err}"
-        );
+    fn each_subcommand_is_read_by_its_own_struct() {
+        let base =
+            "KAFKA_BROKERS=b BENCH_TOPICS=t BENCH_RECORDS=1 BENCH_TOPIC=t BENCH_NAME=n BENCH_RUN=r";
+        let base = base.split(' ').filter_map(|kv| kv.split_once('='));
+        let base = base.map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+        Cli::command().debug_assert();
+        let names: Vec<String> = Cli::command()
+            .get_subcommands()
+            .map(|s| s.get_name().to_owned())
+            .collect();
+        assert_eq!(names.len(), 9, "{names:?}");
+        for name in names {
+            let read = load_from(["bench", name.as_str()], &base).expect(&name);
+            let variant = format!("{read:?}").to_lowercase();
+            assert!(variant.starts_with(&format!("{name}(")), "{variant}");
+        }
     }
 
     #[test]
-    fn an_empty_backlog_is_rejected_naming_bench_records() {
-        let c: BacklogConfig = from_vars([
-            ("KAFKA_BROKERS", "b"),
-            ("BENCH_TOPICS", "t"),
-            ("BENCH_RECORDS", "0"),
-        ])
-        .expect("parses");
-        let err = c.validate().expect_err("zero records");
-        assert!(
-            err.to_string().starts_with("BENCH_RECORDS is invalid"),
-            "{err}"
-        );
-        let c: BacklogConfig = from_vars([
-            ("KAFKA_BROKERS", "b"),
-            ("BENCH_TOPICS", " , "),
-            ("BENCH_RECORDS", "1"),
-        ])
-        .expect("parses");
-        let err = c.validate().expect_err("no topic");
-        assert!(
-            err.to_string().starts_with("BENCH_TOPICS is invalid"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn flags_override_the_environment() {
+    fn flags_override_the_environment_through_the_subcommand() {
         let vars = [("KAFKA_BROKERS", "b"), ("BENCH_RATE", "7")];
         let vars = vars.map(|(k, v)| (k.to_owned(), v.to_owned())).into();
-        let c: LatencyConfig =
-            service::config::parse_from_over(["bench-latency", "--bench-rate", "50"], &vars)
-                .expect("valid");
-        assert_eq!(
-            (c.bench_rate, c.bench_duration_s, c.batch_max_wait_ms),
-            (50, 60, 1000)
-        );
-        let c: LatencyConfig =
-            service::config::parse_from_over(["bench-latency"], &vars).expect("valid");
-        assert_eq!(c.bench_rate, 7);
+        let latency = |args: &[&str]| {
+            let args = ["bench", "latency"].iter().chain(args);
+            match load_from(args, &vars) {
+                Ok(Command::Latency(c)) => c,
+                other => panic!("{other:?}"),
+            }
+        };
+        let c = latency(&["--bench-rate", "50"]);
+        let waits = (c.bench_duration_s, c.children.batch_max_wait_ms);
+        assert_eq!((c.bench_rate, waits), (50, (60, 1000)));
+        assert_eq!(latency(&[]).bench_rate, 7);
+    }
+
+    /// The error of reading `T` from `vars` alone and validating it, as text ("" when none).
+    fn error<T, P>(vars: &[(&str, &str)], validate: fn(T) -> Result<P, ConfigError>) -> String
+    where
+        T: CommandFactory + FromArgMatches,
+    {
+        let read = from_vars::<T, _, _, _>(vars.iter().copied()).and_then(validate);
+        read.err().map(|e| e.to_string()).unwrap_or_default()
     }
 
     #[test]
-    fn zero_rate_is_rejected_naming_bench_rate() {
-        let c: LatencyConfig =
-            from_vars([("KAFKA_BROKERS", "b"), ("BENCH_RATE", "0")]).expect("parses");
-        let err = c.validate().expect_err("zero rate");
-        assert_eq!(
-            err.to_string(),
-            "BENCH_RATE is invalid: must be at least 1 record per second; fix BENCH_RATE (see env/local.env and --help)"
-        );
-    }
-
-    #[test]
-    fn partitions_out_of_range_name_the_variable() {
-        let c: LatencyConfig =
-            from_vars([("KAFKA_BROKERS", "b"), ("BENCH_GAME_PARTITIONS", "0")]).expect("parses");
-        let err = c.validate().expect_err("zero partitions");
-        assert!(
-            err.to_string()
-                .starts_with("BENCH_GAME_PARTITIONS is invalid: 0 partitions"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn a_bin_dir_without_the_binaries_is_rejected_naming_dataflow_bin_dir() {
-        let empty = std::env::temp_dir().join(testkit::unique("bench-empty-bin"));
-        std::fs::create_dir_all(&empty).expect("temp dir");
-        let err = resolve_bin_dir(Some(&empty), Path::new("/")).expect_err("no binaries");
-        assert!(
-            err.to_string().starts_with("DATAFLOW_BIN_DIR is invalid:"),
-            "{err}"
-        );
-        for b in CHILD_BINARIES {
-            std::fs::write(empty.join(b), b"").expect("fake binary");
+    fn missing_and_invalid_values_are_errors_naming_the_variable() {
+        let b = ("KAFKA_BROKERS", "b");
+        let latency = |vars: &[(&str, &str)]| error(vars, LatencyConfig::validate);
+        let baseline = |vars: &[(&str, &str)]| error(vars, BaselineConfig::validate);
+        let errors = [
+            latency(&[("BENCH_RATE", "7")]),
+            latency(&[b, ("BENCH_GAME_PARTITIONS", "0")]),
+            baseline(&[b, ("BENCH_TOPICS", "t")]),
+            baseline(&[b, ("BENCH_TOPICS", "t"), ("BENCH_RECORDS", "0")]),
+            baseline(&[b, ("BENCH_TOPICS", " , "), ("BENCH_RECORDS", "1")]),
+        ];
+        let starts = [
+            "KAFKA_BROKERS is not set",
+            "BENCH_GAME_PARTITIONS is invalid: 0 partitions",
+            "BENCH_RECORDS is not set",
+            "BENCH_RECORDS is invalid",
+            "BENCH_TOPICS is invalid",
+        ];
+        for (error, start) in errors.iter().zip(starts) {
+            assert!(
+                error.starts_with(start),
+                "{error:?} should start with {start}"
+            );
         }
         assert_eq!(
-            resolve_bin_dir(Some(&empty), Path::new("/")).expect("both present"),
-            empty
+            latency(&[b, ("BENCH_RATE", "0")]),
+            "BENCH_RATE is invalid: must be at least 1 record per second; fix BENCH_RATE (see env/local.env and --help)"
         );
-        std::fs::remove_dir_all(&empty).expect("clean up");
     }
 }

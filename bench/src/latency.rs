@@ -7,9 +7,11 @@
 //! (`BATCH_MAX_WAIT_MS` dominates at low rates), the upload, the watcher's poll
 //! (`WATCH_POLL_MS`), the transform, and this bench's own poll (`BENCH_POLL_MS`).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use object_store::ObjectStore;
 use rdkafka::ClientConfig;
 use rdkafka::producer::FutureProducer;
@@ -17,11 +19,40 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::children::{self, ChildError, Running};
-use crate::config::LatencyPlan;
+use crate::config::LatencyConfig;
 use crate::load::{self, LoadError, Mix, Target};
 use crate::stats::{self, Summary};
 use crate::topics::{self, TopicError};
 use crate::visibility::{RecordKey, Visibility, VisibilityError};
+
+/// A validated latency run ([`LatencyConfig::validate`]).
+#[derive(Debug, Clone)]
+pub struct LatencyPlan {
+    /// Kafka bootstrap servers.
+    pub brokers: String,
+    /// Records per second.
+    pub rate: u32,
+    /// Sending time.
+    pub duration: Duration,
+    /// Lobby-shaped and game-shaped topic partitions.
+    pub partitions: [i32; 2],
+    /// Worker `BATCH_SIZE`.
+    pub batch_size: usize,
+    /// Worker `BATCH_MAX_WAIT_MS`.
+    pub batch_max_wait: Duration,
+    /// Transformer `WATCH_POLL_MS`.
+    pub watch_poll: Duration,
+    /// The bench's own listing interval.
+    pub poll: Duration,
+    /// Drain timeout.
+    pub drain_timeout: Duration,
+    /// Folder holding `worker` and `transformer`.
+    pub bin_dir: PathBuf,
+    /// Results file.
+    pub results: PathBuf,
+    /// Children's log folder.
+    pub log_dir: PathBuf,
+}
 
 /// How long the warm-up may take: group join (~5 s on Tansu) + first batch + first transform,
 /// with room for a cold debug build.
@@ -117,6 +148,40 @@ pub struct LatencyResult {
     pub binaries: String,
 }
 
+/// `bench latency`: runs the measurement, prints its result as one JSON line on stdout and appends
+/// it to `BENCH_RESULTS`; fails when a record went missing, showed twice or was not delivered.
+pub async fn command(config: LatencyConfig) -> anyhow::Result<()> {
+    let plan = config.validate()?;
+    let result = run(&plan, service::shutdown::on_signals()).await?;
+    let line = serde_json::to_string(&result).context("encoding the result")?;
+    println!("{line}");
+    crate::results::append(&plan.results, &result)?;
+    match &result.latency {
+        Some(s) => eprintln!(
+            "bench latency: {} records at {}/s: p50 {:.0} ms, p90 {:.0} ms, p99 {:.0} ms, max {:.0} ms; {} missing, {} duplicate rows",
+            result.records_sent,
+            result.rate_per_s,
+            s.p50_ms,
+            s.p90_ms,
+            s.p99_ms,
+            s.max_ms,
+            result.records_missing,
+            result.duplicate_rows
+        ),
+        None => eprintln!("bench latency: no record became visible"),
+    }
+    if result.records_missing > 0 || result.duplicate_rows > 0 || result.records_failed > 0 {
+        anyhow::bail!(
+            "{} records missing, {} duplicate rows, {} failed deliveries (result recorded in {})",
+            result.records_missing,
+            result.duplicate_rows,
+            result.records_failed,
+            plan.results.display()
+        );
+    }
+    Ok(())
+}
+
 /// Runs the whole measurement and returns its result line.
 pub async fn run(
     plan: &LatencyPlan,
@@ -132,7 +197,7 @@ pub async fn run(
     let (standard_url, standard) =
         testkit::new_container("bench-lat-std").map_err(setup("standard container".into()))?;
     eprintln!(
-        "bench-latency: topics {lobby} ({}), {game} ({}); {raw_url} → {standard_url}",
+        "bench latency: topics {lobby} ({}), {game} ({}); {raw_url} → {standard_url}",
         plan.partitions[0], plan.partitions[1]
     );
 
@@ -229,7 +294,7 @@ async fn measure(
     let warm = load::send_at_rate(&producer, &target, &mut mix, warm_count, 1000, shutdown).await?;
     let started = Instant::now();
     eprintln!(
-        "bench-latency: warm-up, {} records sent; waiting for the pipeline",
+        "bench latency: warm-up, {} records sent; waiting for the pipeline",
         warm.sent.len()
     );
     loop {
@@ -251,7 +316,7 @@ async fn measure(
         tokio::time::sleep(plan.poll).await;
     }
     eprintln!(
-        "bench-latency: pipeline ready after {:.1} s; sending {} records/s for {:?}",
+        "bench latency: pipeline ready after {:.1} s; sending {} records/s for {:?}",
         started.elapsed().as_secs_f64(),
         plan.rate,
         plan.duration
@@ -317,7 +382,7 @@ async fn measure(
         .collect();
     let missing = done.sent.len() - latencies.len();
     for e in &done.errors {
-        eprintln!("bench-latency: delivery failed: {e}");
+        eprintln!("bench latency: delivery failed: {e}");
     }
     Ok(LatencyResult {
         bench: "latency".into(),

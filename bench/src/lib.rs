@@ -1,23 +1,35 @@
-//! The benchmark harness of the superhero dataflow: the end-to-end latency bench, the throughput
-//! plot and the generator of `docs/BENCHMARKS.md`. `bench/run` drives these binaries together
-//! with the crates' own benches (`worker-bench`, `transformer-bench`, `simulator flood`) and
-//! `kcat`, collecting every result as a JSON line in `bench/results.jsonl`.
+//! The benchmark harness of the superhero dataflow: one binary, `bench`, whose subcommands take
+//! the measurements (end-to-end latency, the worker behind a backlog, the consume-and-discard
+//! baseline, the transform, the watch), collect every result as a JSON line in
+//! `bench/results.jsonl`, draw the throughput plot and generate `docs/BENCHMARKS.md`. `bench/run`
+//! drives it together with the worker crate's own bench (`cargo bench -p worker --bench
+//! landing`), `simulator flood` and `kcat`; the production crates hold no bench binary.
 //!
 //! # Layout
-//! - [`config`]: the knobs of each binary (flags over env over env/local.env), validated once.
-//! - [`load`]: simulator-shaped records at a fixed rate, booked by their delivery reports.
-//! - [`children`]: `worker` and `transformer watch` as child processes.
-//! - [`visibility`]: when each record became visible in `standard/buffer_meta/` Parquet.
-//! - [`latency`]: the end-to-end run (`bench-latency`).
-//! - [`backlog`]: the worker binary behind a backlog: peak RSS and landing rate (`bench-backlog`).
-//! - [`baseline`]: consume-and-discard with the worker's consumer settings (`bench-baseline`).
-//! - [`stats`]: nearest-rank percentiles.
-//! - [`cpu`]: CPU per record of the worker, the broker and the emulator, from `/proc`.
-//! - [`topics`]: topic creation on the configured broker (`bench-topic`).
-//! - [`collect`]: a tool's stdout (JSON lines or Markdown tables) → tagged result lines (`bench-collect`).
-//! - [`results`]: the JSON-lines results file.
-//! - [`plot`]: throughput against batch size as SVG (`bench-plot`).
-//! - [`report`]: `docs/BENCHMARKS.md` from the template and the results (`bench-report`).
+//! - `main.rs`: picks the subcommand ([`config::load`]) and the runtime it runs on.
+//! - [`config`]: the subcommands and their knobs (flags over env over env/local.env), the knobs
+//!   several share declared once, validated once into plans.
+//! - Measurements, each with its subcommand's entry point (`command`):
+//!   - [`latency`]: end to end at a fixed rate (`bench latency`), with [`load`] (the simulator's
+//!     flood mix at a fixed rate, booked by delivery report), [`children`] (`worker` and
+//!     `transformer watch` as child processes) and [`visibility`] (when each record became
+//!     visible in `standard/buffer_meta/` Parquet).
+//!   - [`backlog`]: the worker binary behind a backlog: peak RSS, landing rate, CPU
+//!     (`bench backlog`).
+//!   - [`baseline`]: consume-and-discard with the worker's consumer settings (`bench baseline`).
+//!   - [`transform`]: the transform on generated raw blobs, in memory and against Azurite
+//!     (`bench transformer`).
+//!   - [`watch`]: by hand, does `transformer watch` keep up, and how long do its starts take
+//!     (`bench watch`).
+//!   - [`topics`]: topic creation on the configured broker (`bench topic`).
+//! - Measuring helpers: [`stats`] (nearest-rank percentiles, windowed rates) and [`cpu`] (CPU per
+//!   record of the worker, the broker and the emulator, from `/proc`).
+//! - Results and their outputs:
+//!   - [`collect`]: a tool's stdout (JSON lines or Markdown tables) → tagged result lines
+//!     (`bench collect`).
+//!   - [`results`]: the JSON-lines results file, read back as typed records per kind.
+//!   - [`plot`]: throughput against batch size as SVG (`bench plot`).
+//!   - [`report`]: `docs/BENCHMARKS.md` from the template and the results (`bench report`).
 
 pub mod backlog;
 pub mod baseline;
@@ -32,4 +44,6 @@ pub mod report;
 pub mod results;
 pub mod stats;
 pub mod topics;
+pub mod transform;
 pub mod visibility;
+pub mod watch;

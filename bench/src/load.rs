@@ -1,109 +1,55 @@
-//! The load: simulator-shaped records (built by the simulator's own record builders, so sizes
-//! and shapes are the real ones) sent at a fixed rate, each stamped with the instant it was
-//! handed to the producer and booked by the (topic, partition, offset) of its delivery report.
+//! The load: the simulator's own flood mix ([`simulator::flood::Mix`]: whole games and lobby
+//! time-outs, built by the simulator's record builders, so sizes and shapes are the real ones)
+//! sent at a fixed rate, each record stamped with the instant it was handed to the producer and
+//! booked by the (topic, partition, offset) of its delivery report.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use rand::seq::SliceRandom;
-use rand::{Rng, RngCore, SeedableRng};
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use simulator::heroes::{HERO_COUNT, HeroTable, TABLE_SEED};
-use simulator::messages::{Hit, Logger, TimestampFormat, game_timestamp};
-use simulator::server::now;
+use simulator::config::DEFAULT_DEAD_ENEMY_RATIO;
+use simulator::heroes::{HeroTable, TABLE_SEED};
+use simulator::messages::TimestampFormat;
+use simulator::publish::TopicId;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 /// Where a record goes: the lobby-shaped or the game-shaped topic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lane {
-    /// `Starting Match`, `Cleaning Game Records`.
+    /// `Starting Match`, `Game Timed Out`, `Cleaning Game Records`.
     Lobby = 0,
-    /// `Attack Completed`.
+    /// `Attack Completed`, `Attacked Dead Enemy`.
     Game = 1,
 }
 
-/// An endless, seeded stream of whole games: N × `Starting Match`, attacks until one hero is
-/// left, N × `Cleaning Game Records` (the flood mode's mix without time-outs).
+/// An endless, seeded stream of the flood's lobbies (without the client's start-up records),
+/// with the simulator's default settings.
 #[derive(Debug)]
 pub struct Mix {
-    rng: ChaCha8Rng,
+    games: simulator::flood::Mix,
     heroes: HeroTable,
-    loggers: [Logger; 2],
+    partitions: ChaCha8Rng,
     queue: VecDeque<(Lane, Vec<u8>)>,
 }
 
 impl Mix {
     /// A mix for the two topics, seeded.
     pub fn new(lobby_topic: &str, game_topic: &str, seed: u64) -> Self {
+        // No client topic: the load sends no start-up records.
+        let topics = [lobby_topic.to_owned(), game_topic.to_owned(), String::new()];
         Mix {
-            rng: ChaCha8Rng::seed_from_u64(seed),
+            games: simulator::flood::Mix::new(
+                &topics,
+                seed,
+                TimestampFormat::default(),
+                DEFAULT_DEAD_ENEMY_RATIO,
+            ),
             heroes: HeroTable::generate(TABLE_SEED),
-            loggers: [Logger::new(lobby_topic), Logger::new(game_topic)],
+            partitions: ChaCha8Rng::seed_from_u64(seed),
             queue: VecDeque::new(),
-        }
-    }
-
-    fn token(&mut self) -> String {
-        let mut bytes = [0u8; 16];
-        self.rng.fill_bytes(&mut bytes);
-        uuid::Builder::from_random_bytes(bytes)
-            .into_uuid()
-            .to_string()
-    }
-
-    fn game(&mut self) {
-        let n: usize = self.rng.gen_range(2..=3);
-        let g = self.token();
-        let users: Vec<String> = (0..n).map(|_| self.token()).collect();
-        let mut entries: Vec<model::envelope::HeroEntry> = users
-            .iter()
-            .map(|u| {
-                let id = self.rng.gen_range(1..=HERO_COUNT);
-                let p = self.heroes.get(id).map(|h| h.powerstats);
-                model::envelope::HeroEntry {
-                    token: u.clone(),
-                    id: Some(id),
-                    attack: p.map_or(1, |p| p.attack),
-                    health: p.map_or(10, |p| p.health),
-                }
-            })
-            .collect();
-        for _ in 0..n {
-            let v = self.loggers[0].starting_match(now(), now(), &g, &users, &entries);
-            self.queue.push_back((Lane::Lobby, v));
-        }
-        let mut alive: Vec<usize> = (0..n).collect();
-        while alive.len() > 1 {
-            let attacker = alive[0];
-            let enemies: Vec<usize> = alive.iter().copied().filter(|i| *i != attacker).collect();
-            let Some(&enemy) = enemies.choose(&mut self.rng) else {
-                break;
-            };
-            let hit = Hit {
-                game_token: &g,
-                attacker: &users[attacker],
-                enemy: &users[enemy],
-                damage: entries[attacker].attack,
-                prior: entries[enemy].health,
-            };
-            let post = hit.post();
-            let (v, _) = self.loggers[1].attack(
-                now(),
-                game_timestamp(TimestampFormat::Micros, now(), false),
-                &hit,
-            );
-            self.queue.push_back((Lane::Game, v));
-            entries[enemy].health = post;
-            if post == 0 {
-                alive.retain(|i| *i != enemy);
-            }
-            alive.rotate_left(1);
-        }
-        for u in &users {
-            let v = self.loggers[0].cleaning(now(), &g, u);
-            self.queue.push_back((Lane::Lobby, v));
         }
     }
 
@@ -113,13 +59,25 @@ impl Mix {
             if let Some(r) = self.queue.pop_front() {
                 return r;
             }
-            self.game();
+            let queue = &mut self.queue;
+            // A lobby's records are lobby and game records only.
+            let Ok(()) = self
+                .games
+                .game(&self.heroes, &mut |topic, value: &[u8], _, _| {
+                    let lane = if topic == TopicId::Game {
+                        Lane::Game
+                    } else {
+                        Lane::Lobby
+                    };
+                    queue.push_back((lane, value.to_vec()));
+                    Ok::<(), std::convert::Infallible>(())
+                });
         }
     }
 
     /// A uniformly random partition below `count`, like the simulator (null keys).
     pub fn partition(&mut self, count: i32) -> i32 {
-        self.rng.gen_range(0..count)
+        self.partitions.gen_range(0..count)
     }
 }
 

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use plotters::prelude::*;
 
+use crate::config::ReportConfig;
+
 /// One line of the plot.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
@@ -42,6 +44,19 @@ pub enum PlotError {
         /// Why.
         source: std::io::Error,
     },
+}
+
+/// `bench plot`: draws records/s against batch size from the results file into `BENCH_SVG`.
+pub fn command(config: ReportConfig) -> anyhow::Result<()> {
+    let results = crate::results::read(&config.results.bench_results)?;
+    let series = crate::report::throughput_series(&results);
+    write(
+        "Worker throughput vs batch size",
+        &series,
+        &config.bench_svg,
+    )?;
+    eprintln!("bench plot: wrote {}", config.bench_svg.display());
+    Ok(())
 }
 
 /// Renders the plot as an SVG document.

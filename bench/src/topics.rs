@@ -1,5 +1,5 @@
 //! Topic creation on the configured broker (not only the local stack's, as `testkit` does), so
-//! `bench-latency --kafka-brokers …` and `bench-topic` create where they will produce.
+//! `bench latency --kafka-brokers …` and `bench topic` create where they will produce.
 
 use std::time::Duration;
 
@@ -8,6 +8,8 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
+
+use crate::config::TopicConfig;
 
 /// Errors creating a topic.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +34,15 @@ pub enum TopicError {
         /// The broker's error code.
         code: RDKafkaErrorCode,
     },
+}
+
+/// `bench topic`: creates the configured topic (idempotent) for `bench/run` and the scripts.
+pub async fn command(config: TopicConfig) -> anyhow::Result<()> {
+    let config = config.validate()?;
+    let (topic, partitions) = (&config.bench_topic, config.bench_partitions);
+    create(&config.kafka.kafka_brokers, topic, partitions).await?;
+    eprintln!("bench topic: {topic} ready with {partitions} partitions");
+    Ok(())
 }
 
 /// Creates `topic` with `partitions` partitions; an existing topic is fine (idempotent).

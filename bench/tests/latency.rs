@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use bench::config::LatencyPlan;
+use bench::latency::LatencyPlan;
 use tokio_util::sync::CancellationToken;
 
 #[tokio::test]

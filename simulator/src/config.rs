@@ -33,6 +33,9 @@ impl std::str::FromStr for JoinScope {
     }
 }
 
+/// Default of `DEAD_ENEMY_RATIO`; the bench harness's latency load uses it too.
+pub const DEFAULT_DEAD_ENEMY_RATIO: f64 = 0.01;
+
 /// Super Hero Combat player simulator: the reference Kafka messages and Redis game state.
 ///
 /// Every flag overrides the environment variable named in brackets (an empty variable counts as
@@ -74,7 +77,7 @@ pub struct Config {
     #[arg(long, env, global = true, default_value_t = 0.0)]
     pub bad_ratio: f64,
     /// Probability (0..1) that a finished game gets a stale `Attacked Dead Enemy` turn.
-    #[arg(long, env, global = true, default_value_t = 0.01)]
+    #[arg(long, env, global = true, default_value_t = DEFAULT_DEAD_ENEMY_RATIO)]
     pub dead_enemy_ratio: f64,
     /// Manifest file written on exit.
     #[arg(long, env, global = true, default_value = "simulator-manifest.json")]

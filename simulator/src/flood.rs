@@ -61,53 +61,63 @@ pub struct FloodStats {
     pub elapsed: Duration,
 }
 
-struct Generator<'a> {
-    publisher: &'a Publisher,
+/// The flood's record mix, whatever the records are sent to: the client's two start-up records
+/// ([`Mix::start_up`]), then lobby after lobby ([`Mix::game`]), as the module docs describe.
+/// [`run`] publishes it as fast as the broker takes it; the bench harness's latency load sends
+/// it at a fixed rate. Every choice comes from one RNG seeded with `seed`.
+#[derive(Debug)]
+pub struct Mix {
     loggers: [Logger; 3],
-    plan: &'a FloodPlan,
     rng: ChaCha8Rng,
-    stats: FloodStats,
-    bar: ProgressBar,
-    shutdown: CancellationToken,
+    timestamp_format: TimestampFormat,
+    dead_enemy_ratio: f64,
+    /// The lobbies played out so far (a lobby stopped by `emit` is not counted).
+    pub games: GamesSummary,
 }
 
-/// Stop signal inside the generator: the quota is reached or shutdown was requested.
-enum Stop {
-    Done,
-    Failed(PublishError),
-}
-
-impl Generator<'_> {
-    fn emit(
-        &mut self,
-        topic: TopicId,
-        value: &[u8],
-        log_message: &'static str,
-        rows: u32,
-    ) -> Result<(), Stop> {
-        if self.stats.records >= self.plan.messages || self.shutdown.is_cancelled() {
-            return Err(Stop::Done);
+impl Mix {
+    /// The mix for the lobby, game and client `topics`: game-task TIMESTAMPs in
+    /// `timestamp_format`, and a stale `Attacked Dead Enemy` after a finished game with
+    /// probability `dead_enemy_ratio`.
+    pub fn new(
+        topics: &[String; 3],
+        seed: u64,
+        timestamp_format: TimestampFormat,
+        dead_enemy_ratio: f64,
+    ) -> Self {
+        Mix {
+            loggers: std::array::from_fn(|i| Logger::new(&topics[i])),
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            timestamp_format,
+            dead_enemy_ratio,
+            games: GamesSummary::default(),
         }
-        self.publisher
-            .publish_blocking(topic, value, log_message, rows)
-            .map_err(Stop::Failed)?;
-        self.stats.records += 1;
-        self.stats.bytes += value.len() as u64;
-        if self.stats.records.is_multiple_of(4096) {
-            self.bar.set_position(self.stats.records);
+    }
+
+    /// The client's `Starting Web Socket Server` and `Listening on` records, each handed to
+    /// `emit` (topic, value, `log_message`, model rows) until it fails.
+    pub fn start_up<E>(
+        &self,
+        emit: &mut impl FnMut(TopicId, &[u8], &'static str, u32) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let client = &self.loggers[2];
+        let steps: [(Vec<u8>, &'static str); 2] = [
+            (client.starting_server(now()), STARTING_SERVER),
+            (client.listening(now()), LISTENING),
+        ];
+        for (v, m) in steps {
+            emit(TopicId::Client, &v, m, 0)?;
         }
         Ok(())
     }
 
-    fn token(&mut self) -> String {
-        let mut bytes = [0u8; 16];
-        self.rng.fill_bytes(&mut bytes);
-        uuid::Builder::from_random_bytes(bytes)
-            .into_uuid()
-            .to_string()
-    }
-
-    fn game(&mut self, heroes: &HeroTable) -> Result<(), Stop> {
+    /// One lobby: a whole game or a time-out, each record handed to `emit` (topic, value,
+    /// `log_message`, model rows); an error from `emit` stops the lobby and is returned.
+    pub fn game<E>(
+        &mut self,
+        heroes: &HeroTable,
+        emit: &mut impl FnMut(TopicId, &[u8], &'static str, u32) -> Result<(), E>,
+    ) -> Result<(), E> {
         let n: usize = self.rng.gen_range(2..=3);
         let g = self.token();
         if self.rng.gen_bool(TIMEOUT_SHARE) {
@@ -116,13 +126,13 @@ impl Generator<'_> {
             for _ in &users {
                 let t = now();
                 let v = self.loggers[0].timed_out(now(), t, &g);
-                self.emit(TopicId::Lobby, &v, GAME_TIMED_OUT, 0)?;
+                emit(TopicId::Lobby, &v, GAME_TIMED_OUT, 0)?;
             }
             for u in &users {
                 let v = self.loggers[0].cleaning(now(), &g, u);
-                self.emit(TopicId::Lobby, &v, CLEANING_GAME_RECORDS, 0)?;
+                emit(TopicId::Lobby, &v, CLEANING_GAME_RECORDS, 0)?;
             }
-            self.stats.games.timed_out += 1;
+            self.games.timed_out += 1;
             return Ok(());
         }
         let users: Vec<String> = (0..n).map(|_| self.token()).collect();
@@ -149,7 +159,7 @@ impl Generator<'_> {
         for _ in 0..n {
             let t = now();
             let v = self.loggers[0].starting_match(now(), t, &g, &users, &entries);
-            self.emit(TopicId::Lobby, &v, STARTING_MATCH, n as u32)?;
+            emit(TopicId::Lobby, &v, STARTING_MATCH, n as u32)?;
         }
         let mut order: Vec<usize> = (0..n).collect();
         order.sort_by(|a, b| users[*a].cmp(&users[*b]));
@@ -167,56 +177,93 @@ impl Generator<'_> {
                 prior: entries[enemy].health,
             };
             let post = hit.post();
-            let ts =
-                messages::game_timestamp(self.plan.timestamp_format, now(), self.rng.gen_bool(0.5));
+            let ts = messages::game_timestamp(self.timestamp_format, now(), self.rng.gen_bool(0.5));
             let (v, _) = self.loggers[1].attack(now(), ts, &hit);
-            self.emit(TopicId::Game, &v, ATTACK_COMPLETED, 0)?;
+            emit(TopicId::Game, &v, ATTACK_COMPLETED, 0)?;
             entries[enemy].health = post;
             if post == 0 {
                 order.retain(|i| *i != enemy);
             }
             order.rotate_left(1);
             if order.len() == 1 {
-                if self.rng.gen_bool(self.plan.dead_enemy_ratio) {
+                if self.rng.gen_bool(self.dead_enemy_ratio) {
                     let ts = messages::game_timestamp(
-                        self.plan.timestamp_format,
+                        self.timestamp_format,
                         now(),
                         self.rng.gen_bool(0.5),
                     );
                     let v = self.loggers[1].dead_enemy(now(), ts, &g, &users[attacker]);
-                    self.emit(TopicId::Game, &v, ATTACKED_DEAD_ENEMY, 0)?;
+                    emit(TopicId::Game, &v, ATTACKED_DEAD_ENEMY, 0)?;
                 }
                 break;
             }
         }
         for u in &users {
             let v = self.loggers[0].cleaning(now(), &g, u);
-            self.emit(TopicId::Lobby, &v, CLEANING_GAME_RECORDS, 0)?;
+            emit(TopicId::Lobby, &v, CLEANING_GAME_RECORDS, 0)?;
         }
-        self.stats.games.completed += 1;
+        self.games.completed += 1;
         Ok(())
     }
 
-    fn run(&mut self, heroes: &HeroTable) -> Result<(), PublishError> {
-        let client = &self.loggers[2].clone();
-        let steps: [(Vec<u8>, &'static str); 2] = [
-            (client.starting_server(now()), STARTING_SERVER),
-            (client.listening(now()), LISTENING),
-        ];
-        let mut outcome = Ok(());
-        for (v, m) in steps {
-            outcome = self.emit(TopicId::Client, &v, m, 0);
-            if outcome.is_err() {
-                break;
-            }
+    fn token(&mut self) -> String {
+        let mut bytes = [0u8; 16];
+        self.rng.fill_bytes(&mut bytes);
+        uuid::Builder::from_random_bytes(bytes)
+            .into_uuid()
+            .to_string()
+    }
+}
+
+/// Where the flood's records go: the publisher, up to `MESSAGES` good records.
+struct Sink<'a> {
+    publisher: &'a Publisher,
+    messages: u64,
+    stats: FloodStats,
+    bar: ProgressBar,
+    shutdown: CancellationToken,
+}
+
+/// Stop signal inside the generator: the quota is reached or shutdown was requested.
+enum Stop {
+    Done,
+    Failed(PublishError),
+}
+
+impl Sink<'_> {
+    fn emit(
+        &mut self,
+        topic: TopicId,
+        value: &[u8],
+        log_message: &'static str,
+        rows: u32,
+    ) -> Result<(), Stop> {
+        if self.stats.records >= self.messages || self.shutdown.is_cancelled() {
+            return Err(Stop::Done);
         }
-        while outcome.is_ok() {
-            outcome = self.game(heroes);
+        self.publisher
+            .publish_blocking(topic, value, log_message, rows)
+            .map_err(Stop::Failed)?;
+        self.stats.records += 1;
+        self.stats.bytes += value.len() as u64;
+        if self.stats.records.is_multiple_of(4096) {
+            self.bar.set_position(self.stats.records);
         }
-        match outcome {
-            Err(Stop::Failed(e)) => Err(e),
-            _ => Ok(()),
-        }
+        Ok(())
+    }
+}
+
+/// The start-up records, then games until `sink` stops taking records.
+fn generate(mix: &mut Mix, heroes: &HeroTable, sink: &mut Sink<'_>) -> Result<(), PublishError> {
+    let mut emit =
+        |topic, value: &[u8], log_message, rows| sink.emit(topic, value, log_message, rows);
+    let mut outcome = mix.start_up(&mut emit);
+    while outcome.is_ok() {
+        outcome = mix.game(heroes, &mut emit);
+    }
+    match outcome {
+        Err(Stop::Failed(e)) => Err(e),
+        _ => Ok(()),
     }
 }
 
@@ -238,19 +285,24 @@ pub async fn run(
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         let start = Instant::now();
-        let mut generator = Generator {
+        let mut mix = Mix::new(
+            &plan.topics,
+            plan.seed,
+            plan.timestamp_format,
+            plan.dead_enemy_ratio,
+        );
+        let mut sink = Sink {
             publisher: &publisher,
-            loggers: std::array::from_fn(|i| Logger::new(&plan.topics[i])),
-            plan: &plan,
-            rng: ChaCha8Rng::seed_from_u64(plan.seed),
+            messages: plan.messages,
             stats: FloodStats::default(),
             bar,
             shutdown,
         };
-        let result = generator.run(&heroes);
-        generator.stats.elapsed = start.elapsed();
-        generator.bar.finish_and_clear();
-        result.map(|()| generator.stats)
+        let result = generate(&mut mix, &heroes, &mut sink);
+        sink.stats.games = mix.games;
+        sink.stats.elapsed = start.elapsed();
+        sink.bar.finish_and_clear();
+        result.map(|()| sink.stats)
     })
     .await?
 }

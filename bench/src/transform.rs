@@ -1,15 +1,17 @@
-//! `transformer-bench`: throughput and memory of the transform on generated raw blobs.
+//! `bench transformer`: throughput and memory of the transform on generated raw blobs.
 //!
 //! ```text
-//! cargo run --release -p bench --bin transformer-bench -- --sizes 1000,10000,100000
-//! cargo run --release -p bench --bin transformer-bench -- --azurite   # RAW_URL/STANDARD_URL
+//! cargo run --release -p bench -- transformer --sizes 1000,10000,100000
+//! cargo run --release -p bench -- transformer --azurite   # RAW_URL/STANDARD_URL
 //! ```
 //! Blobs mix the simulator's reference shapes (lobby: `Starting Match` with 2–3 heroes,
 //! `Cleaning Game Records`, `Game Timed Out`; game: `Attack Completed` in both TIMESTAMP formats,
 //! `Attacked Dead Enemy`). In-memory mode times the single-threaded pure transform (gunzip →
 //! classify → Arrow → Parquet) and reports MB/s of inflated raw JSON and rows/s per model. Peak
 //! RSS is the process's VmHWM. With `--azurite` each blob is also uploaded and processed
-//! end to end against the stores in RAW_URL / STANDARD_URL.
+//! end to end against the stores in RAW_URL / STANDARD_URL. `bench` runs it on a single-threaded
+//! Tokio runtime, as it ran before it was a subcommand. It prints a Markdown table, which
+//! `bench collect` turns into `transformer` result lines.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -22,9 +24,11 @@ use transformer::process::{Stores, process_blob};
 use transformer::transform::{TransformOptions, transform};
 use transformer::writer::Compression;
 
-/// Transform benchmark (see the file docs).
+/// Throughput and memory of the transform on generated raw blobs (in memory, and with --azurite
+/// end to end against RAW_URL / STANDARD_URL). Flags only.
 #[derive(Debug, Parser)]
-struct Args {
+#[command(name = "transformer", version)]
+pub struct TransformArgs {
     /// Records per blob, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1000,10000,100000")]
     sizes: Vec<usize>,
@@ -177,9 +181,8 @@ fn mb(bytes: usize) -> f64 {
     bytes as f64 / 1_000_000.0
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+/// `bench transformer`: times the transform per size, topic and compression and prints the table.
+pub async fn command(args: TransformArgs) -> anyhow::Result<()> {
     let mut sizes = args.sizes.clone();
     sizes.sort_unstable();
     println!(

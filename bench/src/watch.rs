@@ -1,14 +1,15 @@
-//! `bench-watch`: does `transformer watch` keep up with a steady stream of raw blobs?
+//! `bench watch`: does `transformer watch` keep up with a steady stream of raw blobs? Run by
+//! hand; its tables are not collected.
 //!
 //! ```text
 //! scripts/stack up; set -a; source env/local.env; set +a
 //! cargo build --release -p transformer -p bench --bins
-//! target/release/bench-watch --prefill 3000 --rate 10 --seconds 60
-//! WATCH_CONCURRENCY=8 target/release/bench-watch --bin /tmp/transformer-before
+//! target/release/bench watch --prefill 3000 --rate 10 --seconds 60
+//! WATCH_CONCURRENCY=8 target/release/bench watch --bin /tmp/transformer-before
 //! ```
 //! Creates two fresh Azurite containers, fills `raw` with `--prefill` already-processed blobs
 //! (each with its receipt at the right ETag, like a container the watcher has worked through),
-//! starts the watcher binary (`--bin`, default the `transformer` next to this one) with
+//! starts the watcher binary (`--bin`, default the `transformer` next to `bench`) with
 //! RAW_URL/STANDARD_URL set to them (every other variable, e.g. `WATCH_*`, is inherited), then
 //! uploads small raw blobs at `--rate` per second for `--seconds`, round-robin over
 //! `--partitions`, dated now. Afterwards it waits for their receipts and reports, per `--slice`
@@ -40,10 +41,12 @@ use object_store::{Attribute, Attributes, ObjectStore, PutMode, PutOptions};
 use transformer::ledger;
 use transformer::transform::Counts;
 
-/// Watch benchmark (see the file docs).
+/// Does `transformer watch` keep up with a stream of raw blobs (or, with --startup, how long do
+/// its starts take)? Flags only: the watcher inherits the environment (`WATCH_*`, Azurite).
 #[derive(Debug, Parser)]
-struct Args {
-    /// Watcher binary; default: `transformer` next to this binary.
+#[command(name = "watch", version)]
+pub struct WatchArgs {
+    /// Watcher binary; default: `transformer` next to `bench`.
     #[arg(long)]
     bin: Option<PathBuf>,
     /// Already-processed blobs (with receipts) in `raw` before the watcher starts.
@@ -161,7 +164,7 @@ fn azurite_pid() -> Option<u32> {
 
 /// One row of the latency table (nothing for an empty slice).
 fn print_row(label: &str, latencies_ms: Vec<f64>) {
-    if let Some(s) = bench::stats::summarize(latencies_ms) {
+    if let Some(s) = crate::stats::summarize(latencies_ms) {
         println!(
             "| {label} | {} | {:.0} | {:.0} | {:.0} | {:.0} |",
             s.count, s.p50_ms, s.p90_ms, s.p99_ms, s.max_ms
@@ -216,9 +219,8 @@ async fn put(
     Ok(ledger::normalize_etag(&etag).to_owned())
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+/// `bench watch`: runs the stream (or `--startup`) measurement and prints its tables.
+pub async fn command(args: WatchArgs) -> anyhow::Result<()> {
     ensure!(args.rate > 0.0 && args.partitions > 0 && args.slice > 0);
     let bin = match &args.bin {
         Some(b) => b.clone(),
@@ -241,7 +243,7 @@ async fn main() -> anyhow::Result<()> {
     result
 }
 
-async fn run(args: &Args, bin: &FsPath, raw_c: &str, std_c: &str) -> anyhow::Result<()> {
+async fn run(args: &WatchArgs, bin: &FsPath, raw_c: &str, std_c: &str) -> anyhow::Result<()> {
     let raw = service::storage::open("RAW_URL", &format!("az://{raw_c}"))?;
     let standard = service::storage::open("STANDARD_URL", &format!("az://{std_c}"))?;
     let parts = args.partitions as usize;
@@ -465,7 +467,7 @@ struct Startup {
 
 /// `--startup`: two starts on the prefilled container, the second with the first's checkpoint.
 async fn startup(
-    args: &Args,
+    args: &WatchArgs,
     bin: &FsPath,
     raw_c: &str,
     std_c: &str,
