@@ -76,6 +76,18 @@ fn hour_path(ts_millis: Option<i64>) -> String {
     )
 }
 
+/// The hours of records with no timestamp (the Unix epoch) or one outside years 0000–9999
+/// (clamped to the nearest bound), as `yyyy/mm/dd/hh`. A crafted or broken timestamp dates a
+/// blob into one of these, far from the hours its neighbours are in, so the watcher lists
+/// them with every listing of the recent hours.
+pub fn fallback_hour_paths() -> [String; 3] {
+    [
+        hour_path(Some(i64::MIN)),
+        hour_path(None),
+        hour_path(Some(i64::MAX)),
+    ]
+}
+
 /// The raw blob name of a batch starting at `first_offset` whose first record has `ts_millis`.
 pub fn raw_blob_name(
     topic: &str,
@@ -180,6 +192,29 @@ impl RawBlobName {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn fallback_hours_are_the_bounds_and_the_epoch() {
+        assert_eq!(
+            super::fallback_hour_paths(),
+            ["0000/01/01/00", "1970/01/01/00", "9999/12/31/23"].map(String::from)
+        );
+        for ts in [
+            None,
+            Some(0),
+            Some(i64::MIN),
+            Some(-62_200_000_000_000),
+            Some(i64::MAX),
+        ] {
+            let name = super::raw_blob_name("t", 0, 0, ts);
+            assert!(
+                super::fallback_hour_paths()
+                    .iter()
+                    .any(|h| name.starts_with(&format!("t/{h}/"))),
+                "{ts:?} -> {name}"
+            );
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -683,3 +683,61 @@ async fn a_restart_lists_only_unsettled_hours_and_the_full_listing_finds_late_an
     stop.cancel();
     run.await.expect("watcher stops");
 }
+
+#[tokio::test]
+async fn blobs_dated_by_unusable_timestamps_are_found_by_the_listings_of_recent_hours() {
+    let (stores, _, _) = containers();
+    let now = chrono::Utc::now().timestamp_millis();
+    let recs = [Rec::value(ATTACK_1)];
+    let game = model::TOPIC_GAME;
+    let mut w = watcher(&stores, 5);
+    // Only the first full listing (at start, without a checkpoint) within this test.
+    w.settings.full_list = Duration::from_secs(600);
+    let stats = w.stats.clone();
+    let stop = CancellationToken::new();
+    let run = tokio::spawn(w.run(stop.clone()));
+    let (current, _) = upload_worker_blob(&stores.raw, game, 0, 0, now, &recs).await;
+    testkit::wait_for("current blob", Duration::from_secs(10), || {
+        receipt(&stores, &current)
+    })
+    .await
+    .expect("found");
+    testkit::wait_for("an hour listing", Duration::from_secs(10), || {
+        let n = stats.hour_listings.load(Ordering::Relaxed);
+        async move { (n >= 1).then_some(()) }
+    })
+    .await
+    .expect("hour listings follow the full one");
+
+    // Records whose timestamps are before year 0000, after 9999, or the epoch, on partitions
+    // no probe follows: their hours were settled long ago, yet the next hour listing finds them.
+    let mut names = Vec::new();
+    for (partition, ts) in [(1, -62_200_000_000_000), (2, 300_000_000_000_000), (3, 0)] {
+        let (name, _) = upload_worker_blob(&stores.raw, game, partition, 0, ts, &recs).await;
+        names.push(name);
+    }
+    for h in model::naming::fallback_hour_paths() {
+        assert!(
+            names.iter().any(|n| n.starts_with(&format!("{game}/{h}/"))),
+            "no blob dated {h}: {names:?}"
+        );
+    }
+    testkit::wait_for("the three blobs", Duration::from_secs(10), || {
+        let (s, names) = (stores.clone(), names.clone());
+        async move {
+            for n in &names {
+                receipt(&s, n).await?;
+            }
+            Some(())
+        }
+    })
+    .await
+    .expect("found by a listing of the recent hours");
+    assert_eq!(
+        stats.full_listings.load(Ordering::Relaxed),
+        1,
+        "found without another full listing"
+    );
+    stop.cancel();
+    run.await.expect("watcher stops");
+}

@@ -240,8 +240,9 @@ impl Watcher {
         })
     }
 
-    /// Lists each topic's hours from its first unsettled one (by `settled`) to the next hour, or
-    /// the whole topic when it has no settled hour or too many unsettled ones.
+    /// Lists each topic's hours from its first unsettled one (by `settled`) to the next hour,
+    /// and its fallback hours ([`model::naming::fallback_hour_paths`]), or the whole topic when
+    /// it has no settled hour or too many unsettled ones.
     async fn hour_listing(
         &self,
         settled: &BTreeMap<String, DateTime<Utc>>,
@@ -275,7 +276,14 @@ impl Watcher {
                 let folder = format!("{topic}/{}", hour.format("%Y/%m/%d/%H"));
                 folders.extend(within(prefix, folder));
             }
+            // Where a record without a usable timestamp dates its blob: no probe predicts it,
+            // and it is settled long before (else only the next full listing would find it).
+            for hour in model::naming::fallback_hour_paths() {
+                folders.extend(within(prefix, format!("{topic}/{hour}")));
+            }
         }
+        folders.sort();
+        folders.dedup();
         self.stats
             .list_calls
             .fetch_add(folders.len() as u64, Relaxed);
