@@ -17,6 +17,8 @@ use service::config::ConfigError;
 use crate::backlog::BacklogPlan;
 use crate::baseline::BaselinePlan;
 use crate::children::resolve_bin_dir;
+use crate::landing::LandingPlan;
+use crate::large_blob::BlobTopic;
 use crate::latency::LatencyPlan;
 
 /// Default of `BENCH_RESULTS`: the JSON-line results file `bench/run` collects.
@@ -61,6 +63,12 @@ pub enum Command {
     Watch(crate::watch::WatchArgs),
     /// Throughput and memory of the transform on generated raw blobs (flags only).
     Transformer(crate::transform::TransformArgs),
+    /// The worker binary per batch size against a consume-and-discard baseline, on records of
+    /// its own; and the worker's gzip per level.
+    Landing(LandingConfig),
+    /// One large generated raw blob in a fresh Azurite container (the transformer's memory on
+    /// big blobs).
+    LargeBlob(LargeBlobConfig),
 }
 
 /// Reads the subcommand and its knobs from the command line, the process environment and
@@ -86,6 +94,8 @@ pub fn load_from<A: Into<OsString>>(
         "topic" => Command::Topic(subcommand(&args, base)?),
         "watch" => Command::Watch(subcommand(&args, base)?),
         "transformer" => Command::Transformer(subcommand(&args, base)?),
+        "landing" => Command::Landing(subcommand(&args, base)?),
+        "large-blob" => Command::LargeBlob(subcommand(&args, base)?),
         // No subcommand, an unknown one, `help …`, `--help`, `--version`: clap's own answer.
         _ => Cli::parse_from(&args).command,
     })
@@ -134,12 +144,42 @@ pub struct Children {
     /// Worker max wait in ms after a batch's first record (the last partial batches wait it).
     #[arg(long, env, value_name = "MS", default_value_t = 1000)]
     pub batch_max_wait_ms: u64,
+    /// Their binaries and logs.
+    #[command(flatten)]
+    pub binaries: Binaries,
+}
+
+/// Where the children's binaries are and their logs go (`latency`, `backlog`, `landing`).
+#[derive(Debug, Clone, Args)]
+pub struct Binaries {
     /// Folder with the worker and transformer binaries; unset: target/release, else target/debug.
     #[arg(long, env, value_name = "DIR")]
     pub dataflow_bin_dir: Option<PathBuf>,
     /// Folder for the children's stdout/stderr.
     #[arg(long, env, value_name = "DIR", default_value = "bench/out/logs")]
     pub bench_log_dir: PathBuf,
+}
+
+impl Binaries {
+    /// The folder with the binaries ([`resolve_bin_dir`]); the error names `DATAFLOW_BIN_DIR`.
+    fn bin_dir(&self) -> Result<PathBuf, ConfigError> {
+        resolve_bin_dir(self.dataflow_bin_dir.as_deref(), &testkit::root())
+    }
+}
+
+/// How long a measurement waits for its records (`backlog`, `baseline`, `landing`).
+#[derive(Debug, Clone, Args)]
+pub struct Timeout {
+    /// Seconds before giving up.
+    #[arg(long, env, value_name = "SECONDS", default_value_t = 900)]
+    pub bench_timeout_s: u64,
+}
+
+impl Timeout {
+    /// The limit.
+    fn duration(&self) -> Duration {
+        Duration::from_secs(self.bench_timeout_s)
+    }
 }
 
 /// The backlog `backlog` and `baseline` read: topics that already hold the records.
@@ -151,9 +191,9 @@ pub struct Backlog {
     /// Records in those topics (the run ends when all are read, or landed).
     #[arg(long, env, value_name = "N")]
     pub bench_records: u64,
-    /// Seconds before giving up.
-    #[arg(long, env, value_name = "SECONDS", default_value_t = 900)]
-    pub bench_timeout_s: u64,
+    /// How long to wait for them.
+    #[command(flatten)]
+    pub timeout: Timeout,
     /// The broker's pid, to read its CPU per record; unset: not measured.
     #[arg(long, env, value_name = "PID")]
     pub bench_broker_pid: Option<u32>,
@@ -223,7 +263,7 @@ impl LatencyConfig {
         at_least_one("BENCH_POLL_MS", self.bench_poll_ms, "ms")?;
         let children = self.children;
         Ok(LatencyPlan {
-            bin_dir: resolve_bin_dir(children.dataflow_bin_dir.as_deref(), &testkit::root())?,
+            bin_dir: children.binaries.bin_dir()?,
             brokers: self.kafka.kafka_brokers,
             rate: self.bench_rate,
             duration: Duration::from_secs(self.bench_duration_s),
@@ -234,7 +274,7 @@ impl LatencyConfig {
             poll: Duration::from_millis(self.bench_poll_ms),
             drain_timeout: Duration::from_secs(self.bench_drain_timeout_s),
             results: self.results.bench_results,
-            log_dir: children.bench_log_dir,
+            log_dir: children.binaries.bench_log_dir,
         })
     }
 }
@@ -300,9 +340,9 @@ impl BacklogConfig {
             batch_max_wait_ms: self.children.batch_max_wait_ms,
             gzip_level: self.gzip_level,
             label: self.bench_label,
-            bin_dir: resolve_bin_dir(self.children.dataflow_bin_dir.as_deref(), &testkit::root())?,
-            log_dir: self.children.bench_log_dir,
-            timeout: Duration::from_secs(self.backlog.bench_timeout_s),
+            bin_dir: self.children.binaries.bin_dir()?,
+            log_dir: self.children.binaries.bench_log_dir,
+            timeout: self.backlog.timeout.duration(),
             broker_pid: self.backlog.bench_broker_pid,
             storage_pid: self.bench_storage_pid,
         })
@@ -339,10 +379,123 @@ impl BaselineConfig {
             brokers: self.kafka.kafka_brokers,
             records: self.backlog.bench_records,
             batch_size: self.batch.batch_size,
-            timeout: Duration::from_secs(self.backlog.bench_timeout_s),
+            timeout: self.backlog.timeout.duration(),
             label: self.bench_label,
             broker_pid: self.backlog.bench_broker_pid,
         })
+    }
+}
+
+/// The worker binary per batch size against a consume-and-discard baseline, on records of its
+/// own: produces LANDING_RECORDS simulator-shaped records into a fresh topic, times the worker's
+/// gzip per level on a sample, reads the topic with the baseline, then lands it with the worker
+/// (the worker's default BATCH_MAX_WAIT_MS) once per batch size. Prints JSON lines, then tables.
+/// Every flag overrides the variable in brackets; the flags it had as the worker crate's bench
+/// (--records, --partitions, --batch-sizes) still work.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "landing", version)]
+pub struct LandingConfig {
+    /// The broker.
+    #[command(flatten)]
+    pub kafka: Kafka,
+    /// The worker's binary and log.
+    #[command(flatten)]
+    pub binaries: Binaries,
+    /// Limit of the baseline and of each worker run.
+    #[command(flatten)]
+    pub timeout: Timeout,
+    /// Records produced into the fresh topic (and landed per batch size).
+    #[arg(
+        long,
+        env,
+        value_name = "N",
+        default_value_t = 1_000_000,
+        visible_alias = "records"
+    )]
+    pub landing_records: u64,
+    /// Partitions of the fresh topic.
+    #[arg(
+        long,
+        env,
+        value_name = "N",
+        default_value_t = 4,
+        visible_alias = "partitions"
+    )]
+    pub landing_partitions: i32,
+    /// Worker BATCH_SIZEs, comma-separated: one worker run each.
+    #[arg(
+        long,
+        env,
+        value_name = "N,…",
+        value_delimiter = ',',
+        default_values_t = [100, 1_000, 10_000, 100_000],
+        visible_alias = "batch-sizes"
+    )]
+    pub landing_batch_sizes: Vec<usize>,
+    /// Worker gzip level 0-9 of every worker run (the worker's own default is 1).
+    #[arg(long, env, value_name = "LEVEL", default_value_t = 1)]
+    pub gzip_level: u32,
+}
+
+impl LandingConfig {
+    /// Checks the values once; errors name the variable.
+    pub fn validate(self) -> Result<LandingPlan, ConfigError> {
+        at_least_one("LANDING_RECORDS", self.landing_records, "record")?;
+        partitions("LANDING_PARTITIONS", self.landing_partitions)?;
+        if self.landing_batch_sizes.is_empty() || self.landing_batch_sizes.contains(&0) {
+            let problem = "batch sizes must be at least 1 record";
+            return Err(ConfigError::invalid("LANDING_BATCH_SIZES", problem));
+        }
+        if self.gzip_level > 9 {
+            let problem = format!("{} is not a gzip level (0-9)", self.gzip_level);
+            return Err(ConfigError::invalid("GZIP_LEVEL", problem));
+        }
+        Ok(LandingPlan {
+            bin_dir: self.binaries.bin_dir()?,
+            brokers: self.kafka.kafka_brokers,
+            records: self.landing_records,
+            partitions: self.landing_partitions,
+            batch_sizes: self.landing_batch_sizes,
+            gzip_level: self.gzip_level,
+            log_dir: self.binaries.bench_log_dir,
+            timeout: self.timeout.duration(),
+        })
+    }
+}
+
+/// One large raw blob of generated records (those of `bench transformer`, with tokens per game)
+/// streamed gzipped into a fresh Azurite container, next to a fresh standard container; prints
+/// both URLs and the blob name for `transformer transform`. Every flag overrides the variable in
+/// brackets; the flags it had as the transformer crate's example (--records, --topic) still work.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "large-blob", version)]
+pub struct LargeBlobConfig {
+    /// Records in the blob.
+    #[arg(
+        long,
+        env,
+        value_name = "N",
+        default_value_t = 1_000_000,
+        visible_alias = "records"
+    )]
+    pub blob_records: u64,
+    /// Whose records: game (lib.server.game) or lobby (lib.server.lobby).
+    #[arg(
+        long,
+        env,
+        value_name = "TOPIC",
+        value_enum,
+        default_value_t = BlobTopic::Game,
+        visible_alias = "topic"
+    )]
+    pub blob_topic: BlobTopic,
+}
+
+impl LargeBlobConfig {
+    /// Checks the record count; the error names `BLOB_RECORDS`.
+    pub fn validate(self) -> Result<Self, ConfigError> {
+        at_least_one("BLOB_RECORDS", self.blob_records, "record")?;
+        Ok(self)
     }
 }
 
@@ -423,6 +576,8 @@ mod tests {
             CollectConfig::command(),
             ReportConfig::command().name("plot"),
             ReportConfig::command(),
+            LandingConfig::command(),
+            LargeBlobConfig::command(),
         ]
     }
 
@@ -530,11 +685,12 @@ mod tests {
             .get_subcommands()
             .map(|s| s.get_name().to_owned())
             .collect();
-        assert_eq!(names.len(), 9, "{names:?}");
+        assert_eq!(names.len(), 11, "{names:?}");
         for name in names {
             let read = load_from(["bench", name.as_str()], &base).expect(&name);
             let variant = format!("{read:?}").to_lowercase();
-            assert!(variant.starts_with(&format!("{name}(")), "{variant}");
+            let prefix = format!("{}(", name.replace('-', ""));
+            assert!(variant.starts_with(&prefix), "{variant}");
         }
     }
 
@@ -555,6 +711,32 @@ mod tests {
         assert_eq!(latency(&[]).bench_rate, 7);
     }
 
+    #[test]
+    fn landing_and_large_blob_keep_the_flags_they_had_before_they_were_subcommands() {
+        let vars = BTreeMap::from([("KAFKA_BROKERS".to_owned(), "b".to_owned())]);
+        let read = |args: &[&str]| load_from(["bench"].iter().chain(args), &vars);
+        let old = ["landing", "--records", "2000", "--batch-sizes", "100,1000"];
+        let Ok(Command::Landing(c)) = read(&[&old[..], &["--partitions", "2"]].concat()) else {
+            panic!("landing with its old flags");
+        };
+        let sizes = (
+            c.landing_records,
+            c.landing_batch_sizes,
+            c.landing_partitions,
+        );
+        assert_eq!((sizes, c.gzip_level), ((2000, vec![100, 1000], 2), 1));
+        let Ok(Command::Landing(c)) = read(&["landing"]) else {
+            panic!("landing with its defaults");
+        };
+        assert_eq!(c.landing_batch_sizes, [100, 1000, 10_000, 100_000]);
+        assert_eq!((c.landing_records, c.landing_partitions), (1_000_000, 4));
+        let Ok(Command::LargeBlob(c)) = read(&["large-blob", "--records", "5", "--topic", "lobby"])
+        else {
+            panic!("large-blob with its old flags");
+        };
+        assert_eq!((c.blob_records, c.blob_topic), (5, BlobTopic::Lobby));
+    }
+
     /// The error of reading `T` from `vars` alone and validating it, as text ("" when none).
     fn error<T, P>(vars: &[(&str, &str)], validate: fn(T) -> Result<P, ConfigError>) -> String
     where
@@ -569,12 +751,15 @@ mod tests {
         let b = ("KAFKA_BROKERS", "b");
         let latency = |vars: &[(&str, &str)]| error(vars, LatencyConfig::validate);
         let baseline = |vars: &[(&str, &str)]| error(vars, BaselineConfig::validate);
+        let landing = |vars: &[(&str, &str)]| error(vars, LandingConfig::validate);
         let errors = [
             latency(&[("BENCH_RATE", "7")]),
             latency(&[b, ("BENCH_GAME_PARTITIONS", "0")]),
             baseline(&[b, ("BENCH_TOPICS", "t")]),
             baseline(&[b, ("BENCH_TOPICS", "t"), ("BENCH_RECORDS", "0")]),
             baseline(&[b, ("BENCH_TOPICS", " , "), ("BENCH_RECORDS", "1")]),
+            landing(&[b, ("LANDING_BATCH_SIZES", "100,0")]),
+            landing(&[b, ("GZIP_LEVEL", "10")]),
         ];
         let starts = [
             "KAFKA_BROKERS is not set",
@@ -582,6 +767,8 @@ mod tests {
             "BENCH_RECORDS is not set",
             "BENCH_RECORDS is invalid",
             "BENCH_TOPICS is invalid",
+            "LANDING_BATCH_SIZES is invalid",
+            "GZIP_LEVEL is invalid: 10 is not a gzip level",
         ];
         for (error, start) in errors.iter().zip(starts) {
             assert!(

@@ -1,9 +1,9 @@
 //! The benchmark harness of the superhero dataflow: one binary, `bench`, whose subcommands take
 //! the measurements (end-to-end latency, the worker behind a backlog, the consume-and-discard
-//! baseline, the transform, the watch), collect every result as a JSON line in
-//! `bench/results.jsonl`, draw the throughput plot and generate `docs/BENCHMARKS.md`. `bench/run`
-//! drives it together with the worker crate's own bench (`cargo bench -p worker --bench
-//! landing`), `simulator flood` and `kcat`; the production crates hold no bench binary.
+//! baseline, the worker on records of its own, the transform, the watch), make test data (a large
+//! raw blob), collect every result as a JSON line in `bench/results.jsonl`, draw the throughput
+//! plot and generate `docs/BENCHMARKS.md`. `bench/run` drives it together with `simulator flood`
+//! and `kcat`; the production crates hold no bench binary, bench target or example.
 //!
 //! # Layout
 //! - `main.rs`: picks the subcommand ([`config::load`]) and the runtime it runs on.
@@ -17,8 +17,11 @@
 //!   - [`backlog`]: the worker binary behind a backlog: peak RSS, landing rate, CPU
 //!     (`bench backlog`).
 //!   - [`baseline`]: consume-and-discard with the worker's consumer settings (`bench baseline`).
+//!   - [`landing`]: the worker binary per batch size against that baseline, on records it
+//!     produces into a topic of its own, and the worker's gzip per level (`bench landing`).
 //!   - [`transform`]: the transform on generated raw blobs, in memory and against Azurite
-//!     (`bench transformer`).
+//!     (`bench transformer`); [`large_blob`] streams its records into one large blob in Azurite
+//!     (`bench large-blob`), for the transformer's memory on big blobs.
 //!   - [`watch`]: by hand, does `transformer watch` keep up, and how long do its starts take
 //!     (`bench watch`).
 //!   - [`topics`]: topic creation on the configured broker (`bench topic`).
@@ -37,6 +40,8 @@ pub mod children;
 pub mod collect;
 pub mod config;
 pub mod cpu;
+pub mod landing;
+pub mod large_blob;
 pub mod latency;
 pub mod load;
 pub mod plot;

@@ -12,15 +12,23 @@ fn main() -> anyhow::Result<()> {
         Command::Baseline(c) => multi_thread(bench::baseline::command(c)),
         Command::Topic(c) => multi_thread(bench::topics::command(c)),
         Command::Watch(c) => multi_thread(bench::watch::command(c)),
+        Command::Landing(c) => multi_thread(bench::landing::command(c)),
         // One thread, as the single-threaded transform it times.
-        Command::Transformer(c) => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?
-            .block_on(bench::transform::command(c)),
+        Command::Transformer(c) => current_thread(bench::transform::command(c)),
+        // One thread: it generates, gzips and uploads one stream.
+        Command::LargeBlob(c) => current_thread(bench::large_blob::command(c)),
         Command::Collect(c) => bench::collect::command(c),
         Command::Plot(c) => bench::plot::command(c),
         Command::Report(c) => bench::report::command(c),
     }
+}
+
+/// Runs `work` on a single-threaded Tokio runtime.
+fn current_thread(work: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(work)
 }
 
 /// Runs `work` on a multi-threaded Tokio runtime, as `#[tokio::main]` does.

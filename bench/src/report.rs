@@ -53,7 +53,7 @@ pub fn render(template: &str, results: &Results, config: &ReportConfig) -> Strin
         ("{{worker}}", worker(r)),
         ("{{worker_lag}}", worker_lag(r)),
         ("{{worker_gzip}}", worker_gzip(r)),
-        ("{{worker_crate}}", worker_crate(r)),
+        ("{{landing}}", landing(r)),
         ("{{notes}}", notes(&config.bench_markdown)),
         ("{{transformer}}", transformer(r)),
         ("{{latency}}", latency(r)),
@@ -482,10 +482,10 @@ fn notes(markdown: &Path) -> String {
         .collect()
 }
 
-/// The worker crate's own bench (`worker/benches/landing.rs`): its own topic and records, one
-/// baseline, the worker binary per batch size (default `BATCH_MAX_WAIT_MS`), and an in-memory
-/// gzip level table. Shown as a second, independent measurement.
-fn worker_crate(r: &Results) -> String {
+/// `bench landing`: its own topic and records, one baseline, the worker binary per batch size
+/// (default `BATCH_MAX_WAIT_MS`), and an in-memory gzip level table. Shown as a second,
+/// independent measurement.
+fn landing(r: &Results) -> String {
     let run = latest(
         runs(&r.produce)
             .chain(runs(&r.baseline))
@@ -499,7 +499,7 @@ fn worker_crate(r: &Results) -> String {
     let base_rows = base.iter().map(|b| {
         let mut row = vec![
             "baseline (consume + discard)".to_owned(),
-            fmt_num(b.records),
+            fmt_num(b.records as f64),
             fmt_num(b.records_per_s),
             fmt_num(b.mb_per_s),
             "100 %".to_owned(),
@@ -509,8 +509,8 @@ fn worker_crate(r: &Results) -> String {
     });
     let work_rows = work.iter().map(|w| {
         vec![
-            format!("worker BATCH_SIZE={}", fmt_num(w.batch_size)),
-            fmt_num(w.records),
+            format!("worker BATCH_SIZE={}", fmt_num(w.batch_size as f64)),
+            fmt_num(w.records as f64),
             fmt_num(w.records_per_s),
             fmt_num(w.mb_per_s),
             fixed(w.vs_baseline.map(|r| 100.0 * r), 0, " %"),
@@ -531,7 +531,7 @@ fn worker_crate(r: &Results) -> String {
             gzip,
             |g| {
                 vec![
-                    fmt_num(g.level),
+                    fmt_num(f64::from(g.level)),
                     fmt_num(g.mb_per_s),
                     fixed(g.ratio, 2, " ×"),
                 ]

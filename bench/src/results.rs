@@ -3,7 +3,8 @@
 //! tool's JSON lines to one file; the plot and the report read it back as [`Results`]: each line
 //! typed by its `bench` kind, fields named as in the lines (`Option` where older lines lack one).
 //! The kinds this crate measures are read with the structs that wrote them ([`LatencyResult`],
-//! [`BacklogResult`], [`BaselineResult`]); a line of any other kind, or of a known kind whose
+//! [`BacklogResult`], [`BaselineResult`], `bench landing`'s [`Produce`], [`Gzip`], [`Baseline`]
+//! and [`Worker`]); a line of any other kind, or of a known kind whose
 //! fields do not parse, is kept whole in [`Results::other`] and shown as it is.
 
 use std::io::Write;
@@ -15,6 +16,7 @@ use serde_json::{Map, Value};
 
 use crate::backlog::BacklogResult;
 use crate::baseline::BaselineResult;
+use crate::landing::{Baseline, Gzip, Produce, Worker};
 use crate::latency::LatencyResult;
 
 /// Errors reading or appending the results file.
@@ -112,13 +114,13 @@ pub struct Results {
     pub worker_lag: Vec<Tagged<BacklogResult>>,
     /// `worker_gzip`: the same per `GZIP_LEVEL`.
     pub worker_gzip: Vec<Tagged<BacklogResult>>,
-    /// `produce`: the worker crate's bench producing its records (only its run counts).
+    /// `produce`: `bench landing` producing its records (only its run counts).
     pub produce: Vec<Tagged<Produce>>,
-    /// `baseline`: the worker crate's bench, consume-and-discard.
-    pub baseline: Vec<Tagged<CrateBaseline>>,
-    /// `worker`: the worker crate's bench, the worker per batch size.
-    pub worker: Vec<Tagged<CrateWorker>>,
-    /// `gzip`: the worker crate's bench, in-memory gzip per level.
+    /// `baseline`: `bench landing`'s consume-and-discard.
+    pub baseline: Vec<Tagged<Baseline>>,
+    /// `worker`: `bench landing`'s worker per batch size.
+    pub worker: Vec<Tagged<Worker>>,
+    /// `gzip`: `bench landing`'s in-memory gzip per level.
     pub gzip: Vec<Tagged<Gzip>>,
     /// `transformer`: a row of `bench transformer`'s table.
     pub transformer: Vec<Tagged<Transform>>,
@@ -226,56 +228,6 @@ pub struct Kcat {
     pub mb_per_s: f64,
 }
 
-/// A `produce` line of the worker crate's bench: only its run counts (it starts that bench's run).
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct Produce {}
-
-/// A `baseline` line of the worker crate's bench.
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct CrateBaseline {
-    /// Records read.
-    pub records: f64,
-    /// Records per second.
-    pub records_per_s: Option<f64>,
-    /// Value MB per second.
-    pub mb_per_s: Option<f64>,
-}
-
-/// A `worker` line of the worker crate's bench (its figures are `null` where a division had no
-/// divisor).
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct CrateWorker {
-    /// Worker `BATCH_SIZE`.
-    pub batch_size: f64,
-    /// Records landed.
-    pub records: f64,
-    /// Records per second.
-    pub records_per_s: Option<f64>,
-    /// Value MB per second.
-    pub mb_per_s: Option<f64>,
-    /// Records per second against that bench's baseline.
-    pub vs_baseline: Option<f64>,
-    /// Peak RSS, MiB.
-    pub peak_rss_mib: Option<f64>,
-    /// Mean HEAD latency from the worker's `/metrics`, ms.
-    pub mean_head_ms: Option<f64>,
-    /// Mean upload latency, ms.
-    pub mean_upload_ms: Option<f64>,
-    /// JSON lines / gzip bytes.
-    pub gzip_ratio: Option<f64>,
-}
-
-/// A `gzip` line of the worker crate's bench: in-memory gzip of a sample at one level.
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct Gzip {
-    /// `GZIP_LEVEL`.
-    pub level: f64,
-    /// JSON-line MB in per second, one core.
-    pub mb_per_s: Option<f64>,
-    /// JSON lines / gzip bytes.
-    pub ratio: Option<f64>,
-}
-
 /// A `transformer` line: one row of `bench transformer`'s Markdown table (`bench collect` keys
 /// it by the normalized header, and leaves out `-` cells).
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -354,7 +306,7 @@ mod tests {
         let path = std::env::temp_dir()
             .join(testkit::unique("bench-results"))
             .join("r.jsonl");
-        let line = |bench| serde_json::json!({"bench": bench, "run": "r1", "level": 1, "mb_per_s": 2.5, "ratio": 1.5});
+        let line = |bench| serde_json::json!({"bench": bench, "run": "r1", "level": 1, "input_bytes": 10, "mb_per_s": 2.5, "ratio": 1.5});
         append(&path, &line("gzip")).expect("append");
         append(&path, &line("other")).expect("append");
         let results = read(&path).expect("read");

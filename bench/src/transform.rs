@@ -6,10 +6,11 @@
 //! ```
 //! Blobs mix the simulator's reference shapes (lobby: `Starting Match` with 2–3 heroes,
 //! `Cleaning Game Records`, `Game Timed Out`; game: `Attack Completed` in both TIMESTAMP formats,
-//! `Attacked Dead Enemy`). In-memory mode times the single-threaded pure transform (gunzip →
-//! classify → Arrow → Parquet) and reports MB/s of inflated raw JSON and rows/s per model. Peak
-//! RSS is the process's VmHWM. With `--azurite` each blob is also uploaded and processed
-//! end to end against the stores in RAW_URL / STANDARD_URL. `bench` runs it on a single-threaded
+//! `Attacked Dead Enemy`), one record at a time from [`Lines`], which `bench large-blob` streams
+//! into one large blob ([`crate::large_blob`]). In-memory mode times the single-threaded pure
+//! transform (gunzip → classify → Arrow → Parquet) and reports MB/s of inflated raw JSON and
+//! rows/s per model. Peak RSS is the process's VmHWM. With `--azurite` each blob is also uploaded
+//! and processed end to end against the stores in RAW_URL / STANDARD_URL. `bench` runs it on a single-threaded
 //! Tokio runtime, as it ran before it was a subcommand. It prints a Markdown table, which
 //! `bench collect` turns into `transformer` result lines.
 
@@ -44,6 +45,7 @@ pub struct TransformArgs {
 }
 
 /// xorshift64*: deterministic, dependency-free token and stat generator.
+#[derive(Debug)]
 struct Rng(u64);
 
 impl Rng {
@@ -54,18 +56,168 @@ impl Rng {
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
     fn token(&mut self) -> String {
-        let (a, b) = (self.next(), self.next());
-        format!(
-            "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-            a >> 32,
-            (a >> 16) & 0xffff,
-            a & 0xfff,
-            (b >> 48) & 0xffff,
-            b & 0xffff_ffff_ffff
-        )
+        token_of(self.next(), self.next())
     }
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n
+    }
+}
+
+/// A UUID-shaped token from two random words.
+fn token_of(a: u64, b: u64) -> String {
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        (b >> 48) & 0xffff,
+        b & 0xffff_ffff_ffff
+    )
+}
+
+/// The token of game (`kind` 1) or player (`kind` 2) number `n`: always the same one.
+fn fixed_token(kind: u64, n: usize) -> String {
+    let seed = (kind << 48) ^ n as u64;
+    token_of(mix(seed), mix(!seed))
+}
+
+/// splitmix64: a stateless mixer, for [`fixed_token`].
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// Records per game with [`Tokens::PerGame`].
+pub const GAME_RECORDS: usize = 40;
+
+/// Where a generated record's game and player tokens come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tokens {
+    /// Drawn afresh for every record (`bench transformer`).
+    Fresh,
+    /// Games of [`GAME_RECORDS`] records with 3 players each, so tokens repeat as in a real run
+    /// (`bench large-blob`).
+    PerGame,
+}
+
+/// The raw JSON lines of a generated blob of one topic, one record at a time: values in the
+/// simulator's reference shapes (see the module docs), each encoded as the worker encodes a
+/// record ([`encode_line`]) at offset `i` with timestamp `t0 + i` ms. Deterministic per seed.
+#[derive(Debug)]
+pub struct Lines<'a> {
+    topic: &'a str,
+    rng: Rng,
+    tokens: Tokens,
+    next: usize,
+}
+
+/// The records' first timestamp, 2000-01-01: bench blob names never collide with real data.
+const T0_MS: i64 = 946_684_800_000;
+
+impl<'a> Lines<'a> {
+    /// The lines of `topic` (lobby-shaped for [`model::TOPIC_LOBBY`], else game-shaped).
+    pub fn new(topic: &'a str, seed: u64, tokens: Tokens) -> Self {
+        Lines {
+            topic,
+            rng: Rng(seed | 1),
+            tokens,
+            next: 0,
+        }
+    }
+
+    /// Appends the next record's line (JSON and a newline) to `out`.
+    pub fn push_next(&mut self, out: &mut Vec<u8>) {
+        let i = self.next;
+        self.next += 1;
+        let v = if self.topic == model::TOPIC_LOBBY {
+            self.lobby_value(i)
+        } else {
+            self.game_value(i)
+        };
+        let pos = RecordPosition {
+            topic: self.topic,
+            partition: 0,
+            offset: i as i64,
+            timestamp: Some(T0_MS + i as i64),
+            timestamp_type: TimestampType::CreateTime,
+        };
+        encode_line(out, pos, None, Some(v.as_bytes()), &[]);
+    }
+
+    /// The game token of record `i`.
+    fn game(&mut self, i: usize) -> String {
+        match self.tokens {
+            Tokens::Fresh => self.rng.token(),
+            Tokens::PerGame => fixed_token(1, i / GAME_RECORDS),
+        }
+    }
+
+    /// The token of player `p` (0–2) of record `i`'s game.
+    fn player(&mut self, i: usize, p: usize) -> String {
+        match self.tokens {
+            Tokens::Fresh => self.rng.token(),
+            Tokens::PerGame => fixed_token(2, i / GAME_RECORDS * 3 + p),
+        }
+    }
+
+    fn lobby_value(&mut self, i: usize) -> String {
+        let game = self.game(i);
+        match self.rng.below(10) {
+            0..=6 => {
+                let n = 2 + self.rng.below(2) as usize;
+                let users: Vec<String> = (0..n).map(|p| self.player(i, p)).collect();
+                let heroes: Vec<String> = users
+                    .iter()
+                    .map(|u| {
+                        format!(
+                            "\\\"{u}\\\": {{\\\"token\\\": \\\"{u}\\\", \\\"id\\\": {}, \\\"attack\\\": {}, \\\"health\\\": {}}}",
+                            1 + self.rng.below(732),
+                            self.rng.below(1_000_000),
+                            self.rng.below(10_000_000)
+                        )
+                    })
+                    .collect();
+                let parts: Vec<String> = users.iter().map(|u| format!("\\\"{u}\\\"")).collect();
+                format!(
+                    r#"{{"level": "INFO", "timestamp": "{}", "name": "kafka.lib.server.lobby", "log_message": "Starting Match", "task": "{{\"TIMESTAMP\": \"{}\", \"PAYLOAD\": {{\"GAME_TOKEN\": \"{game}\", \"PARTICIPANTS\": [{}], \"PARTICIPANTS_HEROS\": {{{}}}}}, \"STATUS\": {{\"GAME\": \"START\"}}}}"}}"#,
+                    ts(i, true),
+                    ts(i, false),
+                    parts.join(", "),
+                    heroes.join(", ")
+                )
+            }
+            7..=8 => format!(
+                r#"{{"level": "INFO", "timestamp": "{}", "name": "kafka.lib.server.lobby", "log_message": "Cleaning Game Records", "task": {{"game_token": "{game}", "user_token": "{}"}}}}"#,
+                ts(i, true),
+                self.player(i, 0)
+            ),
+            _ => format!(
+                r#"{{"level": "INFO", "timestamp": "{}", "name": "kafka.lib.server.lobby", "log_message": "Game Timed Out", "task": "{{\"TIMESTAMP\": \"{}\", \"PAYLOAD\": {{\"GAME_TOKEN\": \"{game}\"}}, \"STATUS\": {{\"GAME\": \"TIMED OUT\"}}}}"}}"#,
+                ts(i, true),
+                ts(i, false)
+            ),
+        }
+    }
+
+    fn game_value(&mut self, i: usize) -> String {
+        let (game, user) = (self.game(i), self.player(i, i % 3));
+        if self.rng.below(20) == 0 {
+            return format!(
+                r#"{{"level": "ERROR", "timestamp": "{}", "name": "kafka.lib.server.game", "log_message": "Attacked Dead Enemy", "task": "{{\"TIMESTAMP\": \"{}\", \"PAYLOAD\": {{\"GAME_TOKEN\": \"{game}\", \"USER_TOKEN\": \"{user}\"}}, \"STATUS\": {{\"ACTION\": \"NA\", \"DETAILS\": {{\"ENEMY_TOKEN\": null, \"ENEMY_STATUS\": \"DEAD\"}}}}}}"}}"#,
+                ts(i, true),
+                ts(i, true)
+            );
+        }
+        let (dmg, prior) = (1 + self.rng.below(1_000_000), self.rng.below(10_000_000));
+        format!(
+            r#"{{"level": "INFO", "timestamp": "{}", "name": "kafka.lib.server.game", "log_message": "Attack Completed", "task": "{{\"TIMESTAMP\": \"{}\", \"PAYLOAD\": {{\"GAME_TOKEN\": \"{game}\", \"USER_TOKEN\": \"{user}\"}}, \"STATUS\": {{\"ACTION\": \"ATTACK\", \"DETAILS\": {{\"ENEMY_TOKEN\": \"{}\", \"ENEMY_DAMAGE\": {dmg}, \"ENEMY_HEALTH_PRIOR\": {prior}, \"ENEMY_HEALTH_POST\": {}}}}}}}"}}"#,
+            ts(i, true),
+            ts(i, !i.is_multiple_of(10)),
+            self.player(i, (i + 1) % 3),
+            prior.saturating_sub(dmg)
+        )
     }
 }
 
@@ -79,89 +231,32 @@ fn ts(i: usize, frac: bool) -> String {
     }
 }
 
-fn lobby_value(r: &mut Rng, i: usize) -> String {
-    let game = r.token();
-    match r.below(10) {
-        0..=6 => {
-            let n = 2 + r.below(2) as usize;
-            let users: Vec<String> = (0..n).map(|_| r.token()).collect();
-            let heroes: Vec<String> = users
-                .iter()
-                .map(|u| {
-                    format!(
-                        "\\\"{u}\\\": {{\\\"token\\\": \\\"{u}\\\", \\\"id\\\": {}, \\\"attack\\\": {}, \\\"health\\\": {}}}",
-                        1 + r.below(732),
-                        r.below(1_000_000),
-                        r.below(10_000_000)
-                    )
-                })
-                .collect();
-            let parts: Vec<String> = users.iter().map(|u| format!("\\\"{u}\\\"")).collect();
-            format!(
-                r#"{{"level": "INFO", "timestamp": "{}", "name": "kafka.lib.server.lobby", "log_message": "Starting Match", "task": "{{\"TIMESTAMP\": \"{}\", \"PAYLOAD\": {{\"GAME_TOKEN\": \"{game}\", \"PARTICIPANTS\": [{}], \"PARTICIPANTS_HEROS\": {{{}}}}}, \"STATUS\": {{\"GAME\": \"START\"}}}}"}}"#,
-                ts(i, true),
-                ts(i, false),
-                parts.join(", "),
-                heroes.join(", ")
-            )
-        }
-        7..=8 => format!(
-            r#"{{"level": "INFO", "timestamp": "{}", "name": "kafka.lib.server.lobby", "log_message": "Cleaning Game Records", "task": {{"game_token": "{game}", "user_token": "{}"}}}}"#,
-            ts(i, true),
-            r.token()
-        ),
-        _ => format!(
-            r#"{{"level": "INFO", "timestamp": "{}", "name": "kafka.lib.server.lobby", "log_message": "Game Timed Out", "task": "{{\"TIMESTAMP\": \"{}\", \"PAYLOAD\": {{\"GAME_TOKEN\": \"{game}\"}}, \"STATUS\": {{\"GAME\": \"TIMED OUT\"}}}}"}}"#,
-            ts(i, true),
-            ts(i, false)
-        ),
-    }
+/// The seed of a generated blob of `n` records.
+pub fn seed_of(n: usize) -> u64 {
+    n as u64 ^ 0x9E37_79B9
 }
 
-fn game_value(r: &mut Rng, i: usize) -> String {
-    let (game, user) = (r.token(), r.token());
-    if r.below(20) == 0 {
-        return format!(
-            r#"{{"level": "ERROR", "timestamp": "{}", "name": "kafka.lib.server.game", "log_message": "Attacked Dead Enemy", "task": "{{\"TIMESTAMP\": \"{}\", \"PAYLOAD\": {{\"GAME_TOKEN\": \"{game}\", \"USER_TOKEN\": \"{user}\"}}, \"STATUS\": {{\"ACTION\": \"NA\", \"DETAILS\": {{\"ENEMY_TOKEN\": null, \"ENEMY_STATUS\": \"DEAD\"}}}}}}"}}"#,
-            ts(i, true),
-            ts(i, true)
-        );
-    }
-    let (dmg, prior) = (1 + r.below(1_000_000), r.below(10_000_000));
-    format!(
-        r#"{{"level": "INFO", "timestamp": "{}", "name": "kafka.lib.server.game", "log_message": "Attack Completed", "task": "{{\"TIMESTAMP\": \"{}\", \"PAYLOAD\": {{\"GAME_TOKEN\": \"{game}\", \"USER_TOKEN\": \"{user}\"}}, \"STATUS\": {{\"ACTION\": \"ATTACK\", \"DETAILS\": {{\"ENEMY_TOKEN\": \"{}\", \"ENEMY_DAMAGE\": {dmg}, \"ENEMY_HEALTH_PRIOR\": {prior}, \"ENEMY_HEALTH_POST\": {}}}}}}}"}}"#,
-        ts(i, true),
-        ts(i, !i.is_multiple_of(10)),
-        r.token(),
-        prior.saturating_sub(dmg)
-    )
+/// The raw blob name of a generated blob of `n` records of `topic` (dated 2000-01-01, the first
+/// offset `n` million, so sizes do not collide).
+pub fn blob_name(topic: &str, n: usize) -> String {
+    raw_blob_name(topic, 0, n as i64 * 1_000_000, Some(T0_MS))
 }
 
-/// A raw blob of `n` records of `topic`: (name, gzipped bytes, inflated bytes).
-fn blob(topic: &str, n: usize, seed: u64) -> (String, Vec<u8>, usize) {
-    let mut r = Rng(seed | 1);
+/// A raw blob of `n` records of `topic` with fresh tokens: (name, gzipped bytes, inflated bytes).
+fn blob(topic: &str, n: usize) -> (String, Vec<u8>, usize) {
+    let mut records = Lines::new(topic, seed_of(n), Tokens::Fresh);
     let mut lines = Vec::with_capacity(n * 700);
-    let t0 = 946_684_800_000; // 2000-01-01: bench names never collide with real data.
-    for i in 0..n {
-        let v = if topic == model::TOPIC_LOBBY {
-            lobby_value(&mut r, i)
-        } else {
-            game_value(&mut r, i)
-        };
-        let pos = RecordPosition {
-            topic,
-            partition: 0,
-            offset: i as i64,
-            timestamp: Some(t0 + i as i64),
-            timestamp_type: TimestampType::CreateTime,
-        };
-        encode_line(&mut lines, pos, None, Some(v.as_bytes()), &[]);
+    for _ in 0..n {
+        records.push_next(&mut lines);
     }
     let raw = lines.len();
     let mut gz = GzEncoder::new(Vec::with_capacity(raw / 5), flate2::Compression::default());
     gz.write_all(&lines).expect("gzip to memory");
-    let name = raw_blob_name(topic, 0, n as i64 * 1_000_000, Some(t0));
-    (name, gz.finish().expect("gzip to memory"), raw)
+    (
+        blob_name(topic, n),
+        gz.finish().expect("gzip to memory"),
+        raw,
+    )
 }
 
 fn vm_hwm_mb() -> f64 {
@@ -191,7 +286,7 @@ pub async fn command(args: TransformArgs) -> anyhow::Result<()> {
     println!("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|");
     for &n in &sizes {
         for topic in [model::TOPIC_GAME, model::TOPIC_LOBBY] {
-            let (name, gz, raw) = blob(topic, n, n as u64 ^ 0x9E37_79B9);
+            let (name, gz, raw) = blob(topic, n);
             let parsed = RawBlobName::parse(&name)?;
             for &compression in &args.compression {
                 let opts = TransformOptions {
@@ -264,4 +359,69 @@ async fn azurite(name: &str, gz: &[u8], raw: usize, n: usize) -> anyhow::Result<
         vm_hwm_mb()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The game and user tokens of each line, in order.
+    fn tokens(topic: &str, n: usize, tokens: Tokens) -> Vec<(String, String)> {
+        let mut records = Lines::new(topic, seed_of(n), tokens);
+        (0..n)
+            .map(|_| {
+                let mut line = Vec::new();
+                records.push_next(&mut line);
+                let text = String::from_utf8(line).expect("JSON");
+                let after = |key: &str| {
+                    let rest = &text[text.find(key).expect(key) + key.len()..];
+                    rest.trim_start_matches([' ', ':', '"', '\\'])[..36].to_owned()
+                };
+                (after("GAME_TOKEN"), after("USER_TOKEN"))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn per_game_tokens_repeat_within_a_game_and_fresh_ones_do_not() {
+        let fresh = tokens(model::TOPIC_GAME, 80, Tokens::Fresh);
+        let per_game = tokens(model::TOPIC_GAME, 80, Tokens::PerGame);
+        let distinct = |pick: fn(&(String, String)) -> &String, lines: &[(String, String)]| {
+            let set: std::collections::BTreeSet<&String> = lines.iter().map(pick).collect();
+            set.len()
+        };
+        assert_eq!(distinct(|t| &t.0, &fresh), 80);
+        // Two games of 40 records, 3 players each.
+        assert_eq!(distinct(|t| &t.0, &per_game), 2);
+        assert_eq!(distinct(|t| &t.1, &per_game), 6);
+        assert_eq!(per_game[0].0, per_game[39].0);
+        assert_ne!(per_game[39].0, per_game[40].0);
+    }
+
+    #[test]
+    fn both_token_schemes_make_records_the_transform_takes_whole() {
+        for tokens in [Tokens::Fresh, Tokens::PerGame] {
+            for topic in [model::TOPIC_GAME, model::TOPIC_LOBBY] {
+                let mut records = Lines::new(topic, seed_of(200), tokens);
+                let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                let mut line = Vec::new();
+                for _ in 0..200 {
+                    line.clear();
+                    records.push_next(&mut line);
+                    gz.write_all(&line).expect("gzip to memory");
+                }
+                let gz = gz.finish().expect("gzip to memory");
+                let name = blob_name(topic, 200);
+                let parsed = RawBlobName::parse(&name).expect("a raw blob name");
+                let out = transform(&parsed, &name, &gz, TransformOptions::default())
+                    .expect("transforms");
+                assert_eq!(
+                    (out.counts.records, out.counts.dead),
+                    (200, 0),
+                    "{topic} {tokens:?}: {:?}",
+                    out.counts.dead_by_reason
+                );
+            }
+        }
+    }
 }
