@@ -327,13 +327,18 @@ struct Frontier {
 }
 
 impl Frontier {
-    /// Notes what a listing covered.
+    /// Notes what a listing covered. Its topics' hours are listed up to the hour it began in,
+    /// less the clock margin: a blob is written a batch's wait (and its upload) after the
+    /// first record that dates it, so a listing early in an hour leaves the hour before
+    /// unsettled until the margin has passed (else a blob of 13:59 written at 14:00:05, after
+    /// a listing at 14:00:01, would wait for the full listing unless a probe predicted it).
     fn listed(&mut self, kind: Listing, started: DateTime<Utc>, scan: &Scan) {
         if kind == Listing::Full {
             self.swept_before = Some(started - self.margin);
         }
         for topic in &scan.topics {
-            self.listed.insert(topic.clone(), hour_start(started));
+            self.listed
+                .insert(topic.clone(), hour_start(started - self.margin));
         }
     }
 
@@ -856,5 +861,36 @@ pub async fn commit_every(lakehouse: Arc<Lakehouse>, every: Duration, stop: Canc
         if let Err(e) = lakehouse.commit_staged().await {
             telemetry::delta_round_failed(&e);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).expect("a time").to_utc()
+    }
+
+    #[test]
+    fn a_listing_early_in_an_hour_leaves_the_hour_before_unsettled() {
+        let mut frontier = Frontier {
+            path: Path::from("_watch/checkpoint.json"),
+            current: None,
+            swept_before: None,
+            listed: BTreeMap::new(),
+            margin: checkpoint::CLOCK_MARGIN,
+        };
+        let scan = Scan {
+            topics: ["t".to_owned()].into(),
+            ..Scan::default()
+        };
+        frontier.listed(Listing::Hours, at("2026-12-07T14:00:30Z"), &scan);
+        assert_eq!(frontier.listed["t"], at("2026-12-07T13:00:00Z"));
+        frontier.listed(Listing::Hours, at("2026-12-07T14:05:30Z"), &scan);
+        assert_eq!(frontier.listed["t"], at("2026-12-07T14:00:00Z"));
+        assert_eq!(frontier.swept_before, None, "an hour listing is not a full one");
+        frontier.listed(Listing::Full, at("2026-12-07T14:20:00Z"), &scan);
+        assert_eq!(frontier.swept_before, Some(at("2026-12-07T14:15:00Z")));
     }
 }
