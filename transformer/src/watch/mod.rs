@@ -889,7 +889,10 @@ mod tests {
         assert_eq!(frontier.listed["t"], at("2026-12-07T13:00:00Z"));
         frontier.listed(Listing::Hours, at("2026-12-07T14:05:30Z"), &scan);
         assert_eq!(frontier.listed["t"], at("2026-12-07T14:00:00Z"));
-        assert_eq!(frontier.swept_before, None, "an hour listing is not a full one");
+        assert_eq!(
+            frontier.swept_before, None,
+            "an hour listing is not a full one"
+        );
         frontier.listed(Listing::Full, at("2026-12-07T14:20:00Z"), &scan);
         assert_eq!(frontier.swept_before, Some(at("2026-12-07T14:15:00Z")));
     }
