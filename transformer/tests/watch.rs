@@ -741,3 +741,63 @@ async fn blobs_dated_by_unusable_timestamps_are_found_by_the_listings_of_recent_
     stop.cancel();
     run.await.expect("watcher stops");
 }
+
+#[tokio::test]
+async fn a_draining_partitions_blob_after_an_offset_gap_in_a_settled_hour_is_found_by_an_hour_listing()
+ {
+    let (stores, _, _) = containers();
+    let hour = 3_600_000;
+    let now = chrono::Utc::now().timestamp_millis();
+    let recs = [Rec::value(ATTACK_1)];
+    let game = model::TOPIC_GAME;
+    // A backlog drains through an hour five hours ago.
+    let (first, _) = upload_worker_blob(&stores.raw, game, 1, 0, now - 5 * hour, &recs).await;
+    let mut w = watcher(&stores, 5);
+    // Only the first full listing (at start, without a checkpoint) within this test.
+    w.settings.full_list = Duration::from_secs(600);
+    let stats = w.stats.clone();
+    let stop = CancellationToken::new();
+    let run = tokio::spawn(w.run(stop.clone()));
+    testkit::wait_for("first blob", Duration::from_secs(10), || {
+        receipt(&stores, &first)
+    })
+    .await
+    .expect("found by the full listing");
+    // The topic's hours settle past the tail's.
+    let path = transformer::watch::checkpoint::path(None);
+    let settled_by = chrono::DateTime::from_timestamp_millis(now - 3 * hour).expect("a time");
+    testkit::wait_for(
+        "a checkpoint settling the old hours",
+        Duration::from_secs(10),
+        || {
+            let (s, path) = (stores.clone(), path.clone());
+            async move {
+                let c = transformer::watch::checkpoint::read(s.standard.as_ref(), &path)
+                    .await
+                    .expect("readable")?;
+                c.settled
+                    .get(game)
+                    .is_some_and(|h| *h > settled_by)
+                    .then_some(())
+            }
+        },
+    )
+    .await
+    .expect("settled");
+
+    // The next blob starts after an offset gap (a transactional producer's marker): no probe
+    // finds it by name, and it is dated into a settled hour.
+    let (after_gap, _) = upload_worker_blob(&stores.raw, game, 1, 5, now - 5 * hour, &recs).await;
+    testkit::wait_for("the blob after the gap", Duration::from_secs(10), || {
+        receipt(&stores, &after_gap)
+    })
+    .await
+    .expect("found by a listing of the tail's hour");
+    assert_eq!(
+        stats.full_listings.load(Ordering::Relaxed),
+        1,
+        "found without another full listing"
+    );
+    stop.cancel();
+    run.await.expect("watcher stops");
+}

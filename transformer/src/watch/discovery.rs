@@ -183,7 +183,19 @@ impl Watcher {
                 );
                 (metas, topics)
             }
-            Listing::Hours => self.hour_listing(settled, started).await?,
+            Listing::Hours => {
+                // Where each partition's next blob most likely is: its tail's hour and the
+                // next. A probe finds it there by name unless an offset gap (a transactional
+                // producer's markers, a compacted topic) hides the name; a backlog drains
+                // through settled hours, so these are listed too.
+                let mut tail_hours: BTreeMap<String, BTreeSet<DateTime<Utc>>> = BTreeMap::new();
+                for t in state.tails.values() {
+                    let hours = tail_hours.entry(t.id.topic.clone()).or_default();
+                    hours.insert(t.hour);
+                    hours.insert(t.hour + TimeDelta::hours(1));
+                }
+                self.hour_listing(settled, &tail_hours, started).await?
+            }
         };
         // Oldest first, so a backlog drains in arrival order.
         metas.sort_by(|a, b| (a.last_modified, &a.location).cmp(&(b.last_modified, &b.location)));
@@ -241,11 +253,13 @@ impl Watcher {
     }
 
     /// Lists each topic's hours from its first unsettled one (by `settled`) to the next hour,
-    /// and its fallback hours ([`model::naming::fallback_hour_paths`]), or the whole topic when
-    /// it has no settled hour or too many unsettled ones.
+    /// its fallback hours ([`model::naming::fallback_hour_paths`]) and its partitions' tail
+    /// hours (`tail_hours`), or the whole topic when it has no settled hour or too many
+    /// unsettled ones.
     async fn hour_listing(
         &self,
         settled: &BTreeMap<String, DateTime<Utc>>,
+        tail_hours: &BTreeMap<String, BTreeSet<DateTime<Utc>>>,
         now: DateTime<Utc>,
     ) -> Result<(Vec<ObjectMeta>, BTreeSet<String>), object_store::Error> {
         let prefix = self.settings.prefix.as_deref().map(|p| p.trim_matches('/'));
@@ -280,6 +294,13 @@ impl Watcher {
             // and it is settled long before (else only the next full listing would find it).
             for hour in model::naming::fallback_hour_paths() {
                 folders.extend(within(prefix, format!("{topic}/{hour}")));
+            }
+            // Tails in settled hours (those after are listed above).
+            for hour in tail_hours.get(topic).into_iter().flatten() {
+                if *hour < from {
+                    let folder = format!("{topic}/{}", hour.format("%Y/%m/%d/%H"));
+                    folders.extend(within(prefix, folder));
+                }
             }
         }
         folders.sort();
