@@ -24,6 +24,9 @@ const PROBE_CONCURRENCY: usize = 16;
 const PROBE_WALK: usize = 64;
 /// The next hour is probed from this long before it starts (clocks differ a little).
 const NEXT_HOUR_EARLY: TimeDelta = TimeDelta::minutes(15);
+/// A tail in a settled hour has its hour listed with the recent hours for this long after it
+/// last moved (a draining backlog keeps moving it; an idle partition's stops).
+const TAIL_RECENT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 /// Hour folders listed at once.
 const LIST_CONCURRENCY: usize = 8;
 /// A topic with more unsettled hours than this is listed whole (fewer requests by then).
@@ -48,6 +51,8 @@ struct Tail {
     hour: DateTime<Utc>,
     /// First offset of the next blob (`last_offset + 1`); `None` without metadata.
     next: Option<i64>,
+    /// When it last moved to a newer blob (or was first seen).
+    moved: Instant,
     /// The newest blob, still to be read (HEAD) for `next`: set by a listing, read by the
     /// next probe round, so that listed blobs are queued without waiting for these reads.
     unread: Option<Path>,
@@ -188,8 +193,14 @@ impl Watcher {
                 // next. A probe finds it there by name unless an offset gap (a transactional
                 // producer's markers, a compacted topic) hides the name; a backlog drains
                 // through settled hours, so these are listed too.
+                // Only tails that moved lately: an idle partition's old hour (thousands of
+                // blobs on a busy topic) is not listed again and again.
                 let mut tail_hours: BTreeMap<String, BTreeSet<DateTime<Utc>>> = BTreeMap::new();
-                for t in state.tails.values() {
+                let recent = state
+                    .tails
+                    .values()
+                    .filter(|t| t.moved.elapsed() < TAIL_RECENT);
+                for t in recent {
                     let hours = tail_hours.entry(t.id.topic.clone()).or_default();
                     hours.insert(t.hour);
                     hours.insert(t.hour + TimeDelta::hours(1));
@@ -227,6 +238,7 @@ impl Watcher {
                 first: n.first_offset,
                 hour,
                 next: None,
+                moved: Instant::now(),
                 unread: Some(meta.location.clone()),
             };
             if newest.get(&id).is_none_or(|t| t.first < tail.first) {
@@ -360,6 +372,7 @@ impl Watcher {
                         tail.first = next;
                         tail.hour = hour;
                         tail.next = after;
+                        tail.moved = Instant::now();
                         continue 'walk;
                     }
                     Ok(None) => {}
