@@ -684,24 +684,37 @@ async fn a_restart_lists_only_unsettled_hours_and_the_full_listing_finds_late_an
     run.await.expect("watcher stops");
 }
 
+/// A watcher whose only full listing is its first (at start, without a checkpoint), running
+/// until the token is cancelled, once it has processed `first` (found by that listing).
+async fn one_full_listing_watcher(
+    stores: &Stores,
+    first: &str,
+) -> (
+    Arc<WatchStats>,
+    CancellationToken,
+    tokio::task::JoinHandle<()>,
+) {
+    let mut w = watcher(stores, 5);
+    w.settings.full_list = Duration::from_secs(600);
+    let stats = w.stats.clone();
+    let stop = CancellationToken::new();
+    let run = tokio::spawn(w.run(stop.clone()));
+    testkit::wait_for("the first blob", Duration::from_secs(10), || {
+        receipt(stores, first)
+    })
+    .await
+    .expect("found by the full listing");
+    (stats, stop, run)
+}
+
 #[tokio::test]
 async fn blobs_dated_by_unusable_timestamps_are_found_by_the_listings_of_recent_hours() {
     let (stores, _, _) = containers();
     let now = chrono::Utc::now().timestamp_millis();
     let recs = [Rec::value(ATTACK_1)];
     let game = model::TOPIC_GAME;
-    let mut w = watcher(&stores, 5);
-    // Only the first full listing (at start, without a checkpoint) within this test.
-    w.settings.full_list = Duration::from_secs(600);
-    let stats = w.stats.clone();
-    let stop = CancellationToken::new();
-    let run = tokio::spawn(w.run(stop.clone()));
     let (current, _) = upload_worker_blob(&stores.raw, game, 0, 0, now, &recs).await;
-    testkit::wait_for("current blob", Duration::from_secs(10), || {
-        receipt(&stores, &current)
-    })
-    .await
-    .expect("found");
+    let (stats, stop, run) = one_full_listing_watcher(&stores, &current).await;
     testkit::wait_for("an hour listing", Duration::from_secs(10), || {
         let n = stats.hour_listings.load(Ordering::Relaxed);
         async move { (n >= 1).then_some(()) }
@@ -752,17 +765,7 @@ async fn a_draining_partitions_blob_after_an_offset_gap_in_a_settled_hour_is_fou
     let game = model::TOPIC_GAME;
     // A backlog drains through an hour five hours ago.
     let (first, _) = upload_worker_blob(&stores.raw, game, 1, 0, now - 5 * hour, &recs).await;
-    let mut w = watcher(&stores, 5);
-    // Only the first full listing (at start, without a checkpoint) within this test.
-    w.settings.full_list = Duration::from_secs(600);
-    let stats = w.stats.clone();
-    let stop = CancellationToken::new();
-    let run = tokio::spawn(w.run(stop.clone()));
-    testkit::wait_for("first blob", Duration::from_secs(10), || {
-        receipt(&stores, &first)
-    })
-    .await
-    .expect("found by the full listing");
+    let (stats, stop, run) = one_full_listing_watcher(&stores, &first).await;
     // The topic's hours settle past the tail's.
     let path = transformer::watch::checkpoint::path(None);
     let settled_by = chrono::DateTime::from_timestamp_millis(now - 3 * hour).expect("a time");
