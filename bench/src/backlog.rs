@@ -10,7 +10,6 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
@@ -193,11 +192,7 @@ pub async fn command(config: BacklogConfig) -> anyhow::Result<()> {
     let results = config.results.bench_results.clone();
     let plan = config.validate()?;
     let result = run(&plan, service::shutdown::on_signals()).await?;
-    println!(
-        "{}",
-        serde_json::to_string(&result).context("encoding the result")?
-    );
-    crate::results::append(&results, &result)?;
+    crate::results::publish(&results, &result)?;
     eprintln!(
         "bench backlog: {} records of lag landed in {:.1} s ({:.0} records/s after the group join); worker peak RSS {:.0} MB",
         result.landed, result.total_seconds, result.records_per_s, result.peak_rss_mb

@@ -8,7 +8,6 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
@@ -118,11 +117,7 @@ pub async fn command(config: BaselineConfig) -> anyhow::Result<()> {
     let results = config.results.bench_results.clone();
     let plan = config.validate()?;
     let result = run(&plan, &service::shutdown::on_signals()).await?;
-    println!(
-        "{}",
-        serde_json::to_string(&result).context("encoding the result")?
-    );
-    crate::results::append(&results, &result)?;
+    crate::results::publish(&results, &result)?;
     eprintln!(
         "bench baseline: {} records in {:.2} s: {:.0} records/s, {:.1} MB/s",
         result.records, result.seconds, result.records_per_s, result.mb_per_s

@@ -11,7 +11,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use object_store::ObjectStore;
 use rdkafka::ClientConfig;
 use rdkafka::producer::FutureProducer;
@@ -153,9 +152,7 @@ pub struct LatencyResult {
 pub async fn command(config: LatencyConfig) -> anyhow::Result<()> {
     let plan = config.validate()?;
     let result = run(&plan, service::shutdown::on_signals()).await?;
-    let line = serde_json::to_string(&result).context("encoding the result")?;
-    println!("{line}");
-    crate::results::append(&plan.results, &result)?;
+    crate::results::publish(&plan.results, &result)?;
     match &result.latency {
         Some(s) => eprintln!(
             "bench latency: {} records at {}/s: p50 {:.0} ms, p90 {:.0} ms, p99 {:.0} ms, max {:.0} ms; {} missing, {} duplicate rows",

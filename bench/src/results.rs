@@ -50,14 +50,28 @@ pub enum ResultsError {
 
 /// Appends `result` as one JSON line to `path`, creating its folder.
 pub fn append(path: &Path, result: &impl Serialize) -> Result<(), ResultsError> {
+    append_line(path, &encode(path, result)?)
+}
+
+/// A subcommand's result: one JSON line on stdout, and the same line appended to `path`.
+pub fn publish(path: &Path, result: &impl Serialize) -> Result<(), ResultsError> {
+    let line = encode(path, result)?;
+    println!("{line}");
+    append_line(path, &line)
+}
+
+fn encode(path: &Path, result: &impl Serialize) -> Result<String, ResultsError> {
+    serde_json::to_string(result).map_err(|source| ResultsError::Encode {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn append_line(path: &Path, line: &str) -> Result<(), ResultsError> {
     let write = |source| ResultsError::Write {
         path: path.to_owned(),
         source,
     };
-    let line = serde_json::to_string(result).map_err(|source| ResultsError::Encode {
-        path: path.to_owned(),
-        source,
-    })?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(write)?;
     }

@@ -192,10 +192,12 @@ impl RawBlobName {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn fallback_hours_are_the_bounds_and_the_epoch() {
         assert_eq!(
-            super::fallback_hour_paths(),
+            fallback_hour_paths(),
             ["0000/01/01/00", "1970/01/01/00", "9999/12/31/23"].map(String::from)
         );
         for ts in [
@@ -205,17 +207,15 @@ mod tests {
             Some(-62_200_000_000_000),
             Some(i64::MAX),
         ] {
-            let name = super::raw_blob_name("t", 0, 0, ts);
+            let name = raw_blob_name("t", 0, 0, ts);
             assert!(
-                super::fallback_hour_paths()
+                fallback_hour_paths()
                     .iter()
                     .any(|h| name.starts_with(&format!("t/{h}/"))),
                 "{ts:?} -> {name}"
             );
         }
     }
-
-    use super::*;
 
     #[test]
     fn raw_name_is_zero_padded_and_dated_by_first_record() {

@@ -561,6 +561,28 @@ async fn watch_once_settles_every_blob_without_a_receipt_then_stops_by_itself() 
     assert_eq!((s.already_done, s.already_poisoned), (3, 1), "{s:?}");
 }
 
+/// Waits until the watch checkpoint (no prefix) satisfies `ok`, and returns it. Checkpoints
+/// follow listings: a watcher writes one when its books support a new claim.
+async fn checkpoint_where(
+    stores: &Stores,
+    what: &str,
+    ok: impl Fn(&transformer::watch::checkpoint::Checkpoint) -> bool,
+) -> transformer::watch::checkpoint::Checkpoint {
+    let path = transformer::watch::checkpoint::path(None);
+    let ok = &ok;
+    testkit::wait_for(what, Duration::from_secs(10), || {
+        let (s, path) = (stores.clone(), path.clone());
+        async move {
+            let c = transformer::watch::checkpoint::read(s.standard.as_ref(), &path)
+                .await
+                .expect("readable")?;
+            ok(&c).then_some(c)
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
 #[tokio::test]
 async fn a_restart_lists_only_unsettled_hours_and_the_full_listing_finds_late_and_rewritten_blobs()
 {
@@ -591,29 +613,14 @@ async fn a_restart_lists_only_unsettled_hours_and_the_full_listing_finds_late_an
     booked(&stats, "four blobs", processed, 4).await;
     // Its checkpoints follow its full listings (every 200 ms here): one soon claims all four
     // (a listing more than the one-second margin after their upload).
-    let path = transformer::watch::checkpoint::path(None);
-    let checkpoint = testkit::wait_for(
-        "a checkpoint claiming the four",
-        Duration::from_secs(10),
-        || {
-            let (s, path, old) = (stores.clone(), path.clone(), old.clone());
-            async move {
-                let c = transformer::watch::checkpoint::read(s.standard.as_ref(), &path)
-                    .await
-                    .expect("readable")?;
-                old.iter()
-                    .all(|m| {
-                        let topic = m.location.as_ref().split('/').next().unwrap_or_default();
-                        let hour = chrono::DateTime::from_timestamp_millis(now - 4 * hour)
-                            .expect("a time");
-                        c.covers(topic, hour, m.last_modified)
-                    })
-                    .then_some(c)
-            }
-        },
-    )
-    .await
-    .expect("the watcher writes checkpoints as it goes");
+    let checkpoint = checkpoint_where(&stores, "a checkpoint claiming the four", |c| {
+        old.iter().all(|m| {
+            let topic = m.location.as_ref().split('/').next().unwrap_or_default();
+            let hour = chrono::DateTime::from_timestamp_millis(now - 4 * hour).expect("a time");
+            c.covers(topic, hour, m.last_modified)
+        })
+    })
+    .await;
     stop.cancel();
     run.await.expect("watcher stops");
     let settled_by = chrono::DateTime::from_timestamp_millis(now - 3 * hour).expect("a time");
@@ -767,26 +774,11 @@ async fn a_draining_partitions_blob_after_an_offset_gap_in_a_settled_hour_is_fou
     let (first, _) = upload_worker_blob(&stores.raw, game, 1, 0, now - 5 * hour, &recs).await;
     let (stats, stop, run) = one_full_listing_watcher(&stores, &first).await;
     // The topic's hours settle past the tail's.
-    let path = transformer::watch::checkpoint::path(None);
     let settled_by = chrono::DateTime::from_timestamp_millis(now - 3 * hour).expect("a time");
-    testkit::wait_for(
-        "a checkpoint settling the old hours",
-        Duration::from_secs(10),
-        || {
-            let (s, path) = (stores.clone(), path.clone());
-            async move {
-                let c = transformer::watch::checkpoint::read(s.standard.as_ref(), &path)
-                    .await
-                    .expect("readable")?;
-                c.settled
-                    .get(game)
-                    .is_some_and(|h| *h > settled_by)
-                    .then_some(())
-            }
-        },
-    )
-    .await
-    .expect("settled");
+    checkpoint_where(&stores, "a checkpoint settling the old hours", |c| {
+        c.settled.get(game).is_some_and(|h| *h > settled_by)
+    })
+    .await;
 
     // The next blob starts after an offset gap (a transactional producer's marker): no probe
     // finds it by name, and it is dated into a settled hour.

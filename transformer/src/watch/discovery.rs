@@ -297,23 +297,18 @@ impl Watcher {
                 folders.extend(within(prefix, topic.clone()));
                 continue;
             };
-            for i in 0..=n.max(0) {
-                let hour = from + TimeDelta::hours(i);
-                let folder = format!("{topic}/{}", hour.format("%Y/%m/%d/%H"));
-                folders.extend(within(prefix, folder));
-            }
+            let hour_folder = |hour: DateTime<Utc>| {
+                within(prefix, format!("{topic}/{}", hour.format("%Y/%m/%d/%H")))
+            };
+            folders.extend((0..=n.max(0)).filter_map(|i| hour_folder(from + TimeDelta::hours(i))));
             // Where a record without a usable timestamp dates its blob: no probe predicts it,
             // and it is settled long before (else only the next full listing would find it).
             for hour in model::naming::fallback_hour_paths() {
                 folders.extend(within(prefix, format!("{topic}/{hour}")));
             }
             // Tails in settled hours (those after are listed above).
-            for hour in tail_hours.get(topic).into_iter().flatten() {
-                if *hour < from {
-                    let folder = format!("{topic}/{}", hour.format("%Y/%m/%d/%H"));
-                    folders.extend(within(prefix, folder));
-                }
-            }
+            let tails = tail_hours.get(topic).into_iter().flatten();
+            folders.extend(tails.filter(|h| **h < from).filter_map(|h| hour_folder(*h)));
         }
         folders.sort();
         folders.dedup();
