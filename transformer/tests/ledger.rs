@@ -80,12 +80,13 @@ async fn a_renewed_lease_is_not_taken_over_while_its_owner_works() {
         .await
         .expect("io")
         .expect("first claim wins");
-    // A slow transform: 3 TTLs of work (and at least 5 answered claims) while a second
-    // watcher keeps trying to claim.
+    // A slow transform: 3 TTLs of work (longer, up to a minute, until 5 claims were answered)
+    // while a second watcher keeps trying to claim.
     let slow_work = async {
         let until = Instant::now() + 3 * TTL;
+        let give_up = Instant::now() + Duration::from_secs(60);
         let mut tries = 0u32;
-        while Instant::now() < until || tries < 5 {
+        while (Instant::now() < until || tries < 5) && Instant::now() < give_up {
             // A claim that fails on the store (the emulator now and then answers a request
             // only after the client's 30 s timeout) is what a watcher retries later: not a
             // take-over, and not counted as a try.
@@ -98,8 +99,10 @@ async fn a_renewed_lease_is_not_taken_over_while_its_owner_works() {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+        tries
     };
-    owner.hold_while(slow_work).await;
+    let tries = owner.hold_while(slow_work).await;
+    assert!(tries >= 5, "only {tries} claims answered");
     assert!(!owner.is_lost());
 
     // The owner now stops renewing (as if killed): the lease is taken over within a TTL.
